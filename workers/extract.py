@@ -1,0 +1,159 @@
+"""Extract/clean stage: turn a posted article (plain text or HTML) into a title and the clean
+reporting sentences a reader would count as the article's content.
+
+Published text carries furniture that is not reporting: photo captions and agency credits, "Read
+more" links, bylines, datelines, subheads, share/cookie prompts. Left in, captions become "facts"
+that every outlet seems to report (they all run the same wire photo), so they are dropped here,
+before anything is embedded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pysbd
+
+
+@dataclass(frozen=True)
+class Extracted:
+    # given title, else the first line if it reads like a headline, else html metadata
+    title: str | None
+    sentences: list[str]  # clean reporting sentences in reading order
+
+
+# A line (paragraph) that matches any of these is photo furniture, not reporting. The markers are
+# the conventions agencies and outlets use for captions and credits; each is specific enough that a
+# reporting sentence does not carry it ("an AFP analysis" is reporting, "(AFP)" closing a line is a
+# credit).
+_CAPTION_MARKERS = [
+    r"\bvia\s+(?:REUTERS|Reuters|AP|AFP|Getty Images|EPA|ANADOLU|Anadolu)\b",
+    r"\bATTENTION EDITORS\b",
+    r"\bTHIS IMAGE (?:WAS|HAS BEEN) (?:PROVIDED|SUPPLIED)\b",
+    r"^\s*FILE PHOTO\b",
+    r"/\s*File Photo\s*$",
+    r"\((?:AFP|AP|Reuters|REUTERS|EPA|Getty Images|Anadolu|Xinhua)(?:\s+Photo)?\)\s*\.?\s*$",
+    r"\b(?:Photo|Image|Picture|Photograph)s?\s*(?:credit|courtesy)?\s*:\s*\S",
+    r"^\s*(?:Photo|Image|Picture)s?\s+by\b",
+    r"\bCollected photo\b",
+    r"^\s*This (?:combination|handout|picture|photo|image|file photo)\b.{0,200}"
+    r"\b(?:shows|taken|created|released)\b",
+    r"\b(?:Getty Images|Shutterstock|AP Photo|AFP Photo|Reuters Photo)\b",
+    r"\b[A-Z][A-Za-z.\- ]+/(?:Pool|Handout|Kremlin|Sputnik|AFP|AP|Reuters)\b",
+]
+_CAPTION_RE = re.compile("|".join(f"(?:{p})" for p in _CAPTION_MARKERS))
+
+# Links, prompts and page chrome: whole-line patterns.
+_CHROME_RE = re.compile(
+    r"^\s*(?:"
+    r"Read (?:more|also|next)\s*:?|See also\s*:|Related\s*:|Also read\s*:|Watch\s*:|Listen\s*:"
+    r"|Share (?:this|on)\b|Follow us\b|Sign up\b|Subscribe\b|Click here\b|Advertisement\s*$"
+    r"|We use cookies\b|This (?:site|website) uses cookies\b|Accept (?:all )?cookies\b"
+    r"|(?:Reporting|Writing|Editing|Additional reporting) by\b"
+    r"|By [A-Z][\w'.\-]+(?: [A-Z][\w'.\-]+){0,3}\s*(?:,|\||$)"
+    r"|Updated\b.{0,40}\d|Published\b.{0,40}\d"
+    r"|Copyright\b|©"
+    r")",
+    re.IGNORECASE,
+)
+
+# "MOSCOW (Reuters) -", "PARIS, July 1 (AFP) —": a dateline prefix is stripped, the rest is kept.
+_DATELINE_RE = re.compile(
+    r"^[A-Z][A-Z .'\-]{2,40}(?:,\s*[A-Z][a-z]+\.? \d{1,2})?\s*"
+    r"(?:\((?:Reuters|AP|AFP|Xinhua|Anadolu|dpa|UPI)\))?\s*[-—–]\s+"
+)
+
+_TERMINAL = ('.', '!', '?', '"', '”', '’', "'", ')', ':', '…')
+# A line without a final stop and at most this many words reads as a heading/subhead, not as
+# reporting (news sentences end in a stop; subheads never do). Longer unterminated lines are kept:
+# they are more likely body text whose stop was lost than a 16-word heading.
+_HEADING_MAX_WORDS = 15
+_MIN_SENTENCE_WORDS = 4  # below this a "sentence" is a fragment (a lone "-", "Photo", a name)
+
+
+def extract(
+    text: str | None = None, html: str | None = None, title: str | None = None
+) -> Extracted:
+    """Clean an article: drop furniture, split into sentences, find a title."""
+    html_title: str | None = None
+    if html:
+        body, html_title = _from_html(html)
+        if not text:
+            text = body
+    lines = [_normalise_line(line) for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+
+    found_title = title.strip() if title and title.strip() else None
+    if lines and _reads_like_heading(lines[0]):
+        # The first line of posted text is the headline when it reads like one; it is not a
+        # sentence of the body either way.
+        if found_title is None:
+            found_title = lines[0]
+        lines = lines[1:]
+    if found_title is None:
+        found_title = html_title
+
+    sentences: list[str] = []
+    for line in lines:
+        if _is_furniture(line) or _reads_like_heading(line):
+            continue
+        for raw in _segmenter().segment(_DATELINE_RE.sub("", line)):
+            sentence = _clean_sentence(raw)
+            if sentence and not _is_furniture(sentence) and _is_reporting_sentence(sentence):
+                sentences.append(sentence)
+    return Extracted(title=found_title, sentences=sentences)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _from_html(html: str) -> tuple[str, str | None]:
+    """Main text (paragraphs on their own lines) and title via trafilatura."""
+    import trafilatura
+
+    body = trafilatura.extract(
+        html, include_comments=False, include_tables=False, include_images=False,
+        favor_precision=True,
+    ) or ""
+    meta = trafilatura.extract_metadata(html)
+    meta_title = meta.title.strip() if meta is not None and meta.title else None
+    return body, meta_title or None
+
+
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?%](?=\s|$|[\"”’)])|[)\]”’](?=\s|$|[.,;:]))")
+
+
+def _normalise_line(line: str) -> str:
+    line = line.replace("\u00a0", " ").replace("\u200b", "")
+    line = re.sub(r"[ \t]+", " ", line).strip()
+    return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", line)
+
+
+def _clean_sentence(raw: str) -> str:
+    sentence = _normalise_line(raw)
+    return sentence.strip(" -—–•*|")
+
+
+def _is_furniture(line: str) -> bool:
+    return bool(_CAPTION_RE.search(line) or _CHROME_RE.match(line))
+
+
+def _reads_like_heading(line: str) -> bool:
+    words = line.split()
+    return (
+        0 < len(words) <= _HEADING_MAX_WORDS
+        and not line.endswith(_TERMINAL)
+        and any(ch.isalpha() for ch in line)
+    ) or not any(ch.isalpha() for ch in line)
+
+
+def _is_reporting_sentence(sentence: str) -> bool:
+    words = sentence.split()
+    if len(words) < _MIN_SENTENCE_WORDS:
+        return False
+    # A sentence needs lower-case words; an all-caps or all-title-case run is a banner or a caption
+    # tail ("ATTENTION EDITORS", "Sputnik/Kremlin/Pool").
+    return any(word[:1].islower() for word in words)
