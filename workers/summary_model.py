@@ -51,6 +51,7 @@ class Claim:
     value: str
     text: str
     article_id: str = ""
+    side: int = 0  # claims with the same side agree with each other; side 0 is the majority
 
 
 @dataclass
