@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +65,9 @@ class SentenceTransformerEmbedder:
 
     dim = DIM
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 64, max_seq_length: int = 256):
+    def __init__(
+        self, model_dir: Path | None = None, batch_size: int = 64, max_seq_length: int = 256
+    ):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,3 +90,9 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def shared_embedder() -> SentenceTransformerEmbedder:
+    """One model per process: the serve command's worker and the test suite share this one."""
+    return SentenceTransformerEmbedder()

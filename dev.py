@@ -1,0 +1,67 @@
+#!/usr/bin/env python3.11
+"""Set up and run storyfold from a fresh clone, with nothing but Python 3.11.
+
+    python3.11 dev.py demo    install into .venv, then run API + worker + embedded Redis on the seeds
+    python3.11 dev.py test    install into .venv, then lint, type-check and run the test suite
+    python3.11 dev.py setup   install only
+
+Installs are pinned by requirements.lock and skipped when nothing changed since the last one.
+Extra arguments after `test` go to pytest; after `demo`, to `storyfold serve`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".storyfold-installed"
+LOCK = ROOT / "requirements.lock"
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def setup() -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(
+            f"storyfold needs Python 3.11, this is {sys.version.split()[0]}: run it with python3.11"
+        )
+    wanted = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
+    # torch first and alone, pinned to the CPU build: anything else drags in gigabytes of CUDA.
+    run(*pip, "install", "--progress-bar", "on", "-c", LOCK, "torch==2.13.0")
+    run(*pip, "install", "--progress-bar", "on", "-c", LOCK, "-e", ".[dev,bench]")
+    STAMP.write_text(wanted)
+
+
+def main() -> None:
+    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command not in ("demo", "test", "setup"):
+        sys.exit(__doc__)
+    setup()
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if command == "demo":
+        args = ["serve", "--seeds", "seeds", *rest]
+        os.execve(BIN / "storyfold", [str(BIN / "storyfold"), *args], env)
+    elif command == "test":
+        run(BIN / "ruff", "check", "service", "workers", "tests", "benchmarks", "dev.py")
+        run(BIN / "mypy")
+        os.execve(BIN / "pytest", [str(BIN / "pytest"), *rest], env)
+
+
+if __name__ == "__main__":
+    main()

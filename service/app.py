@@ -1,0 +1,69 @@
+"""The FastAPI app factory. Redis comes from STORYFOLD_REDIS_URL or, without one, an embedded
+server the app starts and stops itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+import structlog
+from fastapi import FastAPI
+
+from service.config import Settings, get_settings
+from service.errors import install_handlers
+from service.guard import RequestGuard
+from service.keys import Keys
+from service.queue import Queue
+from service.redis_embedded import EmbeddedRedis
+from service.routes import articles, health, stories
+from service.store import Store
+from service.stories import Stories
+
+log = structlog.get_logger(__name__)
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, health_check_interval=30)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = None
+        url = settings.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            url = embedded.start()
+        client = connect(url)
+        keys = Keys(settings.key_prefix)
+        app.state.settings = settings
+        app.state.store = Store(client, keys)
+        app.state.stories = Stories(client, keys, settings.events_retention)
+        app.state.queue = Queue(client, keys)
+        app.state.queue.ensure_group()
+        if not settings.api_keys:
+            log.warning(
+                "api.open",
+                detail="no STORYFOLD_API_KEYS set: anyone who reaches this port can write",
+            )
+        try:
+            yield
+        finally:
+            client.close()
+            if embedded is not None:
+                embedded.stop()
+
+    app = FastAPI(
+        title="storyfold",
+        version="0.1.0",
+        summary="Folds duplicate news coverage into stories with cited, merged summaries.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    for module in (articles, stories, health):
+        app.include_router(module.router)
+    return app

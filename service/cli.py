@@ -1,0 +1,249 @@
+"""The `storyfold` command: serve (all in one), api, worker, ingest, story."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from service.app import connect, create_app
+from service.config import Settings
+from service.ingest import iter_files, post_all, read_articles, wait_processed
+from service.keys import Keys
+from service.logs import configure_logging
+from service.queue import Queue
+from service.redis_embedded import EmbeddedRedis
+from service.store import Store
+from service.stories import Stories
+
+app = typer.Typer(
+    help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
+)
+console = Console(stderr=True)
+out = Console()
+
+HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env STORYFOLD_HOST]")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [env STORYFOLD_PORT]")]
+DataOpt = Annotated[
+    Path | None, typer.Option(help="Folder for the embedded Redis [env STORYFOLD_DATA_DIR]")
+]
+ApiOpt = Annotated[
+    str, typer.Option("--api", envvar="STORYFOLD_API", help="Base URL of a storyfold API")
+]
+KeyOpt = Annotated[
+    str | None, typer.Option("--api-key", envvar="STORYFOLD_API_KEY", help="Bearer key")
+]
+
+
+def _settings(
+    host: str | None = None, port: int | None = None, data_dir: Path | None = None
+) -> Settings:
+    overrides = {
+        k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
+    }
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_json)
+    return settings
+
+
+def _redis_url(settings: Settings, stack: ExitStack) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
+    console.print(
+        f"[dim]embedded Redis 6.2 at {embedded.url} (data in {settings.data_dir.resolve()})[/]"
+    )
+    return embedded.url
+
+
+def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
+    # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
+    from workers.embed import SentenceTransformerEmbedder
+    from workers.runner import Worker
+
+    client = connect(url)
+    keys = Keys(settings.key_prefix)
+    embedder = SentenceTransformerEmbedder(batch_size=settings.embed_batch)
+    return Worker(
+        client,
+        settings,
+        embedder,
+        Store(client, keys),
+        Stories(client, keys, settings.events_retention),
+        Queue(client, keys),
+        name=name,
+    )
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+    seeds: Annotated[
+        Path | None, typer.Option(help="Post these article files once the API is up")
+    ] = None,
+) -> None:
+    """All in one: Redis (embedded unless STORYFOLD_REDIS_URL is set), the API and one worker."""
+    settings = _settings(host, port, data_dir)
+    with ExitStack() as stack:
+        url = _redis_url(settings, stack)
+        settings = settings.model_copy(update={"redis_url": url})
+        stop = threading.Event()
+        ready = threading.Event()
+
+        def work() -> None:
+            worker = build_worker(settings, url)
+            ready.set()
+            worker.run(stop=stop)
+
+        worker_thread = threading.Thread(target=work, name="worker", daemon=True)
+        worker_thread.start()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+            )
+        )
+        base = f"http://{settings.host}:{settings.port}"
+        if seeds is not None:
+            threading.Thread(target=_demo, args=(server, ready, base, seeds), daemon=True).start()
+        else:
+            console.print(
+                f"storyfold is serving on [bold]{base}[/] (API docs: {base}/docs); Ctrl-C stops"
+            )
+        server.run()
+        console.print("stopping: finishing the batch in hand…")
+        stop.set()
+        worker_thread.join(timeout=60)
+
+
+def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path) -> None:
+    while not server.started:
+        time.sleep(0.05)
+    console.print("loading the model…")
+    ready.wait()
+    started = time.monotonic()
+    with httpx.Client(base_url=base, timeout=30) as client:
+        items = [x for f in iter_files([seeds]) for x in read_articles(f)]
+        report = post_all(client, items)
+        state = wait_processed(client, report.ids, timeout_s=300)
+        story_ids = sorted({s["story_id"] for s in state.values() if s.get("story_id")})
+        console.print(
+            f"{len(report.ids)} articles → {len(story_ids)} story(ies) in "
+            f"{time.monotonic() - started:.1f}s\n"
+        )
+        for sid in story_ids:
+            _print_story(client.get(f"/stories/{sid}").json(), base)
+    console.print(f"storyfold is serving on [bold]{base}[/] (API docs: {base}/docs); Ctrl-C stops")
+
+
+def _print_story(story: dict, base: str) -> None:  # type: ignore[type-arg]
+    from workers.summarize.render import render_text
+
+    from workers.summary_model import Summary
+
+    out.print(
+        f"[bold]{story['headline']}[/]  ({story['article_count']} articles, "
+        f"{story['source_count']} sources)"
+    )
+    out.print("sources: " + ", ".join(sorted({a["source"] for a in story["articles"]})))
+    if story.get("summary"):
+        out.print(render_text(Summary.from_dict(story["summary"])), markup=False, highlight=False)
+    out.print(f"open: {base}/stories/{story['id']}\n")
+
+
+@app.command()
+def api(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None) -> None:
+    """The HTTP API alone (scale workers separately)."""
+    settings = _settings(host, port, data_dir)
+    with ExitStack() as stack:
+        settings = settings.model_copy(update={"redis_url": _redis_url(settings, stack)})
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        )
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Drain the queue, then exit")] = False,
+    name: Annotated[str | None, typer.Option(help="Consumer name (default host-pid)")] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """A worker: reads the article stream, clusters and summarises."""
+    settings = _settings(data_dir=data_dir)
+    with ExitStack() as stack:
+        w = build_worker(settings, _redis_url(settings, stack), name)
+        done = w.run(burst=burst)
+        if burst:
+            console.print(f"burst: {done} articles finished, queue drained")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help=".txt, .json, .jsonl files or folders", exists=True)
+    ],
+    api_url: ApiOpt = "http://127.0.0.1:8000",
+    api_key: KeyOpt = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every article is in a story")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Articles per request")] = 100,
+) -> None:
+    """Post article files to a running storyfold."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    items = [x for f in iter_files(paths) for x in read_articles(f)]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with (
+        httpx.Client(base_url=api_url, timeout=60, headers=headers) as client,
+        Progress(*columns, console=console) as progress,
+    ):
+        try:
+            task = progress.add_task("posting", total=len(items))
+            report = post_all(client, items, batch, lambda n: progress.advance(task, n))
+            if wait and report.ids:
+                task = progress.add_task("processing", total=len(report.ids))
+                wait_processed(client, report.ids, 3600, lambda n: progress.advance(task, n))
+        except httpx.ConnectError as exc:
+            console.print(f"[red]cannot reach {api_url}: {exc}. Is `storyfold serve` running?[/]")
+            raise typer.Exit(2) from exc
+    out.print(
+        f"accepted {len(report.accepted)}, already stored {len(report.existing)}, "
+        f"rejected {len(report.rejected)}"
+    )
+    for where, why in report.rejected[:20]:
+        out.print(f"  rejected {where}: {why}", markup=False)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def story(story_id: str, api_url: ApiOpt = "http://127.0.0.1:8000") -> None:
+    """Print a story's summary as readable text."""
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        resp = client.get(f"/stories/{story_id}")
+        if resp.status_code != 200:
+            console.print(f"[red]{resp.json().get('detail', resp.text)}[/]")
+            raise typer.Exit(1)
+        _print_story(resp.json(), api_url)
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,59 @@
+"""All settings, from the environment (prefix STORYFOLD_) or a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STORYFOLD_", env_file=".env", extra="ignore")
+
+    # Storage. No URL: the process starts and owns a bundled redis-server persisting to data_dir.
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    key_prefix: str = "sf"
+
+    # HTTP edge.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(2_000_000, gt=0)
+    max_batch_articles: int = Field(1000, gt=0)
+    page_limit_default: int = Field(20, gt=0)
+    page_limit_max: int = Field(200, gt=0)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Worker loop.
+    worker_batch: int = Field(16, gt=0)
+    block_ms: int = Field(1000, gt=0)
+    claim_min_idle_ms: int = Field(
+        60_000, ge=0
+    )  # a pending entry idle this long belongs to a dead worker
+    max_attempts: int = Field(
+        3, gt=0
+    )  # an article failing this often is marked failed, not retried forever
+    embed_batch: int = Field(64, gt=0)
+
+    # Stories.
+    story_window_days: float = Field(
+        3.0, gt=0
+    )  # online assignment only looks at stories active this recently
+    events_retention: int = Field(10_000, gt=0)  # server-sent events kept for Last-Event-ID resume
+
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

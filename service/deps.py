@@ -1,0 +1,38 @@
+"""Typed dependencies for route handlers (as in full-stack-fastapi-template)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.config import Settings
+from service.queue import Queue
+from service.store import Store
+from service.stories import Stories
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _stories(request: Request) -> Stories:
+    stories: Stories = request.app.state.stories
+    return stories
+
+
+def _queue(request: Request) -> Queue:
+    queue: Queue = request.app.state.queue
+    return queue
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[Store, Depends(_store)]
+StoriesDep = Annotated[Stories, Depends(_stories)]
+QueueDep = Annotated[Queue, Depends(_queue)]

@@ -1,0 +1,148 @@
+"""Domain errors and the one handler that turns them (and request validation) into problem+json.
+
+Code below the routes raises these classes, never HTTPException; clients always get RFC 9457
+`application/problem+json` with `type`, `title`, `status`, `detail` and, where one is to blame,
+the offending `field`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://storyfold.dev/problems/"
+
+
+class StoryfoldError(Exception):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+
+class NotFound(StoryfoldError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class PayloadTooLarge(StoryfoldError):
+    status = 413
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
+class Unauthorized(StoryfoldError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+class InvalidInput(StoryfoldError):
+    status = 422
+    title = "Invalid input"
+    slug = "invalid-input"
+
+
+class ServiceUnavailable(StoryfoldError):
+    status = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+
+
+def problem(
+    status: int, title: str, slug: str, detail: str, field: str | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # ("body", 0, "text") -> "body[0].text"; the leading "body" says where the field lives.
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names the branch of a union in the location ("list[ArticleIn]",
+    # "function-after[_has_body(), ArticleIn]"); clients need the field, not the branch.
+    return isinstance(part, str) and ("[" in part or part[:1].isupper())
+
+
+def _branch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Only the errors of the union branch that matches what was sent (an object or a list)."""
+    raw = list(exc.errors())
+    sent_list = isinstance(getattr(exc, "body", None), list)
+
+    def is_list_branch(e: dict[str, Any]) -> bool:
+        tags = [p for p in e.get("loc", ()) if _is_union_tag(p)]
+        return bool(tags) and str(tags[0]).startswith("list[")
+
+    chosen = [e for e in raw if is_list_branch(e) == sent_list]
+    return chosen or raw
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": _field_path(tuple(p for p in e.get("loc", ()) if not _is_union_tag(p))),
+            "message": e.get("msg", "invalid"),
+        }
+        for e in _branch_errors(exc)
+    ]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        first = exc.errors()[0]
+        return problem(
+            400,
+            "Malformed JSON",
+            "malformed-json",
+            f"The request body is not valid JSON: {first.get('ctx', {}).get('error', first.get('msg'))}",
+            field="body",
+        )
+    # Several messages at once, so a client can fix a whole batch in one go.
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
+    if len(errors) > 10:
+        detail += f"; and {len(errors) - 10} more"
+    return problem(
+        422, "Invalid input", "invalid-input", detail, field=errors[0]["field"], errors=errors
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StoryfoldError)
+    async def _domain(_: Request, exc: StoryfoldError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.slug, exc.detail, exc.field, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework-level errors (unknown route, wrong method) get the same problem shape.
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, str(exc.detail), slug, str(exc.detail))

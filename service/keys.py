@@ -1,0 +1,85 @@
+"""Every Redis key and stream name, in one place (as arq's constants.py).
+
+Layout (prefix `sf` by default):
+  {p}:stream:articles          stream of article ids to process (consumer group `workers`)
+  {p}:article:{id}             hash: the posted article, its status and story
+  {p}:article:{id}:sentences   string: JSON list of clean sentences
+  {p}:article:{id}:vectors     string: float16 matrix, one row per sentence
+  {p}:idx:url:{sha1}           string: article id owning a canonical URL
+  {p}:idx:content:{sha1}       string: article id owning a source + text pair
+  {p}:story:{id}               hash: public story fields (headline, counts, links)
+  {p}:story:{id}:state         hash: the assigner's state (centroid sum, size, times)
+  {p}:story:{id}:articles      zset: member article ids scored by published time
+  {p}:story:{id}:summary       string: JSON summary, current version
+  {p}:story:{id}:versions      list: JSON summaries, oldest first
+  {p}:stories:updated          zset: story id scored by its last update sequence number
+  {p}:stories:active           zset: story id scored by its latest article time (assignment window)
+  {p}:seq:update               counter: monotonic story update sequence
+  {p}:lock:assign              lock held while one worker assigns an article to a story
+  {p}:stream:events            stream of story events (server-sent events)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORKER_GROUP = "workers"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "sf"
+
+    @property
+    def articles_stream(self) -> str:
+        return f"{self.prefix}:stream:articles"
+
+    @property
+    def events_stream(self) -> str:
+        return f"{self.prefix}:stream:events"
+
+    def article(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}"
+
+    def article_sentences(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}:sentences"
+
+    def article_vectors(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}:vectors"
+
+    def url_index(self, digest: str) -> str:
+        return f"{self.prefix}:idx:url:{digest}"
+
+    def content_index(self, digest: str) -> str:
+        return f"{self.prefix}:idx:content:{digest}"
+
+    def story(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}"
+
+    def story_state(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:state"
+
+    def story_articles(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:articles"
+
+    def story_summary(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:summary"
+
+    def story_versions(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:versions"
+
+    @property
+    def stories_updated(self) -> str:
+        return f"{self.prefix}:stories:updated"
+
+    @property
+    def stories_active(self) -> str:
+        return f"{self.prefix}:stories:active"
+
+    @property
+    def update_seq(self) -> str:
+        return f"{self.prefix}:seq:update"
+
+    @property
+    def assign_lock(self) -> str:
+        return f"{self.prefix}:lock:assign"

@@ -1,0 +1,120 @@
+"""The HTTP contract: request and response bodies (pydantic), shared by routes and the store."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ArticleStatus = Literal["queued", "clustered", "processed", "failed"]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class ArticleIn(BaseModel):
+    """One article as posted. `text` or `html` is required; everything else is optional."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    source: str = Field(
+        min_length=1, max_length=200, description="Outlet or feed name, kept exactly"
+    )
+    text: str | None = Field(None, max_length=1_000_000, description="Plain article text")
+    html: str | None = Field(
+        None, max_length=2_000_000, description="Article HTML (body is extracted)"
+    )
+    title: str | None = Field(None, max_length=1000)
+    url: str | None = Field(None, max_length=2000)
+    published_at: datetime | None = Field(None, description="RFC 3339; without an offset it is UTC")
+    id: str | None = Field(None, pattern=ID_PATTERN, description="Your id; generated when absent")
+
+    @field_validator("text", "html", "title")
+    @classmethod
+    def _no_control_chars(cls, value: str | None) -> str | None:
+        # NUL and friends break text tooling downstream; tabs and newlines are kept.
+        return _CONTROL.sub(" ", value) if value else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^\s/]+", value, re.I):
+            raise ValueError("must be an absolute http(s) URL")
+        return value or None
+
+    @field_validator("published_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not 1900 <= value.year <= 2200:
+            raise ValueError("must be between the years 1900 and 2200")
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _has_body(self) -> ArticleIn:
+        if not (self.text or self.html):
+            raise ValueError("an article needs a non-empty `text` (or `html`)")
+        return self
+
+
+class Accepted(BaseModel):
+    id: str
+    status: ArticleStatus
+    existing: bool = Field(
+        False, description="True when this post matched an article already stored"
+    )
+
+
+class AcceptedBatch(BaseModel):
+    articles: list[Accepted]
+    accepted: int
+    existing: int
+
+
+class ArticleOut(BaseModel):
+    id: str
+    status: ArticleStatus
+    source: str
+    title: str | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+    received_at: datetime
+    story_id: str | None = None
+    duplicate_of: str | None = None
+    reason: str | None = None
+    sentence_count: int | None = None
+
+
+class ArticleRef(BaseModel):
+    id: str
+    source: str
+    title: str | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+    duplicate_of: str | None = None
+
+
+class StoryCard(BaseModel):
+    id: str
+    headline: str
+    article_count: int
+    source_count: int
+    created_at: datetime
+    updated_at: datetime
+    summary_version: int = 0
+    merged_into: str | None = None
+    parent: str | None = None
+
+
+class StoryPage(BaseModel):
+    stories: list[StoryCard]
+    next_cursor: str | None
+    has_more: bool
+
+
+class StoryOut(StoryCard):
+    articles: list[ArticleRef]
+    summary: dict[str, Any] | None = None

@@ -1,0 +1,95 @@
+"""The job queue: a Redis Stream of article ids read by a consumer group.
+
+Delivery is at-least-once. A worker reads new entries (`>`), re-reads its own pending ones after a
+restart (`0`), and takes over entries that another worker left pending longer than
+`claim_min_idle_ms` (XAUTOCLAIM, Redis >= 6.2). Entries are acknowledged only after the article's
+state is written, so a crash between read and ack means the entry is delivered again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from service.keys import WORKER_GROUP, Keys
+
+
+@dataclass(frozen=True)
+class Job:
+    entry_id: str
+    article_id: str
+
+
+def _jobs(entries: list[tuple[bytes | str, dict[bytes, bytes]]] | None) -> list[Job]:
+    jobs = []
+    for entry_id, fields in entries or []:
+        if not fields:  # an entry deleted from the stream while pending
+            continue
+        eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        jobs.append(Job(eid, fields[b"article_id"].decode()))
+    return jobs
+
+
+class Queue:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r = client
+        self.keys = keys
+
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(self.keys.articles_stream, WORKER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_new(self, consumer: str, count: int, block_ms: int | None) -> list[Job]:
+        reply = self.r.xreadgroup(
+            WORKER_GROUP, consumer, {self.keys.articles_stream: ">"}, count=count, block=block_ms
+        )
+        return _jobs(reply[0][1]) if reply else []
+
+    def read_own_pending(self, consumer: str, count: int) -> list[Job]:
+        """Entries this consumer name read before and never acknowledged (e.g. it crashed)."""
+        reply = self.r.xreadgroup(
+            WORKER_GROUP, consumer, {self.keys.articles_stream: "0"}, count=count
+        )
+        return _jobs(reply[0][1]) if reply else []
+
+    def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Job]:
+        """Take over entries another consumer has held for too long: it is presumed dead."""
+        reply = self.r.xautoclaim(
+            self.keys.articles_stream,
+            WORKER_GROUP,
+            consumer,
+            min_idle_time=min_idle_ms,
+            start_id="0-0",
+            count=count,
+        )
+        return _jobs(reply[1])
+
+    def ack(self, jobs: list[Job]) -> None:
+        if jobs:
+            self.r.xack(self.keys.articles_stream, WORKER_GROUP, *[j.entry_id for j in jobs])
+
+    def stats(self) -> dict[str, int]:
+        """Queue depth for operators: entries never delivered (lag) and delivered but unacked."""
+        pending = 0
+        lag = 0
+        try:
+            groups = self.r.xinfo_groups(self.keys.articles_stream)
+        except redis.ResponseError:
+            return {"pending": 0, "lag": 0, "length": 0}
+        length = int(self.r.xlen(self.keys.articles_stream))
+        for g in groups:
+            name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+            if name != WORKER_GROUP:
+                continue
+            pending = int(g["pending"])
+            # Redis 6.2 has no `lag` field: count entries after the group's last delivered id.
+            last = g["last-delivered-id"]
+            last = last.decode() if isinstance(last, bytes) else last
+            lag = len(
+                self.r.xrange(self.keys.articles_stream, min=f"({last}", count=10_000)
+            )  # capped: a lag past 10k reads as 10k
+        return {"pending": pending, "lag": lag, "length": length}

@@ -1,0 +1,217 @@
+"""Articles in Redis: the only module (with service.stories) that reads and writes them.
+
+Posting is one Lua script, so "is it new?" and "store it and enqueue it" happen atomically: the
+same id, else the same canonical URL, else the same source + text returns the article already
+stored and changes nothing (first write wins, also for an id re-posted with different text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import numpy.typing as npt
+import redis
+
+from service.errors import NotFound, ServiceUnavailable
+from service.keys import Keys
+from service.models import Accepted, ArticleIn, ArticleOut
+
+_CREATE = """
+-- KEYS: article hash, content index, stream, [url index]
+-- ARGV: id, article key prefix, then the article's field/value pairs
+local function found(id)
+  return {id, redis.call('HGET', ARGV[2] .. id, 'status') or 'queued', 1}
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return found(ARGV[1]) end
+for i = 4, #KEYS do
+  local other = redis.call('GET', KEYS[i])
+  if other then return found(other) end
+end
+local other = redis.call('GET', KEYS[2])
+if other then return found(other) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('SET', KEYS[2], ARGV[1])
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+redis.call('XADD', KEYS[3], '*', 'article_id', ARGV[1])
+return {ARGV[1], 'queued', 0}
+"""
+
+_TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
+
+
+def canonical_url(url: str) -> str:
+    """Same article, same key: lower-case scheme and host, no fragment, no tracking parameters."""
+    parts = urlsplit(url.strip())
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith(_TRACKING_PARAMS)
+    ]
+    path = parts.path.rstrip("/") or "/"
+    host = parts.netloc.lower().removeprefix("www.")
+    return urlunsplit(("https", host, path, urlencode(sorted(query)), ""))
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def content_digest(source: str, body: str) -> str:
+    return _digest(source, " ".join(body.split()))
+
+
+def _ts(value: datetime | None) -> str:
+    return "" if value is None else f"{value.timestamp():.3f}"
+
+
+def from_ts(raw: bytes | str | None) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.fromtimestamp(float(raw), tz=UTC)
+
+
+def _s(raw: bytes | None) -> str | None:
+    return raw.decode() if raw else None
+
+
+class Store:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r = client
+        self.keys = keys
+        self._create = client.register_script(_CREATE)
+
+    # -- posting -----------------------------------------------------------------------------
+    def add_article(self, article: ArticleIn) -> Accepted:
+        article_id = article.id or f"a_{uuid.uuid4().hex[:20]}"
+        body = article.text or article.html or ""
+        fields: dict[str, str] = {
+            "id": article_id,
+            "source": article.source,
+            "title": article.title or "",
+            "url": article.url or "",
+            "published_at": _ts(article.published_at),
+            "received_at": f"{time.time():.3f}",
+            "status": "queued",
+            "text": article.text or "",
+            "html": article.html or "",
+        }
+        keys = [
+            self.keys.article(article_id),
+            self.keys.content_index(content_digest(article.source, body)),
+            self.keys.articles_stream,
+        ]
+        if article.url:
+            keys.append(self.keys.url_index(_digest(canonical_url(article.url))))
+        argv = [article_id, self.keys.article(""), *[x for kv in fields.items() for x in kv]]
+        try:
+            found_id, status, existing = self._create(keys=keys, args=argv)
+        except redis.ConnectionError as exc:
+            raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
+        return Accepted(id=found_id.decode(), status=status.decode(), existing=bool(existing))
+
+    def add_articles(self, articles: Sequence[ArticleIn]) -> list[Accepted]:
+        return [self.add_article(a) for a in articles]
+
+    # -- reading -----------------------------------------------------------------------------
+    def article_fields(self, article_id: str) -> dict[str, str]:
+        raw = self.r.hgetall(self.keys.article(article_id))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def article(self, article_id: str) -> ArticleOut:
+        f = self.article_fields(article_id)
+        if not f:
+            raise NotFound(f"no article with id {article_id!r}", field="id")
+        return ArticleOut(
+            id=f["id"],
+            status=f["status"],
+            source=f["source"],
+            title=f.get("title") or f.get("clean_title") or None,
+            url=f.get("url") or None,
+            published_at=from_ts(f.get("published_at")),
+            received_at=from_ts(f["received_at"]) or datetime.now(UTC),
+            story_id=f.get("story_id") or None,
+            duplicate_of=f.get("duplicate_of") or None,
+            reason=f.get("reason") or None,
+            sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
+        )
+
+    def article_count(self) -> int:
+        return int(self.r.xlen(self.keys.articles_stream))
+
+    # -- worker side -------------------------------------------------------------------------
+    def count_attempt(self, article_id: str) -> int:
+        return int(self.r.hincrby(self.keys.article(article_id), "attempts", 1))
+
+    def save_extracted(
+        self,
+        article_id: str,
+        title: str | None,
+        sentences: list[str],
+        vectors: npt.NDArray[np.float32],
+    ) -> None:
+        # float16 halves the memory of the largest thing we keep; cosine error stays below 1e-3.
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
+        pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
+        mapping = {"sentence_count": str(len(sentences))}
+        if title:
+            mapping["clean_title"] = title
+        pipe.hset(self.keys.article(article_id), mapping=mapping)
+        pipe.execute()
+
+    def load_extracted(
+        self, article_ids: Sequence[str]
+    ) -> list[tuple[list[str], npt.NDArray[np.float32]]]:
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.get(self.keys.article_sentences(aid))
+            pipe.get(self.keys.article_vectors(aid))
+        raw = pipe.execute()
+        out = []
+        for sentences_raw, vectors_raw in zip(raw[::2], raw[1::2], strict=True):
+            sentences = json.loads(sentences_raw) if sentences_raw else []
+            vectors = (
+                np.frombuffer(vectors_raw, dtype=np.float16)
+                .astype(np.float32)
+                .reshape(len(sentences), -1)
+                if vectors_raw and sentences
+                else np.zeros((0, 384), dtype=np.float32)
+            )
+            out.append((sentences, vectors))
+        return out
+
+    def mark_failed(self, article_id: str, reason: str) -> None:
+        self.r.hset(
+            self.keys.article(article_id), mapping={"status": "failed", "reason": reason[:500]}
+        )
+
+    @contextmanager
+    def assign_lock(self, timeout_s: float = 30.0) -> Iterator[None]:
+        """One assigner at a time across all workers, so two copies of a new event cannot both
+        open a story. Held for milliseconds; the timeout frees it if its holder dies."""
+        lock = self.r.lock(self.keys.assign_lock, timeout=timeout_s, blocking_timeout=timeout_s * 2)
+        if not lock.acquire():
+            raise TimeoutError("could not take the story assignment lock")
+        try:
+            yield
+        finally:
+            # LockError: it expired while held, and the next holder already moved on.
+            with suppress(redis.exceptions.LockError):
+                lock.release()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except redis.RedisError:
+            return False
+
+
+def decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    return {k.decode(): v.decode() for k, v in raw.items()}

@@ -1,0 +1,270 @@
+"""Stories in Redis: membership, the assigner's state, summaries and their history, the feed.
+
+Derived numbers (article and source counts) are written together with the summary they come from,
+so a reader never sees a count that disagrees with the summary beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+
+from service.errors import InvalidInput, NotFound
+from service.keys import Keys
+from service.models import ArticleRef, StoryCard, StoryOut, StoryPage
+from service.store import decode_hash, from_ts
+
+# Bumps the global update sequence, moves the story to the top of the feed and records an event,
+# all at once, so feed order and event ids never disagree.
+_TOUCH = """
+-- KEYS: story hash, stories:updated, seq counter, events stream; ARGV: story id, event type, now, maxlen
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'seq', seq)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq)
+return seq
+"""
+
+
+@dataclass(frozen=True)
+class MemberDoc:
+    """A story member as the summariser needs it (sentences and vectors come from Store)."""
+
+    article_id: str
+    source: str
+    title: str | None
+    published_at: datetime | None
+    duplicate_of: str | None
+    status: str
+
+
+def new_story_id() -> str:
+    return f"s_{uuid.uuid4().hex[:16]}"
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"u{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("u"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("not a cursor this server issued", field="cursor") from exc
+
+
+class Stories:
+    def __init__(self, client: redis.Redis, keys: Keys, events_retention: int = 10_000) -> None:
+        self.r = client
+        self.keys = keys
+        self.events_retention = events_retention
+        self._touch = client.register_script(_TOUCH)
+
+    # -- assignment --------------------------------------------------------------------------
+    def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:
+        """Assigner state of every story with an article within `window_s` of `ts`."""
+        ids = [
+            i.decode()
+            for i in self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
+        ]
+        pipe = self.r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hgetall(self.keys.story_state(sid))
+        return {sid: raw for sid, raw in zip(ids, pipe.execute(), strict=True) if raw}
+
+    def commit_assignment(
+        self,
+        article_id: str,
+        story_id: str,
+        state: Mapping[str, bytes | str],
+        article_ts: float,
+        last_ts: float,
+        created: bool,
+        headline: str,
+        duplicate_of: str | None = None,
+    ) -> None:
+        """Article joins story and the story's state moves, in one transaction: a crash leaves
+        either both or neither, and a retried article sees its story_id and skips this step."""
+        now = f"{time.time():.3f}"
+        pipe = self.r.pipeline(transaction=True)
+        fields = {"status": "clustered", "story_id": story_id}
+        if duplicate_of:
+            fields["duplicate_of"] = duplicate_of
+        pipe.hset(self.keys.article(article_id), mapping=fields)
+        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
+        pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
+        pipe.zadd(self.keys.stories_active, {story_id: last_ts})
+        if created:
+            pipe.hset(
+                self.keys.story(story_id),
+                mapping={
+                    "id": story_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "headline": headline,
+                    "summary_version": "0",
+                    "article_count": "0",
+                    "source_count": "0",
+                },
+            )
+        pipe.execute()
+
+    # -- summaries ---------------------------------------------------------------------------
+    def members(self, story_id: str) -> list[MemberDoc]:
+        ids = [i.decode() for i in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
+        pipe = self.r.pipeline(transaction=False)
+        for aid in ids:
+            pipe.hmget(
+                self.keys.article(aid),
+                "source",
+                "clean_title",
+                "title",
+                "published_at",
+                "duplicate_of",
+                "status",
+            )
+        out = []
+        for aid, row in zip(ids, pipe.execute(), strict=True):
+            source, clean_title, title, published, dup, status = (
+                v.decode() if v else "" for v in row
+            )
+            out.append(
+                MemberDoc(
+                    aid,
+                    source,
+                    clean_title or title or None,
+                    from_ts(published),
+                    dup or None,
+                    status,
+                )
+            )
+        return out
+
+    def write_summary(
+        self,
+        story_id: str,
+        build: Callable[[list[MemberDoc]], dict[str, object]],
+        retries: int = 10,
+    ) -> list[MemberDoc]:
+        """Summarise the current members and store the result as a new version.
+
+        Optimistic: if another worker adds a member meanwhile (WATCH fires), summarise again, so
+        the stored summary always reflects every member it marks processed."""
+        members_key = self.keys.story_articles(story_id)
+        for _ in range(retries):
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(members_key)
+                    members = self.members(story_id)
+                    summary = build(members)
+                    version = (
+                        int(self.r.hget(self.keys.story(story_id), "summary_version") or 0) + 1
+                    )
+                    summary["version"] = version
+                    blob = json.dumps(summary)
+                    sources = {m.source for m in members if not m.duplicate_of}
+                    pipe.multi()
+                    pipe.set(self.keys.story_summary(story_id), blob)
+                    pipe.rpush(self.keys.story_versions(story_id), blob)
+                    pipe.hset(
+                        self.keys.story(story_id),
+                        mapping={
+                            "headline": str(summary.get("headline") or ""),
+                            "summary_version": str(version),
+                            "article_count": str(len(members)),
+                            "source_count": str(len(sources)),
+                        },
+                    )
+                    for m in members:
+                        if m.status != "processed":
+                            pipe.hset(self.keys.article(m.article_id), "status", "processed")
+                    self._touch(
+                        keys=[
+                            self.keys.story(story_id),
+                            self.keys.stories_updated,
+                            self.keys.update_seq,
+                            self.keys.events_stream,
+                        ],
+                        args=[
+                            story_id,
+                            "story.created" if version == 1 else "story.updated",
+                            f"{time.time():.3f}",
+                            self.events_retention,
+                        ],
+                        client=pipe,
+                    )
+                    pipe.execute()
+                    return members
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"story {story_id} kept changing; summary not written")
+
+    # -- reading -----------------------------------------------------------------------------
+    def _card(self, f: dict[str, str]) -> StoryCard:
+        return StoryCard(
+            id=f["id"],
+            headline=f.get("headline") or "",
+            article_count=int(f.get("article_count") or 0),
+            source_count=int(f.get("source_count") or 0),
+            created_at=from_ts(f["created_at"]),
+            updated_at=from_ts(f["updated_at"]),
+            summary_version=int(f.get("summary_version") or 0),
+            merged_into=f.get("merged_into") or None,
+            parent=f.get("parent") or None,
+        )
+
+    def story(self, story_id: str) -> StoryOut:
+        f = decode_hash(self.r.hgetall(self.keys.story(story_id)))
+        if not f:
+            raise NotFound(f"no story with id {story_id!r}", field="id")
+        card = self._card(f)
+        members = self.members(story_id)
+        raw_summary = self.r.get(self.keys.story_summary(story_id))
+        return StoryOut(
+            **card.model_dump(),
+            articles=[
+                ArticleRef(
+                    id=m.article_id,
+                    source=m.source,
+                    title=m.title,
+                    published_at=m.published_at,
+                    duplicate_of=m.duplicate_of,
+                    url=(self.r.hget(self.keys.article(m.article_id), "url") or b"").decode()
+                    or None,
+                )
+                for m in members
+            ],
+            summary=json.loads(raw_summary) if raw_summary else None,
+        )
+
+    def page(self, limit: int, cursor: str | None) -> StoryPage:
+        """Most recently updated first. The cursor is the update sequence of the last story seen,
+        so stories updated while a client pages move to the top instead of shifting the pages."""
+        upper = f"({decode_cursor(cursor)}" if cursor else "+inf"
+        rows = self.r.zrevrangebyscore(
+            self.keys.stories_updated, upper, "-inf", start=0, num=limit + 1, withscores=True
+        )
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        pipe = self.r.pipeline(transaction=False)
+        for sid, _ in rows:
+            pipe.hgetall(self.keys.story(sid.decode()))
+        cards = [self._card(decode_hash(raw)) for raw in pipe.execute() if raw]
+        next_cursor = encode_cursor(int(rows[-1][1])) if has_more and rows else None
+        return StoryPage(stories=cards, next_cursor=next_cursor, has_more=has_more)
+
+    def count(self) -> int:
+        return int(self.r.zcard(self.keys.stories_updated))
+
+    def ids(self) -> Sequence[str]:
+        return [i.decode() for i in self.r.zrevrange(self.keys.stories_updated, 0, -1)]

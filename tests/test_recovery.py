@@ -1,0 +1,105 @@
+"""At-least-once delivery with idempotent steps: a worker that dies between reading an entry and
+acknowledging it loses nothing, and the article is folded into its story exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.keys import WORKER_GROUP
+from workers.assign import StoryState
+from workers.runner import BatchResult, Worker
+
+STREAM = "sf:stream:articles"
+
+
+def crash_after(worker: Worker, point: str) -> None:
+    """Run the first steps of a batch as `worker` does, then stop dead: no ack, no cleanup."""
+    jobs = worker.queue.read_new(worker.name, 100, None)
+    assert jobs
+    if point == "read":
+        return
+    rows = [(j.article_id, worker.store.article_fields(j.article_id)) for j in jobs]
+    prepared = worker._prepare(rows, BatchResult())
+    if point == "embedded":
+        return
+    touched = {worker._assign(p) for p in prepared}
+    if point == "assigned":
+        return
+    for story_id in touched:
+        worker._summarise(story_id)
+
+
+def assert_each_article_once(client: TestClient, r: redis.Redis, ids: list[str]) -> str:
+    states = [client.get(f"/articles/{a}").json() for a in ids]
+    assert all(s["status"] == "processed" for s in states), states
+    (story_id,) = {s["story_id"] for s in states}
+    members = [m.decode() for m in r.zrange(f"sf:story:{story_id}:articles", 0, -1)]
+    assert sorted(members) == sorted(ids)
+    state = StoryState.from_redis(story_id, r.hgetall(f"sf:story:{story_id}:state"))
+    assert state.size == len(ids)  # absorbed once each, not once per delivery
+    assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
+    return story_id
+
+
+@pytest.mark.parametrize("point", ["read", "embedded", "assigned", "summarised"])
+def test_worker_crash_between_read_and_ack_loses_nothing(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    point: str,
+) -> None:
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    crash_after(make_worker("dead"), point)
+    assert r.xpending(STREAM, WORKER_GROUP)["pending"] == len(ids)
+    make_worker("survivor").run(burst=True)
+    story_id = assert_each_article_once(client, r, ids)
+    versions = r.llen(f"sf:story:{story_id}:versions")
+    assert versions >= 1
+    if point == "summarised":  # the summary already reflected everything: nothing is redone
+        assert versions == 1
+
+
+def test_worker_killed_with_sigkill_mid_batch(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    redis_url: str,
+) -> None:
+    env = {**os.environ, "STORYFOLD_REDIS_URL": redis_url, "STORYFOLD_WORKER_BATCH": "5"}
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker", "--name", "victim"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+        deadline = time.monotonic() + 120
+        # Kill it the moment it holds entries it has not acknowledged.
+        while time.monotonic() < deadline:
+            held = r.xpending(STREAM, WORKER_GROUP)
+            if held["pending"] and victim.poll() is None:
+                break
+            assert victim.poll() is None, "worker exited on its own"
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert r.xpending(STREAM, WORKER_GROUP)["pending"] > 0
+    make_worker("survivor").run(burst=True)
+    assert_each_article_once(client, r, ids)

@@ -1,0 +1,276 @@
+"""The worker loop: read a batch from the stream → extract → embed → assign → summarise → ack.
+
+The only pipeline module that does IO (through service.store / service.stories / service.queue).
+Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
+twice (a crash between the write and the XACK) is finished, not redone:
+  queued, no sentences     → extract + embed, store sentences and vectors
+  sentences, no story_id   → assign under the lock (article and story state in one transaction)
+  story_id, not processed  → summarise its story (marks every member it reflects processed)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import redis
+import structlog
+
+from service.config import Settings
+from service.queue import Job, Queue
+from service.store import Store
+from service.stories import MemberDoc, Stories, new_story_id
+from workers import assign
+from workers.embed import Embedder, Vectors
+from workers.extract import extract
+from workers.summarize import summarize
+from workers.summary_model import SourceDoc
+
+log = structlog.get_logger(__name__)
+
+LEAD_SENTENCES = 5  # the story decision looks at the title and the lead, as a reader would
+
+
+@dataclass
+class Prepared:
+    """An article after extract + embed, ready for assignment."""
+
+    article_id: str
+    title: str
+    sentences: list[str]
+    vector: Vectors
+    ts: float
+
+
+@dataclass
+class BatchResult:
+    processed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    stories: set[str] = field(default_factory=set)
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        embedder: Embedder,
+        store: Store,
+        stories: Stories,
+        queue: Queue,
+        name: str | None = None,
+    ) -> None:
+        self.r = client
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.stories = stories
+        self.queue = queue
+        self.name = name or default_consumer_name()
+        self.params = assign.AssignParams(window_s=settings.story_window_days * 86400)
+        self.processed_total = 0
+
+    # -- loop ----------------------------------------------------------------------------------
+    def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
+        """Process until `stop` is set, or (burst) until nothing is left to do. Returns the number
+        of articles finished."""
+        stop = stop or threading.Event()
+        self.queue.ensure_group()
+        batch = self.settings.worker_batch
+        jobs = self.queue.read_own_pending(self.name, batch)  # what this name held before a restart
+        done = 0
+        last_report, since_report = time.monotonic(), 0
+        while not stop.is_set():
+            if not jobs:
+                jobs = self.queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
+            if not jobs:
+                jobs = self.queue.read_new(
+                    self.name, batch, None if burst else self.settings.block_ms
+                )
+            if not jobs:
+                if burst:
+                    break
+                continue
+            try:
+                result = self.process(jobs)
+            except redis.ConnectionError as exc:
+                # Storage went away: leave the entries pending (they are claimed again) and wait.
+                log.warning("worker.storage_unavailable", error=str(exc))
+                stop.wait(1.0)
+                jobs = []
+                continue
+            done += len(result.processed) + len(result.failed)
+            since_report += len(result.processed)
+            jobs = []
+            if time.monotonic() - last_report > 30:
+                log.info(
+                    "worker.throughput",
+                    articles=since_report,
+                    per_s=round(since_report / (time.monotonic() - last_report), 2),
+                )
+                last_report, since_report = time.monotonic(), 0
+        return done
+
+    # -- one batch -----------------------------------------------------------------------------
+    def process(self, jobs: list[Job]) -> BatchResult:
+        result = BatchResult()
+        to_prepare: list[tuple[str, dict[str, str]]] = []
+        to_assign: list[str] = []
+        to_summarise: dict[str, list[str]] = {}
+        finished: list[Job] = []
+        for job in jobs:
+            f = self.store.article_fields(job.article_id)
+            status = f.get("status")
+            if not f or status in ("processed", "failed"):
+                finished.append(job)  # already done: a redelivery
+                continue
+            if self.store.count_attempt(job.article_id) > self.settings.max_attempts:
+                self._fail(job.article_id, "gave up after repeated processing errors", result)
+                finished.append(job)
+                continue
+            if f.get("story_id"):
+                to_summarise.setdefault(f["story_id"], []).append(job.article_id)
+            elif f.get("sentence_count"):
+                to_assign.append(job.article_id)
+            else:
+                to_prepare.append((job.article_id, f))
+        prepared = self._prepare(to_prepare, result)
+        prepared += self._reload(to_assign)
+        for p in prepared:
+            story_id = self._assign(p)
+            to_summarise.setdefault(story_id, []).append(p.article_id)
+        for story_id, article_ids in to_summarise.items():
+            self._summarise(story_id)
+            result.stories.add(story_id)
+            result.processed += article_ids
+            for aid in article_ids:
+                log.info("article.processed", article_id=aid, story_id=story_id)
+        self.queue.ack(jobs)  # every job is now processed, failed, or was already finished
+        self.processed_total += len(result.processed)
+        return result
+
+    def _fail(self, article_id: str, reason: str, result: BatchResult) -> None:
+        self.store.mark_failed(article_id, reason)
+        result.failed.append(article_id)
+        log.warning("article.failed", article_id=article_id, reason=reason)
+
+    def _prepare(
+        self, rows: list[tuple[str, dict[str, str]]], result: BatchResult
+    ) -> list[Prepared]:
+        """Extract every article of the batch, then embed all their texts in one model call."""
+        extracted = []
+        for article_id, f in rows:
+            ex = extract(
+                text=f.get("text") or None, html=f.get("html") or None, title=f.get("title") or None
+            )
+            if not ex.sentences and not ex.title:
+                self._fail(
+                    article_id, "no article text left after removing captions and markup", result
+                )
+                continue
+            extracted.append((article_id, f, ex))
+        texts: list[str] = []
+        for _, _, ex in extracted:
+            texts += [ex.title or "", *ex.sentences]
+        vectors = self.embedder.encode(texts)
+        out, row = [], 0
+        for article_id, f, ex in extracted:
+            n = len(ex.sentences)
+            title_vec = vectors[row] if ex.title else None
+            sentence_vecs = vectors[row + 1 : row + 1 + n]
+            row += 1 + n
+            self.store.save_extracted(article_id, ex.title, ex.sentences, sentence_vecs)
+            out.append(
+                Prepared(
+                    article_id,
+                    ex.title or "",
+                    ex.sentences,
+                    self._article_vector(title_vec, sentence_vecs),
+                    _article_ts(f),
+                )
+            )
+        return out
+
+    def _reload(self, article_ids: list[str]) -> list[Prepared]:
+        """Articles embedded in an earlier, interrupted attempt: reuse their stored vectors."""
+        out = []
+        for aid, (sentences, vecs) in zip(
+            article_ids, self.store.load_extracted(article_ids), strict=True
+        ):
+            f = self.store.article_fields(aid)
+            title = f.get("clean_title") or f.get("title") or ""
+            title_vec = self.embedder.encode([title])[0] if title else None
+            out.append(
+                Prepared(
+                    aid, title, sentences, self._article_vector(title_vec, vecs), _article_ts(f)
+                )
+            )
+        return out
+
+    @staticmethod
+    def _article_vector(title_vec: Vectors | None, sentence_vecs: Vectors) -> Vectors:
+        return assign.article_vector(title_vec, sentence_vecs[:LEAD_SENTENCES])
+
+    def _assign(self, p: Prepared) -> str:
+        signal = assign.ArticleSignal(
+            vector=p.vector,
+            published_ts=p.ts,
+            title=p.title,
+            text=" ".join(p.sentences[:LEAD_SENTENCES]),
+        )
+        with self.store.assign_lock():
+            raw = self.stories.active_states(p.ts, self.params.window_s)
+            candidates = [assign.StoryState.from_redis(sid, data) for sid, data in raw.items()]
+            chosen = assign.choose_story(signal, candidates, self.params)
+            if chosen is None:
+                state = assign.start_story(new_story_id(), signal)
+            else:
+                state = assign.absorb(next(c for c in candidates if c.story_id == chosen), signal)
+            self.stories.commit_assignment(
+                p.article_id,
+                state.story_id,
+                state.to_redis(),
+                article_ts=p.ts,
+                last_ts=state.last_ts,
+                created=chosen is None,
+                headline=p.title or (p.sentences[0] if p.sentences else ""),
+            )
+        log.info(
+            "article.assigned",
+            article_id=p.article_id,
+            story_id=state.story_id,
+            new_story=chosen is None,
+        )
+        return state.story_id
+
+    def _summarise(self, story_id: str) -> None:
+        def build(members: list[MemberDoc]) -> dict[str, object]:
+            loaded = self.store.load_extracted([m.article_id for m in members])
+            docs = [
+                SourceDoc(
+                    article_id=m.article_id,
+                    source=m.source,
+                    sentences=sentences,
+                    vectors=vectors,
+                    title=m.title,
+                    published_at=m.published_at,
+                    duplicate_of=m.duplicate_of,
+                )
+                for m, (sentences, vectors) in zip(members, loaded, strict=True)
+            ]
+            return summarize(docs).to_dict()
+
+        members = self.stories.write_summary(story_id, build)
+        log.info("story.summarised", story_id=story_id, articles=len(members))
+
+
+def _article_ts(f: dict[str, str]) -> float:
+    """Story time: when it was published, else when we received it."""
+    return float(f.get("published_at") or f.get("received_at") or time.time())

@@ -1,0 +1,168 @@
+"""Fact groups: which clauses of different outlets report the same thing.
+
+The score of a pair starts from the cosine of their sentence vectors and corrects it with what the
+vectors blur: the particular words, names and numbers each clause commits to. Groups are then built
+by average-linkage clustering, one clause per outlet per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.summarize.units import FactUnit, Story
+
+# Weight of the lexical evidence. In one story, all-MiniLM-L6-v2 puts paraphrases and mere topical
+# neighbours only ~0.1 apart (0.65-0.9 vs 0.55-0.75), while outlets reporting the same fact keep
+# its rare words ("ceasefire", "Lecornu", "IAEA"). Sharing half a clause's rare-word weight (Dice
+# 0.5) over the baseline moves a pair by ~0.14: enough to lift a reworded paraphrase over the
+# threshold, not enough to merge two facts that share a topic's vocabulary.
+LEXICAL_WEIGHT = 0.4
+# Weighted Dice two unrelated clauses of the same story typically reach through the story's
+# common words; only overlap beyond it is evidence.
+LEXICAL_BASELINE = 0.15
+# Penalty when each side names particular things (rare names, counted things) the other lacks:
+# "539 drones ... Kyiv" against "Izhevsk ... 1,000 kilometres" describe two different events even
+# though both are "drone attacks with dozens wounded". Capped: evidence of difference, not proof.
+CLASH_WEIGHT = 0.15
+# A name counts as particular when its rarity is at least this: it occurs in at most ~√n of the
+# story's n clauses (rarity is IDF scaled to 0..1, so √n is exactly 0.5).
+PARTICULAR_NAME = 0.5
+# Score at which two clauses report the same fact: the cosine of a close paraphrase (~0.7) once
+# the lexical and clash corrections are in.
+SAME_FACT = 0.7
+# Two groups merge when their best link is a same-fact pair and their average pair score is at
+# most this much lower. Paraphrases of one fact by four outlets score anywhere from 0.6 to 0.9
+# pairwise, so demanding a 0.7 average rejects true groups; letting any single link merge (single
+# linkage) chains topical neighbours together. The margin is the spread of one fact's own
+# paraphrase scores around their mean (~±0.1), halved.
+AVERAGE_MARGIN = 0.05
+# Below this, no other outlet says anything close: the clause is that outlet's own fact. Between
+# the two thresholds a clause is neither shown as shared nor claimed as unique.
+NOT_REPORTED_ELSEWHERE = 0.6
+
+
+@dataclass(frozen=True)
+class Alignment:
+    scores: npt.NDArray[np.float64]  # pair scores; -inf within one outlet
+    groups: list[list[int]]  # unit indices, each group sorted; groups sorted by first unit
+
+
+def align(story: Story) -> Alignment:
+    scores = pair_scores(story)
+    return Alignment(scores=scores, groups=_cluster(story.units, scores, SAME_FACT))
+
+
+def pair_scores(story: Story) -> npt.NDArray[np.float64]:
+    units = story.units
+    n = len(units)
+    if n == 0:
+        return np.zeros((0, 0))
+    cosine = np.clip(story.vectors.astype(np.float64) @ story.vectors.T.astype(np.float64), -1, 1)
+    outlet_ids = np.array([story.outlets.index(u.outlet) for u in units])
+    cross = outlet_ids[:, None] != outlet_ids[None, :]
+    # What the cosine of two unrelated clauses of this story looks like: a clause that borrows its
+    # sentence's vector is pulled toward it by the share of the sentence it does not hold.
+    baseline = float(np.median(cosine[cross])) if cross.any() else 0.0
+    share = np.array([_share_of_sentence(u, story) for u in units])
+    evidence = np.sqrt(share[:, None] * share[None, :])
+    scores = baseline + evidence * (cosine - baseline)
+    # The corrections are bounded (lexical ≤ +0.34, clash ≤ -0.15): a pair this far below
+    # the unique-fact threshold cannot matter, and skipping it keeps large stories quick.
+    reachable = scores >= NOT_REPORTED_ELSEWHERE - LEXICAL_WEIGHT
+    scores -= LEXICAL_WEIGHT * LEXICAL_BASELINE
+    for i in range(n):
+        for j in range(i + 1, n):
+            if not (cross[i, j] and reachable[i, j]):
+                continue
+            a, b = units[i], units[j]
+            adjust = LEXICAL_WEIGHT * _lexical(a, b, story)
+            adjust -= CLASH_WEIGHT * min(_clash(a, b, story), 1.0)
+            scores[i, j] += adjust
+            scores[j, i] += adjust
+    scores[~cross] = -np.inf
+    return scores
+
+
+def _share_of_sentence(unit: FactUnit, story: Story) -> float:
+    if unit.is_whole_sentence:
+        return 1.0
+    siblings = [u for u in story.units if u.doc is unit.doc and u.sentence_index ==
+                unit.sentence_index]
+    total = sum(len(u.stems) for u in siblings)
+    return len(unit.stems) / total if total else 1.0 / len(siblings)
+
+
+def _lexical(a: FactUnit, b: FactUnit, story: Story) -> float:
+    """Rarity-weighted Dice overlap of the two clauses' content words."""
+    weight = story.stem_weight
+    total = sum(weight[s] for s in a.stems) + sum(weight[s] for s in b.stems)
+    shared = sum(weight[s] for s in a.stems & b.stems)
+    return 2.0 * shared / total if total > 0 else 0.0
+
+
+def particulars(unit: FactUnit, story: Story) -> dict[str, float]:
+    """The particular things a clause commits to: rare names and the things it counts."""
+    found = {n: story.name_weight[n] for n in unit.names
+             if story.name_weight[n] >= PARTICULAR_NAME}
+    for quantity in unit.values.quantities:
+        if quantity.slot.startswith("count:"):
+            found[quantity.slot] = 1.0
+    return found
+
+
+def _clash(a: FactUnit, b: FactUnit, story: Story) -> float:
+    """How much both sides name particulars the other lacks. One side adding detail is normal in
+    a paraphrase; both sides naming different specifics means different events."""
+    pa, pb = particulars(a, story), particulars(b, story)
+    only_a = sum(w for k, w in pa.items() if k not in pb and k not in b.names)
+    only_b = sum(w for k, w in pb.items() if k not in pa and k not in a.names)
+    return min(only_a, only_b)
+
+
+def _cluster(units: list[FactUnit], scores: npt.NDArray[np.float64],
+             threshold: float) -> list[list[int]]:
+    """Agglomerative clustering, never two clauses of one outlet in a group: the pair of groups
+    with the best average link merges first, if its best single link says "same fact" and its
+    average is within AVERAGE_MARGIN of that. Ties go to the lowest indices (argmax takes the
+    first), so the same input always gives the same groups."""
+    n = len(units)
+    members: list[list[int]] = [[i] for i in range(n)]
+    outlet_names = sorted({u.outlet for u in units})
+    has_outlet = np.zeros((n, len(outlet_names)), dtype=np.float64)
+    for i, unit in enumerate(units):
+        has_outlet[i, outlet_names.index(unit.outlet)] = 1.0
+    finite = np.isfinite(scores)
+    sums = np.where(finite, scores, 0.0)  # sum of pair scores between groups
+    best_link = np.where(finite, scores, -np.inf)  # best pair score between groups
+    sizes = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    while n:
+        average = sums / np.outer(sizes, sizes)
+        allowed = (has_outlet @ has_outlet.T == 0) & np.outer(alive, alive)
+        allowed &= (best_link >= threshold) & (average >= threshold - AVERAGE_MARGIN)
+        np.fill_diagonal(allowed, False)
+        if not allowed.any():
+            break
+        i, j = divmod(int(np.argmax(np.where(allowed, average, -np.inf))), n)
+        i, j = min(i, j), max(i, j)
+        members[i].extend(members[j])
+        has_outlet[i] += has_outlet[j]
+        has_outlet[j] = 0.0
+        sums[i, :] += sums[j, :]
+        sums[:, i] += sums[:, j]
+        best_link[i, :] = np.maximum(best_link[i, :], best_link[j, :])
+        best_link[:, i] = np.maximum(best_link[:, i], best_link[:, j])
+        sizes[i] += sizes[j]
+        alive[j] = False
+    groups = [sorted(members[i]) for i in np.flatnonzero(alive)]
+    return sorted(groups, key=lambda g: g[0])
+
+
+def best_elsewhere(unit: int, scores: npt.NDArray[np.float64]) -> float:
+    """The best score this clause reaches with any clause of another outlet."""
+    row = scores[unit]
+    finite = row[np.isfinite(row)]
+    return float(finite.max()) if finite.size else -np.inf

@@ -1,0 +1,194 @@
+"""Conflicts: one fact, reported by several outlets with values that cannot all be true.
+
+Values are compared only within a fact group (plus the clauses that come close to it), and only
+slot by slot — a day with a day, a count of injured with a count of injured — so that two numbers
+about different things are never set against each other. Compatible wording ("two-hour" and "over
+two hours", "Tuesday" and "July 1, 2025" when that was a Tuesday) falls on one side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.summarize.align import NOT_REPORTED_ELSEWHERE
+from workers.summarize.text import stem, words
+from workers.summarize.units import FactUnit, Story
+from workers.summarize.values import WEEKDAYS, DayValue, Quantity, SinceValue, days_agree
+from workers.summary_model import Claim, Conflict
+
+# Nouns that name the event a date or duration belongs to, to say what a conflict is about.
+_EVENT_NOUNS = ["call", "conversation", "talks", "meeting", "summit", "vote", "attack", "strike",
+                "election", "recall", "announcement", "hearing", "trial", "match", "session",
+                "launch", "visit", "fire", "crash", "storm", "protest", "deal", "discussion"]
+_EVENT_STEMS = {stem(noun): noun for noun in _EVENT_NOUNS}
+_COUNT_LABEL = {"km": "kilometres"}
+
+Value = DayValue | SinceValue | Quantity
+
+
+@dataclass
+class _Side:
+    label: str  # canonical key of the value class, to merge what several groups found
+    items: list[tuple[FactUnit, Value]]
+
+    @property
+    def outlets(self) -> set[str]:
+        return {unit.outlet for unit, _ in self.items}
+
+
+@dataclass(frozen=True)
+class FoundConflict:
+    conflict: Conflict
+    contested_units: frozenset[int]  # units holding a value fewer outlets back
+
+
+def find_conflicts(
+    story: Story, groups: Sequence[list[int]], scores: npt.NDArray[np.float64]
+) -> list[FoundConflict]:
+    found: dict[tuple[str, tuple[str, ...]], tuple[str, list[_Side]]] = {}
+    for group in groups:
+        if len({story.units[i].outlet for i in group}) < 2:
+            continue
+        members = [story.units[i] for i in _with_neighbours(group, scores)]
+        for slot, items in sorted(_slot_values(members).items()):
+            sides = _sides(items)
+            if len(sides) < 2:
+                continue
+            if all(side.outlets == sides[0].outlets for side in sides[1:]):
+                continue  # one outlet contradicting itself is not a disagreement between outlets
+            key = (slot, tuple(sorted(side.label for side in sides)))
+            if key in found:
+                _merge_sides(found[key][1], sides)
+            else:
+                found[key] = (_about(slot, members, sides[0].items[0][1].text), sides)
+    results = [_as_conflict(about, sides) for about, sides in found.values()]
+    return sorted(results, key=lambda f: (f.conflict.about, [c.source for c in f.conflict.claims]))
+
+
+def _with_neighbours(group: list[int], scores: npt.NDArray[np.float64]) -> list[int]:
+    """The group plus clauses close to it on average: a second mention of the same fact by an
+    outlet already in the group ("the discussion on Tuesday …") carries its values too."""
+    rows = np.where(np.isfinite(scores[group]), scores[group], np.nan)
+    counts = np.isfinite(scores[group]).sum(axis=0)
+    sums = np.nansum(rows, axis=0)
+    closeness = np.divide(sums, counts, out=np.full(sums.shape, -1.0), where=counts > 0)
+    near = np.flatnonzero(closeness >= NOT_REPORTED_ELSEWHERE)
+    return sorted(set(group) | {int(i) for i in near})
+
+
+def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Value]]]:
+    slots: dict[str, list[tuple[FactUnit, Value]]] = {}
+    for unit in members:
+        for day in unit.values.days:
+            slots.setdefault("day", []).append((unit, day))
+        for since in unit.values.since:
+            slots.setdefault("since", []).append((unit, since))
+        for quantity in unit.values.quantities:
+            slots.setdefault(quantity.slot, []).append((unit, quantity))
+    return slots
+
+
+def _agree(a: Value, b: Value) -> bool:
+    if isinstance(a, DayValue) and isinstance(b, DayValue):
+        return days_agree(a, b)
+    if isinstance(a, SinceValue) and isinstance(b, SinceValue):
+        return a.meets(b)
+    if isinstance(a, Quantity) and isinstance(b, Quantity):
+        return a.meets(b)
+    return True
+
+
+def _sides(items: list[tuple[FactUnit, Value]]) -> list[_Side]:
+    """Classes of mutually compatible values (connected components of "agrees with"), the side
+    more outlets take first."""
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            if _agree(items[i][1], items[j][1]):
+                parent[root(j)] = root(i)
+    sides: dict[int, _Side] = {}
+    for i, item in enumerate(items):
+        sides.setdefault(root(i), _Side(label="", items=[])).items.append(item)
+    for side in sides.values():
+        side.label = min(_canonical(value) for _, value in side.items)
+    return sorted(sides.values(), key=lambda s: (-len(s.outlets), s.label))
+
+
+def _canonical(value: Value) -> str:
+    if isinstance(value, DayValue):
+        if value.day is not None:
+            return value.day.isoformat()
+        return WEEKDAYS[value.weekday] if value.weekday is not None else value.text
+    if isinstance(value, SinceValue):
+        return f"{value.year}-{value.month or 0:02d}"
+    return f"{value.low:g}-{value.high:g}"
+
+
+def _merge_sides(into: list[_Side], more: list[_Side]) -> None:
+    by_label = {side.label: side for side in into}
+    for side in more:
+        target = by_label[side.label]
+        seen = {(unit.index, value.text) for unit, value in target.items}
+        target.items.extend(item for item in side.items if (item[0].index, item[1].text) not in seen)
+    into.sort(key=lambda s: (-len(s.outlets), s.label))
+
+
+def _as_conflict(about: str, sides: list[_Side]) -> FoundConflict:
+    claims: list[Claim] = []
+    for side_index, side in enumerate(sides):
+        first_per_outlet: dict[str, tuple[FactUnit, Value]] = {}
+        for unit, value in sorted(side.items, key=lambda item: item[0].index):
+            first_per_outlet.setdefault(unit.outlet, (unit, value))
+        for unit, value in first_per_outlet.values():
+            claims.append(Claim(source=unit.doc.source, value=_shown(value), text=unit.sentence,
+                                article_id=unit.doc.article_id, side=side_index))
+    # With a clear majority, only the minority's clauses are contested; on a tie, all are.
+    tie = len(sides[0].outlets) == len(sides[1].outlets)
+    contested = frozenset(unit.index for side in (sides if tie else sides[1:])
+                          for unit, _ in side.items)
+    return FoundConflict(Conflict(about=about, claims=claims), contested)
+
+
+def _shown(value: Value) -> str:
+    """The value as written; a date also names its weekday, so a reader sees why it sides with
+    "Tuesday"."""
+    if isinstance(value, DayValue) and value.day is not None and value.weekday is not None \
+            and value.text.lower() not in WEEKDAYS:
+        return f"{value.text} ({WEEKDAYS[value.weekday].capitalize()})"
+    return value.text
+
+
+def _about(slot: str, members: list[FactUnit], example: str) -> str:
+    event = _event_noun(members)
+    kind, _, what = slot.partition(":")
+    if kind == "day":
+        return f"day of the {event}" if event else "day it happened"
+    if kind == "since":
+        return f"date of the last {event or 'contact'} before this one"
+    if kind == "duration":
+        return f"length of the {event}" if event else "how long it lasted"
+    if kind == "amount":
+        return f"amount ({what})"
+    if what in ("injured", "dead"):
+        return f"number of {what}"
+    return f"number of {_COUNT_LABEL.get(what, example.split()[-1].lower())}"
+
+
+def _event_noun(members: list[FactUnit]) -> str:
+    counts: dict[str, int] = {}
+    for unit in members:
+        for token in words(unit.text):
+            noun = _EVENT_STEMS.get(stem(token))
+            if noun:
+                counts[noun] = counts.get(noun, 0) + 1
+    return min(counts, key=lambda n: (-counts[n], n)) if counts else ""

@@ -1,0 +1,120 @@
+"""Fact units: the clauses of every article's sentences, with what alignment needs to know.
+
+A unit is a full clause (most often a whole sentence). It borrows its sentence's vector — the
+summariser may not call the model — and carries its own surface features, which tell apart the
+two facts of a sentence that joins them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.summarize.text import (
+    content_stems,
+    names,
+    quote_share,
+    split_clauses,
+    without_attribution,
+)
+from workers.summarize.values import Values, parse_values
+from workers.summary_model import SourceDoc
+
+
+@dataclass(frozen=True)
+class FactUnit:
+    index: int  # position in the story's unit list
+    doc: SourceDoc
+    outlet: str  # the independent source: near-duplicates resolve to the copied doc's source
+    sentence_index: int
+    clause_index: int
+    clause_count: int
+    position: float  # 0 = the article's first sentence, 1 = its last
+    text: str  # the clause
+    sentence: str  # the sentence it comes from
+    stems: frozenset[str]
+    names: frozenset[str]
+    values: Values
+    quote_share: float
+
+    @property
+    def is_whole_sentence(self) -> bool:
+        return self.clause_count == 1
+
+
+@dataclass(frozen=True)
+class Story:
+    docs: list[SourceDoc]  # sorted by article_id, for deterministic output
+    units: list[FactUnit]
+    vectors: npt.NDArray[np.float32]  # one (sentence) vector per unit
+    outlets: list[str]  # independent sources, sorted
+    copies: dict[str, list[str]]  # article_id -> article_ids of its near-duplicates
+    stem_weight: dict[str, float]  # rarity of a content word across the story's units
+    name_weight: dict[str, float]  # rarity of a named thing across the story's units
+
+
+def build_story(docs: Sequence[SourceDoc]) -> Story:
+    ordered = sorted(docs, key=lambda d: d.article_id)
+    by_id = {d.article_id: d for d in ordered}
+    copies: dict[str, list[str]] = {}
+    originals: list[SourceDoc] = []
+    for doc in ordered:
+        original = _original(doc, by_id)
+        if original is doc:
+            originals.append(doc)
+        else:
+            copies.setdefault(original.article_id, []).append(doc.article_id)
+
+    units: list[FactUnit] = []
+    vectors: list[npt.NDArray[np.float32]] = []
+    for doc in originals:
+        last = max(len(doc.sentences) - 1, 1)
+        for s_index, sentence in enumerate(doc.sentences):
+            clauses = split_clauses(sentence)
+            for c_index, clause in enumerate(clauses):
+                units.append(FactUnit(
+                    index=len(units), doc=doc, outlet=doc.source, sentence_index=s_index,
+                    clause_index=c_index, clause_count=len(clauses), position=s_index / last,
+                    text=clause, sentence=sentence,
+                    stems=content_stems(without_attribution(clause)),
+                    names=names(without_attribution(clause)),
+                    values=parse_values(clause, doc.published_at),
+                    quote_share=quote_share(clause),
+                ))
+                vectors.append(np.asarray(doc.vectors[s_index], dtype=np.float32))
+    matrix = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+    outlets = sorted({u.outlet for u in units})
+    return Story(
+        docs=ordered, units=units, vectors=matrix, outlets=outlets, copies=copies,
+        stem_weight=_rarity([u.stems for u in units]),
+        name_weight=_rarity([u.names for u in units]),
+    )
+
+
+def _original(doc: SourceDoc, by_id: dict[str, SourceDoc]) -> SourceDoc:
+    seen = {doc.article_id}
+    while doc.duplicate_of and doc.duplicate_of in by_id and doc.duplicate_of not in seen:
+        doc = by_id[doc.duplicate_of]
+        seen.add(doc.article_id)
+    return doc
+
+
+def _rarity(features: list[frozenset[str]]) -> dict[str, float]:
+    """Inverse document frequency over the story's units, scaled to 0..1: 1 for a word one clause
+    uses, near 0 for one nearly every clause uses. Words the whole story repeats ("Putin", "call")
+    say nothing about which fact a clause states; words few clauses use ("ceasefire", "Izhevsk")
+    do."""
+    count: dict[str, int] = {}
+    for items in features:
+        for item in items:
+            count[item] = count.get(item, 0) + 1
+    span = math.log(max(len(features), 2))
+    return {item: math.log(max(len(features), 2) / n) / span for item, n in count.items()}
+
+
+def outlets_of(units: Sequence[FactUnit]) -> list[str]:
+    return sorted({u.outlet for u in units})

@@ -1,0 +1,248 @@
+"""Typed values a statement commits to — the day something happened, a count, a duration, an
+amount — parsed with enough meaning to tell compatible wording from a contradiction.
+
+Every quantity is an interval: "two-hour" is [2h, 2h], "over two hours" is [2h, ∞), "nearly three
+years" is [2.4y, 3y]. Two reports agree when their intervals meet; "12 injured" and "15 injured"
+do not meet and are a conflict, "two-hour" and "over two hours" meet and are not.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from workers.summarize.text import stem
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
+}
+# Vague plurals as the ranges readers take them to mean.
+_VAGUE = {"dozens": (24.0, 99.0), "scores": (40.0, 99.0), "hundreds": (200.0, 999.0),
+          "thousands": (2000.0, 9999.0), "millions": (2e6, 9.99e8)}
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
+          "k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9, "tn": 1e12}
+_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "dollars": "USD", "euros": "EUR",
+             "pounds": "GBP", "usd": "USD", "eur": "EUR", "gbp": "GBP"}
+
+# Seconds per time unit; durations in different ranges (minutes vs days vs years) are kept in
+# separate slots because a sentence's "two-hour call" and "12-day war" are not one quantity.
+_TIME_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
+               "week": 604800.0, "month": 2629800.0, "year": 31557600.0}
+_TIME_RANGE = {"second": "short", "minute": "short", "hour": "short", "day": "days",
+               "week": "days", "month": "days", "year": "years"}
+_TIME_UNIT_BY_STEM = {stem(unit): unit for unit in _TIME_UNITS}
+# Count nouns that are one quantity under several words.
+_COUNT_SYNONYMS = {
+    "injured": "injured", "wounded": "injured", "injury": "injured", "injuri": "injured",
+    "hurt": "injured", "dead": "dead", "killed": "dead", "kill": "dead", "death": "dead",
+    "died": "dead", "fatality": "dead", "fataliti": "dead", "kilometr": "km", "kilometer": "km",
+    "km": "km", "mile": "mile", "vote": "vote", "votes": "vote",
+}
+_SKIP_AFTER_NUMBER = frozenset("people persons of the more than were was have been had".split())
+
+_QUALIFIER_RE = (
+    r"(?P<qual>more than|over|at least|upwards of|above|nearly|almost|just under|under|"
+    r"less than|fewer than|up to|about|around|roughly|some|approximately|an estimated)?\s*"
+)
+_NUMBER_RE = (
+    r"(?P<num>\d[\d,]*(?:\.\d+)?|(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-)?"
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|a dozen|a hundred|a thousand)(?: and a half)?|dozens|scores|hundreds|"
+    r"thousands|millions)"
+)
+_QUANTITY_RE = re.compile(
+    r"(?<![\w-])" + _QUALIFIER_RE + r"(?P<cur>[$€£])?" + _NUMBER_RE
+    + r"(?:\s*(?P<scale>thousand|million|billion|trillion|bn|mn|m|k)\b)?"
+    + r"(?:(?P<sep>-|\s+)(?P<after>(?:[A-Za-z'’]+\s+){0,2}[A-Za-z'’]+))?",
+    re.IGNORECASE,
+)
+_DATE_RE = re.compile(
+    r"(?P<prep>\b(?:on|since|in|from|until|by)\s+)?(?:"
+    r"(?P<m1>[A-Z][a-z]{2,8})\.?\s+(?P<d1>\d{1,2})(?!\d)(?:st|nd|rd|th)?(?:,\s*(?P<y1>\d{4}))?"
+    r"|(?P<d2>(?<!\d)\d{1,2})(?:st|nd|rd|th)?\s+(?P<m2>[A-Z][a-z]{2,8})(?:,?\s+(?P<y2>\d{4}))?"
+    r"|(?P<m3>[A-Z][a-z]{2,8})\.?\s+(?P<y3>\d{4})"
+    r"|(?P<y4>(?:19|20)\d{2})(?!\s*(?:-|\s)(?:hour|day|year|km|people)))",
+)
+_WEEKDAY_RE = re.compile(r"(?P<prep>\b(?:on|last|next|this)\s+)?\b(?P<day>" + "|".join(WEEKDAYS)
+                         + r")\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DayValue:
+    """When something happened, to the day: a weekday, an explicit date, or both once resolved."""
+
+    text: str
+    weekday: int | None  # 0 = Monday
+    day: date | None
+
+
+@dataclass(frozen=True)
+class Quantity:
+    text: str
+    slot: str  # what is measured: "count:injured", "duration:short", "amount:USD", …
+    low: float
+    high: float
+
+    def meets(self, other: Quantity) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+@dataclass(frozen=True)
+class SinceValue:
+    """A "since <month> <year>" reference, at month or year granularity."""
+
+    text: str
+    year: int
+    month: int | None
+
+    def meets(self, other: SinceValue) -> bool:
+        if self.year != other.year:
+            return False
+        return self.month is None or other.month is None or self.month == other.month
+
+
+@dataclass(frozen=True)
+class Values:
+    days: tuple[DayValue, ...]
+    since: tuple[SinceValue, ...]
+    quantities: tuple[Quantity, ...]
+
+
+def parse_values(text: str, published: datetime | None = None) -> Values:
+    days: list[DayValue] = []
+    since: list[SinceValue] = []
+    masked = text
+    for match in _DATE_RE.finditer(text):
+        month_name = match.group("m1") or match.group("m2") or match.group("m3")
+        month = _MONTHS.get(month_name.lower().rstrip(".")) if month_name else None
+        if month_name and month is None:
+            continue
+        year_text = match.group("y1") or match.group("y2") or match.group("y3") or match.group("y4")
+        day_text = match.group("d1") or match.group("d2")
+        year = int(year_text) if year_text else (published.year if published else None)
+        prep = (match.group("prep") or "").strip().lower()
+        span = match.group(0).strip()
+        masked = masked.replace(match.group(0), " " * len(match.group(0)), 1)
+        if day_text and month and year:
+            try:
+                when = date(year, month, int(day_text))
+            except ValueError:
+                continue
+            if prep in ("", "on"):
+                days.append(DayValue(span.removeprefix("on ").strip(), when.weekday(), when))
+        elif prep == "since" and year:
+            since.append(SinceValue(span, year, month))
+    for match in _WEEKDAY_RE.finditer(masked):
+        weekday = WEEKDAYS.index(match.group("day").lower())
+        days.append(DayValue(match.group("day"), weekday, _resolve_weekday(weekday, published)))
+    quantities = [q for m in _QUANTITY_RE.finditer(masked) if (q := _quantity(m)) is not None]
+    return Values(tuple(days), tuple(since), tuple(quantities))
+
+
+def _resolve_weekday(weekday: int, published: datetime | None) -> date | None:
+    """News says "on Tuesday" of the past week: the latest such day on or before publication."""
+    if published is None:
+        return None
+    back = (published.weekday() - weekday) % 7
+    return published.date() - timedelta(days=back)
+
+
+def days_agree(a: DayValue, b: DayValue) -> bool:
+    if a.day is not None and b.day is not None:
+        return a.day == b.day
+    return a.weekday is None or b.weekday is None or a.weekday == b.weekday
+
+
+def _quantity(match: re.Match[str]) -> Quantity | None:
+    number = _number(match.group("num"))
+    if number is None:
+        return None
+    low, high = number
+    scale = match.group("scale")
+    if scale:
+        factor = _SCALE[scale.lower()]
+        low, high = low * factor, high * factor
+    before = match.string[max(0, match.start() - 6) : match.start()].lower()
+    if low < 10 and re.search(r"\b(?:the|their|its|our|both)\s*$", before):
+        return None  # "the two leaders": a reference to known things, not a reported count
+    after = [w.lower() for w in (match.group("after") or "").split()]
+    vague = match.group("num").lower() in _VAGUE
+    slot = _slot(match.group("cur"), after, hyphenated=match.group("sep") == "-", vague=vague)
+    if slot is None:
+        return None
+    name, factor, used_words = slot
+    low, high = _qualify((match.group("qual") or "").lower(), low * factor, high * factor)
+    # Shown as written, up to the word that says what is counted ("three people dead").
+    shown = match.group(0)[: match.start("after") - match.start()] if match.group("after") else (
+        match.group(0))
+    shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
+    return Quantity(shown.strip(" -"), name, low, high)
+
+
+def _number(text: str) -> tuple[float, float] | None:
+    lowered = text.lower()
+    if lowered in _VAGUE:
+        return _VAGUE[lowered]
+    half = 0.5 if lowered.endswith(" and a half") else 0.0
+    lowered = lowered.removesuffix(" and a half")
+    if lowered[0].isdigit():
+        value = float(lowered.replace(",", ""))
+        if 1900 <= value <= 2100 and "," not in lowered:
+            return None  # a year, parsed as a date elsewhere
+    elif "-" in lowered:
+        tens, ones = lowered.split("-", 1)
+        value = float(_NUMBER_WORDS[tens] + _NUMBER_WORDS[ones])
+    else:
+        value = float(_NUMBER_WORDS[lowered])
+    return value + half, value + half
+
+
+def _slot(
+    currency: str | None, after: list[str], hyphenated: bool, vague: bool
+) -> tuple[str, float, int] | None:
+    """What the number measures, the factor to the slot's base unit, and how many of the words
+    after the number it took to say so."""
+    if currency:
+        return f"amount:{_CURRENCY[currency]}", 1.0, 0
+    for used, word in enumerate(after, start=1):
+        if word == "of" and not vague:
+            return None  # "one of the", "two of them": a part of something, not a count
+        if word in _CURRENCY:
+            return f"amount:{_CURRENCY[word]}", 1.0, used
+        key = stem(word)
+        if key in _TIME_UNIT_BY_STEM:
+            unit = _TIME_UNIT_BY_STEM[key]
+            return f"duration:{_TIME_RANGE[unit]}", _TIME_UNITS[unit], used
+        if key in _COUNT_SYNONYMS or word in _COUNT_SYNONYMS:
+            return f"count:{_COUNT_SYNONYMS.get(key, _COUNT_SYNONYMS.get(word))}", 1.0, used
+        if word in _SKIP_AFTER_NUMBER:
+            continue
+        if hyphenated or word in ("in", "to", "and", "or", "a", "an"):
+            return None  # "two-thirds", "12-point plan", "one in five": not a count of things
+        return f"count:{key}", 1.0, used
+    return None
+
+
+def _qualify(qualifier: str, low: float, high: float) -> tuple[float, float]:
+    if qualifier in ("more than", "over", "at least", "upwards of", "above"):
+        return low, math.inf
+    if qualifier in ("nearly", "almost", "just under"):
+        return low * 0.8, high
+    if qualifier in ("under", "less than", "fewer than", "up to"):
+        return 0.0, high
+    if qualifier in ("about", "around", "roughly", "some", "approximately", "an estimated"):
+        return low * 0.85, high * 1.15
+    return low, high
