@@ -29,7 +29,7 @@ app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True, highlight=False)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env STORYFOLD_HOST]")]
 PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [env STORYFOLD_PORT]")]
@@ -102,17 +102,24 @@ def serve(
         ready = threading.Event()
 
         def work() -> None:
-            worker = build_worker(settings, url)
-            ready.set()
-            worker.run(stop=stop)
+            try:
+                worker = build_worker(settings, url)
+                ready.set()
+                worker.run(stop=stop)
+            except Exception:
+                # Without its worker the service would accept articles and never fold them.
+                console.print_exception()
+                console.print("[red]the worker stopped; shutting down[/]")
+                server.should_exit = True
+                ready.set()
 
-        worker_thread = threading.Thread(target=work, name="worker", daemon=True)
-        worker_thread.start()
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(settings), host=settings.host, port=settings.port, log_level="warning"
             )
         )
+        worker_thread = threading.Thread(target=work, name="worker", daemon=True)
+        worker_thread.start()
         base = f"http://{settings.host}:{settings.port}"
         if seeds is not None:
             threading.Thread(target=_demo, args=(server, ready, base, seeds), daemon=True).start()
@@ -120,10 +127,14 @@ def serve(
             console.print(
                 f"storyfold is serving on [bold]{base}[/] (API docs: {base}/docs); Ctrl-C stops"
             )
-        server.run()
-        console.print("stopping: finishing the batch in hand…")
-        stop.set()
-        worker_thread.join(timeout=60)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown below is the same
+        finally:
+            console.print("stopping: finishing the batch in hand…")
+            stop.set()
+            worker_thread.join(timeout=60)
 
 
 def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path) -> None:
@@ -131,6 +142,8 @@ def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path
         time.sleep(0.05)
     console.print("loading the model…")
     ready.wait()
+    if server.should_exit:
+        return
     started = time.monotonic()
     with httpx.Client(base_url=base, timeout=30) as client:
         items = [x for f in iter_files([seeds]) for x in read_articles(f)]
@@ -148,7 +161,6 @@ def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path
 
 def _print_story(story: dict, base: str) -> None:  # type: ignore[type-arg]
     from workers.summarize.render import render_text
-
     from workers.summary_model import Summary
 
     out.print(

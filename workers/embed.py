@@ -74,6 +74,9 @@ class SentenceTransformerEmbedder:
         model_dir = model_dir or packaged_model_path()
         verify_model(model_dir)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in logs
 
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self._model.max_seq_length = max_seq_length

@@ -88,35 +88,59 @@ class Worker:
         done = 0
         last_report, since_report = time.monotonic(), 0
         while not stop.is_set():
-            if not jobs:
-                jobs = self.queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
-            if not jobs:
-                jobs = self.queue.read_new(
-                    self.name, batch, None if burst else self.settings.block_ms
-                )
-            if not jobs:
-                if burst:
-                    break
-                continue
             try:
-                result = self.process(jobs)
+                jobs = jobs or self._fetch(batch, burst)
+                if not jobs:
+                    if burst:
+                        break
+                    continue
+                result = self._process_isolating_failures(jobs)
             except redis.ConnectionError as exc:
-                # Storage went away: leave the entries pending (they are claimed again) and wait.
+                # Storage went away: entries stay pending (claimed again later); wait and retry.
                 log.warning("worker.storage_unavailable", error=str(exc))
                 stop.wait(1.0)
                 jobs = []
                 continue
+            jobs = []
             done += len(result.processed) + len(result.failed)
             since_report += len(result.processed)
-            jobs = []
             if time.monotonic() - last_report > 30:
-                log.info(
-                    "worker.throughput",
-                    articles=since_report,
-                    per_s=round(since_report / (time.monotonic() - last_report), 2),
-                )
+                per_s = since_report / (time.monotonic() - last_report)
+                log.info("worker.throughput", articles=since_report, per_s=round(per_s, 2))
                 last_report, since_report = time.monotonic(), 0
         return done
+
+    def _fetch(self, batch: int, burst: bool) -> list[Job]:
+        jobs = self.queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
+        return jobs or self.queue.read_new(
+            self.name, batch, None if burst else self.settings.block_ms
+        )
+
+    def _process_isolating_failures(self, jobs: list[Job]) -> BatchResult:
+        """A batch that fails is retried one article at a time, so one bad article cannot hold
+        back (or use up the attempts of) the others. Failing ones stay pending: they are claimed
+        again later, and marked failed after `max_attempts`."""
+        try:
+            return self.process(jobs)
+        except redis.ConnectionError:
+            raise
+        except Exception:
+            log.exception("worker.batch_failed", articles=len(jobs))
+            if len(jobs) == 1:
+                return BatchResult()
+        result = BatchResult()
+        for job in jobs:
+            try:
+                one = self.process([job])
+            except redis.ConnectionError:
+                raise
+            except Exception:
+                log.exception("article.error", article_id=job.article_id)
+                continue
+            result.processed += one.processed
+            result.failed += one.failed
+            result.stories |= one.stories
+        return result
 
     # -- one batch -----------------------------------------------------------------------------
     def process(self, jobs: list[Job]) -> BatchResult:
