@@ -211,7 +211,11 @@ def ingest(
 ) -> None:
     """Post article files to a running storyfold."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    items = [x for f in iter_files(paths) for x in read_articles(f)]
+    try:
+        items = [x for f in iter_files(paths) for x in read_articles(f)]
+    except (ValueError, OSError) as exc:  # unsupported file, unreadable file, broken .json
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://storyfold.dev/problems/"
@@ -110,7 +114,7 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     errors = [
         {
             "field": _field_path(tuple(p for p in e.get("loc", ()) if not _is_union_tag(p))),
-            "message": e.get("msg", "invalid"),
+            "message": str(e.get("msg", "invalid")).removeprefix("Value error, "),
         }
         for e in _branch_errors(exc)
     ]
@@ -140,6 +144,23 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_problem(exc)
+
+    @app.exception_handler(redis.ConnectionError)
+    async def _storage_down(_: Request, exc: redis.ConnectionError) -> JSONResponse:
+        log.error("storage.unavailable", error=str(exc))
+        return problem(
+            503,
+            "Service unavailable",
+            "unavailable",
+            "storage is unreachable; retry shortly",
+            retry_after="1",
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's fault: say so in the same shape, and keep the trace in the log.
+        log.exception("api.unhandled_error", error=repr(exc))
+        return problem(500, "Internal server error", "internal", "an unexpected error occurred")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
