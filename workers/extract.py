@@ -60,11 +60,11 @@ _CHROME_RE = re.compile(
 
 # "MOSCOW (Reuters) -", "PARIS, July 1 (AFP) —": a dateline prefix is stripped, the rest is kept.
 _DATELINE_RE = re.compile(
-    r"^[A-Z][A-Z .'\-]{2,40}(?:,\s*[A-Z][a-z]+\.? \d{1,2})?\s*"
+    r"^[A-Z][A-Z .'\-]{2,40}(?:,\s*[A-Z][A-Za-z.]*(?:\s+\d{1,2})?)?\s*"
     r"(?:\((?:Reuters|AP|AFP|Xinhua|Anadolu|dpa|UPI)\))?\s*[-—–]\s+"
 )
 
-_TERMINAL = ('.', '!', '?', '"', '”', '’', "'", ')', ':', '…')
+_TERMINAL = (".", "!", "?", '"', "”", "’", "'", ")", ":", "…")
 # A line without a final stop and at most this many words reads as a heading/subhead, not as
 # reporting (news sentences end in a stop; subheads never do). Longer unterminated lines are kept:
 # they are more likely body text whose stop was lost than a 16-word heading.
@@ -98,7 +98,9 @@ def extract(
     for line in lines:
         if _is_furniture(line) or _reads_like_heading(line):
             continue
-        for raw in _segmenter().segment(_DATELINE_RE.sub("", line)):
+        if not sentences:  # a dateline opens the body's first paragraph, nowhere else
+            line = _DATELINE_RE.sub("", line)
+        for raw in _segmenter().segment(line):
             sentence = _clean_sentence(raw)
             if sentence and not _is_furniture(sentence) and _is_reporting_sentence(sentence):
                 sentences.append(sentence)
@@ -114,10 +116,16 @@ def _from_html(html: str) -> tuple[str, str | None]:
     """Main text (paragraphs on their own lines) and title via trafilatura."""
     import trafilatura
 
-    body = trafilatura.extract(
-        html, include_comments=False, include_tables=False, include_images=False,
-        favor_precision=True,
-    ) or ""
+    body = (
+        trafilatura.extract(
+            html,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            favor_precision=True,
+        )
+        or ""
+    )
     meta = trafilatura.extract_metadata(html)
     meta_title = meta.title.strip() if meta is not None and meta.title else None
     return body, meta_title or None

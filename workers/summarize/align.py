@@ -27,6 +27,12 @@ LEXICAL_BASELINE = 0.15
 # "539 drones ... Kyiv" against "Izhevsk ... 1,000 kilometres" describe two different events even
 # though both are "drone attacks with dozens wounded". Capped: evidence of difference, not proof.
 CLASH_WEIGHT = 0.15
+# Two clauses that count the same thing with numbers that cannot both be true ("12 hospitalized",
+# "15 hospitalized") are one fact reported two ways only if the words around the numbers agree
+# too; otherwise the numbers are the best evidence they are two facts (this year's 48,000-pound
+# recall, 2019's 9,000-pound one) and the pair is penalised like a clash. A rarity-weighted Dice
+# of 0.35 is about twice what clauses that merely share the story's topic reach.
+NUMBERS_CONFIRMED = 0.35
 # A name counts as particular when its rarity is at least this: it occurs in at most ~√n of the
 # story's n clauses (rarity is IDF scaled to 0..1, so √n is exactly 0.5).
 PARTICULAR_NAME = 0.5
@@ -68,7 +74,7 @@ def pair_scores(story: Story) -> npt.NDArray[np.float64]:
     baseline = float(np.median(cosine[cross])) if cross.any() else 0.0
     share = np.array([_share_of_sentence(u, story) for u in units])
     evidence = np.sqrt(share[:, None] * share[None, :])
-    scores = baseline + evidence * (cosine - baseline)
+    scores: npt.NDArray[np.float64] = baseline + evidence * (cosine - baseline)
     # The corrections are bounded (lexical ≤ +0.34, clash ≤ -0.15): a pair this far below
     # the unique-fact threshold cannot matter, and skipping it keeps large stories quick.
     reachable = scores >= NOT_REPORTED_ELSEWHERE - LEXICAL_WEIGHT
@@ -78,8 +84,10 @@ def pair_scores(story: Story) -> npt.NDArray[np.float64]:
             if not (cross[i, j] and reachable[i, j]):
                 continue
             a, b = units[i], units[j]
-            adjust = LEXICAL_WEIGHT * _lexical(a, b, story)
-            adjust -= CLASH_WEIGHT * min(_clash(a, b, story), 1.0)
+            lexical = _lexical(a, b, story)
+            adjust = LEXICAL_WEIGHT * lexical - CLASH_WEIGHT * min(_clash(a, b, story), 1.0)
+            if lexical < NUMBERS_CONFIRMED and counts_disagree(a, b):
+                adjust -= CLASH_WEIGHT
             scores[i, j] += adjust
             scores[j, i] += adjust
     scores[~cross] = -np.inf
@@ -89,8 +97,9 @@ def pair_scores(story: Story) -> npt.NDArray[np.float64]:
 def _share_of_sentence(unit: FactUnit, story: Story) -> float:
     if unit.is_whole_sentence:
         return 1.0
-    siblings = [u for u in story.units if u.doc is unit.doc and u.sentence_index ==
-                unit.sentence_index]
+    siblings = [
+        u for u in story.units if u.doc is unit.doc and u.sentence_index == unit.sentence_index
+    ]
     total = sum(len(u.stems) for u in siblings)
     return len(unit.stems) / total if total else 1.0 / len(siblings)
 
@@ -105,8 +114,7 @@ def _lexical(a: FactUnit, b: FactUnit, story: Story) -> float:
 
 def particulars(unit: FactUnit, story: Story) -> dict[str, float]:
     """The particular things a clause commits to: rare names and the things it counts."""
-    found = {n: story.name_weight[n] for n in unit.names
-             if story.name_weight[n] >= PARTICULAR_NAME}
+    found = {n: story.name_weight[n] for n in unit.names if story.name_weight[n] >= PARTICULAR_NAME}
     for quantity in unit.values.quantities:
         if quantity.slot.startswith("count:"):
             found[quantity.slot] = 1.0
@@ -114,16 +122,26 @@ def particulars(unit: FactUnit, story: Story) -> dict[str, float]:
 
 
 def _clash(a: FactUnit, b: FactUnit, story: Story) -> float:
-    """How much both sides name particulars the other lacks. One side adding detail is normal in
-    a paraphrase; both sides naming different specifics means different events."""
+    """Evidence that two clauses are about different things: both name particulars the other
+    lacks. One side adding detail is normal in a paraphrase; both sides naming different specifics
+    is not."""
     pa, pb = particulars(a, story), particulars(b, story)
     only_a = sum(w for k, w in pa.items() if k not in pb and k not in b.names)
     only_b = sum(w for k, w in pb.items() if k not in pa and k not in a.names)
     return min(only_a, only_b)
 
 
-def _cluster(units: list[FactUnit], scores: npt.NDArray[np.float64],
-             threshold: float) -> list[list[int]]:
+def counts_disagree(a: FactUnit, b: FactUnit) -> bool:
+    return any(
+        qa.slot == qb.slot and qa.slot.startswith("count:") and not qa.meets(qb)
+        for qa in a.values.quantities
+        for qb in b.values.quantities
+    )
+
+
+def _cluster(
+    units: list[FactUnit], scores: npt.NDArray[np.float64], threshold: float
+) -> list[list[int]]:
     """Agglomerative clustering, never two clauses of one outlet in a group: the pair of groups
     with the best average link merges first, if its best single link says "same fact" and its
     average is within AVERAGE_MARGIN of that. Ties go to the lowest indices (argmax takes the

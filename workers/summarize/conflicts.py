@@ -14,16 +14,38 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from workers.summarize.align import NOT_REPORTED_ELSEWHERE
+from workers.summarize.dates import WEEKDAYS, DayValue, SinceValue, days_agree
 from workers.summarize.text import stem, words
 from workers.summarize.units import FactUnit, Story
-from workers.summarize.values import WEEKDAYS, DayValue, Quantity, SinceValue, days_agree
+from workers.summarize.values import Quantity
 from workers.summary_model import Claim, Conflict
 
 # Nouns that name the event a date or duration belongs to, to say what a conflict is about.
-_EVENT_NOUNS = ["call", "conversation", "talks", "meeting", "summit", "vote", "attack", "strike",
-                "election", "recall", "announcement", "hearing", "trial", "match", "session",
-                "launch", "visit", "fire", "crash", "storm", "protest", "deal", "discussion"]
+_EVENT_NOUNS = [
+    "call",
+    "conversation",
+    "talks",
+    "meeting",
+    "summit",
+    "vote",
+    "attack",
+    "strike",
+    "election",
+    "recall",
+    "announcement",
+    "hearing",
+    "trial",
+    "match",
+    "session",
+    "launch",
+    "visit",
+    "fire",
+    "crash",
+    "storm",
+    "protest",
+    "deal",
+    "discussion",
+]
 _EVENT_STEMS = {stem(noun): noun for noun in _EVENT_NOUNS}
 _COUNT_LABEL = {"km": "kilometres"}
 
@@ -53,7 +75,7 @@ def find_conflicts(
     for group in groups:
         if len({story.units[i].outlet for i in group}) < 2:
             continue
-        members = [story.units[i] for i in _with_neighbours(group, scores)]
+        members = [story.units[i] for i in group]
         for slot, items in sorted(_slot_values(members).items()):
             sides = _sides(items)
             if len(sides) < 2:
@@ -67,17 +89,6 @@ def find_conflicts(
                 found[key] = (_about(slot, members, sides[0].items[0][1].text), sides)
     results = [_as_conflict(about, sides) for about, sides in found.values()]
     return sorted(results, key=lambda f: (f.conflict.about, [c.source for c in f.conflict.claims]))
-
-
-def _with_neighbours(group: list[int], scores: npt.NDArray[np.float64]) -> list[int]:
-    """The group plus clauses close to it on average: a second mention of the same fact by an
-    outlet already in the group ("the discussion on Tuesday …") carries its values too."""
-    rows = np.where(np.isfinite(scores[group]), scores[group], np.nan)
-    counts = np.isfinite(scores[group]).sum(axis=0)
-    sums = np.nansum(rows, axis=0)
-    closeness = np.divide(sums, counts, out=np.full(sums.shape, -1.0), where=counts > 0)
-    near = np.flatnonzero(closeness >= NOT_REPORTED_ELSEWHERE)
-    return sorted(set(group) | {int(i) for i in near})
 
 
 def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Value]]]:
@@ -139,7 +150,9 @@ def _merge_sides(into: list[_Side], more: list[_Side]) -> None:
     for side in more:
         target = by_label[side.label]
         seen = {(unit.index, value.text) for unit, value in target.items}
-        target.items.extend(item for item in side.items if (item[0].index, item[1].text) not in seen)
+        target.items.extend(
+            item for item in side.items if (item[0].index, item[1].text) not in seen
+        )
     into.sort(key=lambda s: (-len(s.outlets), s.label))
 
 
@@ -150,20 +163,32 @@ def _as_conflict(about: str, sides: list[_Side]) -> FoundConflict:
         for unit, value in sorted(side.items, key=lambda item: item[0].index):
             first_per_outlet.setdefault(unit.outlet, (unit, value))
         for unit, value in first_per_outlet.values():
-            claims.append(Claim(source=unit.doc.source, value=_shown(value), text=unit.sentence,
-                                article_id=unit.doc.article_id, side=side_index))
+            claims.append(
+                Claim(
+                    source=unit.doc.source,
+                    value=_shown(value),
+                    text=unit.sentence,
+                    article_id=unit.doc.article_id,
+                    side=side_index,
+                )
+            )
     # With a clear majority, only the minority's clauses are contested; on a tie, all are.
     tie = len(sides[0].outlets) == len(sides[1].outlets)
-    contested = frozenset(unit.index for side in (sides if tie else sides[1:])
-                          for unit, _ in side.items)
+    contested = frozenset(
+        unit.index for side in (sides if tie else sides[1:]) for unit, _ in side.items
+    )
     return FoundConflict(Conflict(about=about, claims=claims), contested)
 
 
 def _shown(value: Value) -> str:
     """The value as written; a date also names its weekday, so a reader sees why it sides with
     "Tuesday"."""
-    if isinstance(value, DayValue) and value.day is not None and value.weekday is not None \
-            and value.text.lower() not in WEEKDAYS:
+    if (
+        isinstance(value, DayValue)
+        and value.day is not None
+        and value.weekday is not None
+        and value.text.lower() not in WEEKDAYS
+    ):
         return f"{value.text} ({WEEKDAYS[value.weekday].capitalize()})"
     return value.text
 

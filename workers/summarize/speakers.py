@@ -21,7 +21,7 @@ _QUOTED_RE = re.compile(r"[\"“][^\"“”]*[\"”]")
 # Shorter quotes ("substantive", "new territorial realities") are stock words every outlet
 # repeats, not one person's sentence.
 _MIN_QUOTE_WORDS = 4
-_NOT_A_SPEAKER = frozenset("the a an he she they it this that".split())
+_NOT_A_SPEAKER = frozenset(["the", "a", "an", "he", "she", "they", "it", "this", "that"])
 
 
 def speaker_conflicts(story: Story, groups: Sequence[list[int]]) -> list[Conflict]:
@@ -42,9 +42,16 @@ def speaker_conflicts(story: Story, groups: Sequence[list[int]]) -> list[Conflic
                 continue
             if _one_person(speakers):
                 continue
-            claims = [Claim(source=u.doc.source, value=who, text=u.sentence,
-                            article_id=u.doc.article_id, side=speakers.index(who))
-                      for u, who in items]
+            claims = [
+                Claim(
+                    source=u.doc.source,
+                    value=who,
+                    text=u.sentence,
+                    article_id=u.doc.article_id,
+                    side=speakers.index(who),
+                )
+                for u, who in items
+            ]
             claims.sort(key=lambda c: (c.side, c.source))
             short = key if len(key) <= 60 else key[:57].rsplit(" ", 1)[0] + " …"
             found.append(Conflict(about=f"who said “{short}”", claims=claims))
@@ -56,14 +63,17 @@ def speaker_of(sentence: str) -> str | None:
     outside = _QUOTED_RE.sub(" , ", sentence)
     for pattern in _SPEAKER_RES:
         for match in pattern.finditer(outside):
-            tokens = [t.rstrip(".,") for t in match.group("who").split()
-                      if t.lower() not in _NOT_A_SPEAKER]
+            tokens = [
+                t.rstrip(".,")
+                for t in match.group("who").split()
+                if t.lower() not in _NOT_A_SPEAKER
+            ]
             if tokens:
                 return " ".join(tokens)
     return None
 
 
 def _one_person(speakers: list[str]) -> bool:
-    """"Mayor Lena Ortiz" and "Ortiz" are one speaker: a shared name word counts as the same."""
+    """ "Mayor Lena Ortiz" and "Ortiz" are one speaker: a shared name word counts as the same."""
     token_sets = [{w.lower() for w in words(s)} for s in speakers]
-    return all(a & b for i, a in enumerate(token_sets) for b in token_sets[i + 1:])
+    return all(a & b for i, a in enumerate(token_sets) for b in token_sets[i + 1 :])

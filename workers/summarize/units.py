@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from workers.summarize.clauses import split_clauses
 from workers.summarize.text import (
+    acronyms_used,
+    capitalised_inside_sentences,
     content_stems,
     names,
     quote_share,
-    split_clauses,
     without_attribution,
 )
 from workers.summarize.values import Values, parse_values
@@ -69,6 +71,8 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
         else:
             copies.setdefault(original.article_id, []).append(doc.article_id)
 
+    texts = [s for doc in originals for s in doc.sentences]
+    capitalised, acronyms = capitalised_inside_sentences(texts), acronyms_used(texts)
     units: list[FactUnit] = []
     vectors: list[npt.NDArray[np.float32]] = []
     for doc in originals:
@@ -76,23 +80,47 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
         for s_index, sentence in enumerate(doc.sentences):
             clauses = split_clauses(sentence)
             for c_index, clause in enumerate(clauses):
-                units.append(FactUnit(
-                    index=len(units), doc=doc, outlet=doc.source, sentence_index=s_index,
-                    clause_index=c_index, clause_count=len(clauses), position=s_index / last,
-                    text=clause, sentence=sentence,
-                    stems=content_stems(without_attribution(clause)),
-                    names=names(without_attribution(clause)),
-                    values=parse_values(clause, doc.published_at),
-                    quote_share=quote_share(clause),
-                ))
+                values = parse_values(clause, doc.published_at)
+                units.append(
+                    FactUnit(
+                        index=len(units),
+                        doc=doc,
+                        outlet=doc.source,
+                        sentence_index=s_index,
+                        clause_index=c_index,
+                        clause_count=len(clauses),
+                        position=s_index / last,
+                        text=clause,
+                        sentence=sentence,
+                        stems=content_stems(without_attribution(clause)) | value_tokens(values),
+                        names=names(without_attribution(clause), capitalised, acronyms),
+                        values=values,
+                        quote_share=quote_share(clause),
+                    )
+                )
                 vectors.append(np.asarray(doc.vectors[s_index], dtype=np.float32))
     matrix = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
     outlets = sorted({u.outlet for u in units})
     return Story(
-        docs=ordered, units=units, vectors=matrix, outlets=outlets, copies=copies,
+        docs=ordered,
+        units=units,
+        vectors=matrix,
+        outlets=outlets,
+        copies=copies,
         stem_weight=_rarity([u.stems for u in units]),
         name_weight=_rarity([u.names for u in units]),
     )
+
+
+def value_tokens(values: Values) -> frozenset[str]:
+    """Values as words for the lexical comparison: two clauses that count the same thing, or give
+    the same count, share a word the way they share "hospitalized". Marked with "#" so they are
+    never mistaken for prose."""
+    tokens = {f"#{q.slot}" for q in values.quantities}
+    tokens |= {f"#{q.slot}={q.low:g}-{q.high:g}" for q in values.quantities}
+    tokens |= {f"#day={d.day or d.weekday}" for d in values.days}
+    tokens |= {f"#since={v.year}-{v.month}" for v in values.since}
+    return frozenset(tokens)
 
 
 def _original(doc: SourceDoc, by_id: dict[str, SourceDoc]) -> SourceDoc:

@@ -8,49 +8,73 @@ do not meet and are a conflict, "two-hour" and "over two hours" meet and are not
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
+from workers.summarize.dates import DayValue, SinceValue, parse_dates
 from workers.summarize.text import stem
 
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-_MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-_MONTHS["sept"] = 9
-
+# fmt: off
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90, "hundred": 100, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90, "hundred": 100, "a dozen": 12, "a hundred": 100,
+    "a thousand": 1000,
 }
+# fmt: on
 # Vague plurals as the ranges readers take them to mean.
-_VAGUE = {"dozens": (24.0, 99.0), "scores": (40.0, 99.0), "hundreds": (200.0, 999.0),
-          "thousands": (2000.0, 9999.0), "millions": (2e6, 9.99e8)}
-_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
-          "k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9, "tn": 1e12}
-_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "dollars": "USD", "euros": "EUR",
-             "pounds": "GBP", "usd": "USD", "eur": "EUR", "gbp": "GBP"}
+# fmt: off
+_VAGUE = {
+    "dozens": (24.0, 99.0), "scores": (40.0, 99.0), "hundreds": (200.0, 999.0),
+    "thousands": (2000.0, 9999.0), "millions": (2e6, 9.99e8),
+}
+# fmt: on
+# fmt: off
+_SCALE = {
+    "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6,
+    "mn": 1e6, "bn": 1e9, "tn": 1e12,
+}
+# fmt: on
+# "pounds" is left out: in news it is as often a weight ("48,000 pounds of dumplings") as money,
+# and "£" marks the money.
+# fmt: off
+_CURRENCY = {
+    "$": "USD", "€": "EUR", "£": "GBP", "dollars": "USD", "euros": "EUR", "usd": "USD",
+    "eur": "EUR", "gbp": "GBP",
+}
+# fmt: on
 
 # Seconds per time unit; durations in different ranges (minutes vs days vs years) are kept in
 # separate slots because a sentence's "two-hour call" and "12-day war" are not one quantity.
-_TIME_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
-               "week": 604800.0, "month": 2629800.0, "year": 31557600.0}
-_TIME_RANGE = {"second": "short", "minute": "short", "hour": "short", "day": "days",
-               "week": "days", "month": "days", "year": "years"}
+# fmt: off
+_TIME_UNITS = {
+    "second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0,
+    "month": 2629800.0, "year": 31557600.0,
+}
+# fmt: on
+# fmt: off
+_TIME_RANGE = {
+    "second": "short", "minute": "short", "hour": "short", "day": "days", "week": "days",
+    "month": "days", "year": "years",
+}
+# fmt: on
 _TIME_UNIT_BY_STEM = {stem(unit): unit for unit in _TIME_UNITS}
 # Count nouns that are one quantity under several words.
+# fmt: off
 _COUNT_SYNONYMS = {
     "injured": "injured", "wounded": "injured", "injury": "injured", "injuri": "injured",
     "hurt": "injured", "dead": "dead", "killed": "dead", "kill": "dead", "death": "dead",
-    "died": "dead", "fatality": "dead", "fataliti": "dead", "kilometr": "km", "kilometer": "km",
-    "km": "km", "mile": "mile", "vote": "vote", "votes": "vote",
+    "died": "dead", "fatality": "dead", "fataliti": "dead", "kilometr": "km",
+    "kilometer": "km", "km": "km", "mile": "mile", "vote": "vote", "votes": "vote",
 }
-_SKIP_AFTER_NUMBER = frozenset("people persons of the more than were was have been had".split())
+# fmt: on
+_SKIP_AFTER_NUMBER = frozenset(
+    ["people", "persons", "of", "the", "more", "than", "were", "was", "have", "been", "had"]
+)
 
 _QUALIFIER_RE = (
     r"(?P<qual>more than|over|at least|upwards of|above|nearly|almost|just under|under|"
@@ -64,29 +88,14 @@ _NUMBER_RE = (
     r"thousands|millions)"
 )
 _QUANTITY_RE = re.compile(
-    r"(?<![\w-])" + _QUALIFIER_RE + r"(?P<cur>[$€£])?" + _NUMBER_RE
+    r"(?<![\w-])"
+    + _QUALIFIER_RE
+    + r"(?P<cur>[$€£])?"
+    + _NUMBER_RE
     + r"(?:\s*(?P<scale>thousand|million|billion|trillion|bn|mn|m|k)\b)?"
-    + r"(?:(?P<sep>-|\s+)(?P<after>(?:[A-Za-z'’]+\s+){0,2}[A-Za-z'’]+))?",
+    + r"(?:(?P<sep>-|\s+)(?P<after>(?:[A-Za-z'’]+\s+){0,3}[A-Za-z'’]+))?",
     re.IGNORECASE,
 )
-_DATE_RE = re.compile(
-    r"(?P<prep>\b(?:on|since|in|from|until|by)\s+)?(?:"
-    r"(?P<m1>[A-Z][a-z]{2,8})\.?\s+(?P<d1>\d{1,2})(?!\d)(?:st|nd|rd|th)?(?:,\s*(?P<y1>\d{4}))?"
-    r"|(?P<d2>(?<!\d)\d{1,2})(?:st|nd|rd|th)?\s+(?P<m2>[A-Z][a-z]{2,8})(?:,?\s+(?P<y2>\d{4}))?"
-    r"|(?P<m3>[A-Z][a-z]{2,8})\.?\s+(?P<y3>\d{4})"
-    r"|(?P<y4>(?:19|20)\d{2})(?!\s*(?:-|\s)(?:hour|day|year|km|people)))",
-)
-_WEEKDAY_RE = re.compile(r"(?P<prep>\b(?:on|last|next|this)\s+)?\b(?P<day>" + "|".join(WEEKDAYS)
-                         + r")\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class DayValue:
-    """When something happened, to the day: a weekday, an explicit date, or both once resolved."""
-
-    text: str
-    weekday: int | None  # 0 = Monday
-    day: date | None
 
 
 @dataclass(frozen=True)
@@ -101,20 +110,6 @@ class Quantity:
 
 
 @dataclass(frozen=True)
-class SinceValue:
-    """A "since <month> <year>" reference, at month or year granularity."""
-
-    text: str
-    year: int
-    month: int | None
-
-    def meets(self, other: SinceValue) -> bool:
-        if self.year != other.year:
-            return False
-        return self.month is None or other.month is None or self.month == other.month
-
-
-@dataclass(frozen=True)
 class Values:
     days: tuple[DayValue, ...]
     since: tuple[SinceValue, ...]
@@ -122,48 +117,9 @@ class Values:
 
 
 def parse_values(text: str, published: datetime | None = None) -> Values:
-    days: list[DayValue] = []
-    since: list[SinceValue] = []
-    masked = text
-    for match in _DATE_RE.finditer(text):
-        month_name = match.group("m1") or match.group("m2") or match.group("m3")
-        month = _MONTHS.get(month_name.lower().rstrip(".")) if month_name else None
-        if month_name and month is None:
-            continue
-        year_text = match.group("y1") or match.group("y2") or match.group("y3") or match.group("y4")
-        day_text = match.group("d1") or match.group("d2")
-        year = int(year_text) if year_text else (published.year if published else None)
-        prep = (match.group("prep") or "").strip().lower()
-        span = match.group(0).strip()
-        masked = masked.replace(match.group(0), " " * len(match.group(0)), 1)
-        if day_text and month and year:
-            try:
-                when = date(year, month, int(day_text))
-            except ValueError:
-                continue
-            if prep in ("", "on"):
-                days.append(DayValue(span.removeprefix("on ").strip(), when.weekday(), when))
-        elif prep == "since" and year:
-            since.append(SinceValue(span, year, month))
-    for match in _WEEKDAY_RE.finditer(masked):
-        weekday = WEEKDAYS.index(match.group("day").lower())
-        days.append(DayValue(match.group("day"), weekday, _resolve_weekday(weekday, published)))
+    days, since, masked = parse_dates(text, published)
     quantities = [q for m in _QUANTITY_RE.finditer(masked) if (q := _quantity(m)) is not None]
     return Values(tuple(days), tuple(since), tuple(quantities))
-
-
-def _resolve_weekday(weekday: int, published: datetime | None) -> date | None:
-    """News says "on Tuesday" of the past week: the latest such day on or before publication."""
-    if published is None:
-        return None
-    back = (published.weekday() - weekday) % 7
-    return published.date() - timedelta(days=back)
-
-
-def days_agree(a: DayValue, b: DayValue) -> bool:
-    if a.day is not None and b.day is not None:
-        return a.day == b.day
-    return a.weekday is None or b.weekday is None or a.weekday == b.weekday
 
 
 def _quantity(match: re.Match[str]) -> Quantity | None:
@@ -186,8 +142,11 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
     name, factor, used_words = slot
     low, high = _qualify((match.group("qual") or "").lower(), low * factor, high * factor)
     # Shown as written, up to the word that says what is counted ("three people dead").
-    shown = match.group(0)[: match.start("after") - match.start()] if match.group("after") else (
-        match.group(0))
+    shown = (
+        match.group(0)[: match.start("after") - match.start()]
+        if match.group("after")
+        else (match.group(0))
+    )
     shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
     return Quantity(shown.strip(" -"), name, low, high)
 

@@ -1,0 +1,308 @@
+"""The merged summary as a reader sees it, on the seeds and on an invented story (real model)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fixtures_story as recall
+import pytest
+
+from workers.embed import SentenceTransformerEmbedder, shared_embedder
+from workers.extract import extract
+from workers.summarize import summarize
+from workers.summarize.align import align
+from workers.summarize.render import render_text
+from workers.summarize.units import build_story
+from workers.summarize.values import parse_values
+from workers.summary_model import Conflict, SourceDoc, Summary
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+CALL_DAY = datetime(2025, 7, 1, 18, 0, tzinfo=UTC)  # 1 July 2025 was a Tuesday
+FURNITURE = [
+    "REUTERS",
+    "ATTENTION EDITORS",
+    "FILE PHOTO",
+    "Read more",
+    "(AFP)",
+    "Collected photo",
+    "AP Photo",
+    "Share this",
+    "Photo:",
+    "By Priya",
+]
+
+
+@pytest.fixture(scope="session")
+def model() -> SentenceTransformerEmbedder:
+    return shared_embedder()  # one model per test session, shared with the rest of the suite
+
+
+def make_doc(
+    model: SentenceTransformerEmbedder,
+    article_id: str,
+    source: str,
+    text: str,
+    published: datetime,
+    duplicate_of: str | None = None,
+) -> SourceDoc:
+    clean = extract(text=text)
+    return SourceDoc(
+        article_id=article_id,
+        source=source,
+        sentences=clean.sentences,
+        vectors=model.encode(clean.sentences),
+        title=clean.title,
+        published_at=published,
+        duplicate_of=duplicate_of,
+    )
+
+
+@pytest.fixture(scope="session")
+def seed_docs(model: SentenceTransformerEmbedder) -> list[SourceDoc]:
+    return [
+        make_doc(model, p.stem, p.stem, p.read_text(encoding="utf-8"), CALL_DAY)
+        for p in sorted(SEEDS.glob("0*.txt"))
+    ]
+
+
+@pytest.fixture(scope="session")
+def seed_summary(seed_docs: list[SourceDoc]) -> Summary:
+    return summarize(seed_docs)
+
+
+@pytest.fixture(scope="session")
+def recall_docs(model: SentenceTransformerEmbedder) -> list[SourceDoc]:
+    return [
+        make_doc(model, article_id, source, text, recall.PUBLISHED, duplicate_of)
+        for source, article_id, text, duplicate_of in recall.ARTICLES
+    ]
+
+
+@pytest.fixture(scope="session")
+def recall_summary(recall_docs: list[SourceDoc]) -> Summary:
+    return summarize(recall_docs)
+
+
+def seed(n: int) -> str:
+    return next(p.stem for p in SEEDS.glob(f"{n:03d}_*.txt"))
+
+
+def everything_shown(summary: Summary) -> str:
+    return json.dumps(summary.to_dict(), ensure_ascii=False) + render_text(summary)
+
+
+def conflict_about(summary: Summary, value: str) -> Conflict:
+    matches = [c for c in summary.conflicts if any(value in k.value for k in c.claims)]
+    assert len(matches) == 1, [c.about for c in summary.conflicts]
+    return matches[0]
+
+
+def sides(conflict: Conflict) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    for claim in conflict.claims:
+        found.setdefault(claim.side, set()).add(claim.source)
+    return found
+
+
+# --- the seeds -----------------------------------------------------------------------------
+
+
+def test_seeds_have_at_least_five_consensus_facts_each_backed_by_two_sources(
+    seed_summary: Summary,
+) -> None:
+    backed = [fact for fact in seed_summary.consensus if fact.support >= 2]
+    assert len(backed) >= 5
+    for fact in backed:
+        assert len(set(fact.sources)) >= 2 and fact.text.strip()
+
+
+def test_seeds_call_itself_is_reported_by_all_five(seed_summary: Summary) -> None:
+    call = [f for f in seed_summary.consensus if "phone" in f.text and "Macron" in f.text]
+    assert call and call[0].support == 5
+
+
+def test_every_seed_source_has_a_unique_fact(seed_summary: Summary) -> None:
+    by_source = {group.source: group.facts for group in seed_summary.unique}
+    for n in range(5):
+        assert by_source.get(seed(n)), f"{seed(n)} has no unique fact"
+
+
+def test_seeds_monday_against_tuesday_is_a_conflict_with_the_sources_on_each_side(
+    seed_summary: Summary,
+) -> None:
+    conflict = conflict_about(seed_summary, "Monday")
+    assert "day" in conflict.about
+    by_side = sides(conflict)
+    monday = next(side for side, sources in by_side.items() if seed(0) in sources)
+    tuesday = next(side for side, sources in by_side.items() if seed(1) in sources)
+    assert monday != tuesday
+    assert by_side[monday] == {seed(0)}
+    assert {seed(1), seed(2), seed(4)} <= by_side[tuesday]
+    # 003 says "July 1, 2025", which was a Tuesday: on the Tuesday side or not at all.
+    assert all(seed(3) not in sources for side, sources in by_side.items() if side != tuesday)
+    for claim in conflict.claims:
+        assert claim.text and claim.value
+        assert ("Monday" in claim.value) == (claim.source == seed(0))
+
+
+def test_no_caption_credit_or_read_more_text_reaches_the_seed_summary(
+    seed_summary: Summary,
+) -> None:
+    shown = everything_shown(seed_summary)
+    for marker in FURNITURE:
+        assert marker not in shown, marker
+
+
+def test_kyiv_attack_and_izhevsk_strike_stay_apart(
+    seed_docs: list[SourceDoc],
+    seed_summary: Summary,
+) -> None:
+    story = build_story(seed_docs)
+    groups = align(story).groups
+    kyiv = next(u.index for u in story.units if "539 drones" in u.text)
+    izhevsk = next(u.index for u in story.units if "Izhevsk" in u.text)
+    assert not any(kyiv in g and izhevsk in g for g in groups)
+    for fact in seed_summary.consensus:
+        assert not ("539" in fact.text or "Izhevsk" in fact.text)
+    unique = {g.source: " ".join(f.text for f in g.facts) for g in seed_summary.unique}
+    assert "539 drones" in unique[seed(3)] and "Izhevsk" in unique[seed(4)]
+
+
+def test_seed_output_cites_only_posted_source_strings(seed_summary: Summary) -> None:
+    posted = {seed(n) for n in range(5)}
+    cited = {s for f in seed_summary.consensus for s in f.sources}
+    cited |= {g.source for g in seed_summary.unique}
+    cited |= {c.source for k in seed_summary.conflicts for c in k.claims}
+    assert cited <= posted
+
+
+def test_seed_headline_names_the_story(seed_summary: Summary) -> None:
+    assert "Putin" in seed_summary.headline and "Macron" in seed_summary.headline
+
+
+def test_summary_is_the_same_whatever_the_order_of_the_docs(seed_docs: list[SourceDoc]) -> None:
+    shuffled = list(seed_docs)
+    random.Random(7).shuffle(shuffled)
+    assert summarize(shuffled).to_dict() == summarize(seed_docs).to_dict()
+
+
+# --- an invented story: a food recall ---------------------------------------------------------
+
+
+def test_recall_shared_facts_are_consensus(recall_summary: Summary) -> None:
+    texts = [f.text for f in recall_summary.consensus]
+    assert len([f for f in recall_summary.consensus if f.support >= 2]) >= 4
+    recall_fact = next(f for f in recall_summary.consensus if "48,000" in f.text)
+    assert recall_fact.support == 4  # the syndicated copy does not count a second time
+    assert recall.HERALD in recall_fact.sources and recall.GAZETTE in recall_fact.sources
+    assert any("Kroger" in t for t in texts)
+    assert any("refund" in t for t in texts)
+    assert any("Fresno" in t for t in texts)
+
+
+def test_recall_each_outlet_keeps_its_own_fact(recall_summary: Summary) -> None:
+    unique = {g.source: " ".join(f.text for f in g.facts) for g in recall_summary.unique}
+    assert "Whitfield" in unique[recall.GAZETTE]
+    assert "4471" in unique[recall.VALLEY]
+    assert "lawsuit" in unique[recall.METRO]
+    assert "4 percent" in unique[recall.COASTAL] or "2019" in unique[recall.COASTAL]
+    # The syndicated copy repeats the gazette: nothing of the gazette's own becomes consensus.
+    assert not any("Whitfield" in f.text for f in recall_summary.consensus)
+    assert recall.HERALD not in unique
+
+
+def test_recall_2019_recall_is_not_merged_with_this_one(recall_summary: Summary) -> None:
+    for fact in recall_summary.consensus:
+        assert "9,000" not in fact.text and "2019" not in fact.text
+    assert all("9,000" not in c.value for k in recall_summary.conflicts for c in k.claims)
+
+
+def test_recall_hospitalized_count_is_the_only_conflict(recall_summary: Summary) -> None:
+    conflict = conflict_about(recall_summary, "15")
+    assert "hospitalized" in conflict.about
+    by_side = sides(conflict)
+    fifteen = {c.side for c in conflict.claims if "15" in c.value}
+    twelve = {c.side for c in conflict.claims if "welve" in c.value or "12" in c.value}
+    assert len(fifteen) == 1 and len(twelve) == 1 and fifteen != twelve
+    assert by_side[fifteen.pop()] == {recall.VALLEY}
+    assert recall.METRO in by_side[twelve.pop()]
+    # "about"/"nearly"/"roughly 48,000 pounds", "12 states"/"a dozen states" and
+    # "Thursday"/"March 6, 2025" are compatible wordings, not conflicts.
+    assert len(recall_summary.conflicts) == 1
+
+
+def test_recall_summary_has_no_furniture(recall_summary: Summary) -> None:
+    shown = everything_shown(recall_summary)
+    for marker in FURNITURE:
+        assert marker not in shown, marker
+    assert "FRESNO, Calif." not in shown  # the dateline
+
+
+# --- compatible wording is not a conflict ------------------------------------------------------
+
+
+def meeting(model: SentenceTransformerEmbedder, texts: Sequence[str]) -> Summary:
+    monday = datetime(2025, 5, 6, tzinfo=UTC)
+    return summarize(
+        [
+            make_doc(model, f"m{i}", f"outlet-{i}.example", text, monday)
+            for i, text in enumerate(texts)
+        ]
+    )
+
+
+def test_two_hour_and_over_two_hours_are_not_a_conflict(
+    model: SentenceTransformerEmbedder,
+) -> None:
+    summary = meeting(model, [recall.MEETING_TWO_HOUR, recall.MEETING_OVER_TWO_HOURS])
+    assert summary.consensus and summary.consensus[0].support == 2
+    assert summary.conflicts == []
+
+
+def test_thirty_minutes_against_two_hours_is_a_conflict(
+    model: SentenceTransformerEmbedder,
+) -> None:
+    summary = meeting(
+        model,
+        [recall.MEETING_TWO_HOUR, recall.MEETING_OVER_TWO_HOURS, recall.MEETING_THIRTY_MINUTES],
+    )
+    conflict = conflict_about(summary, "30-minute")
+    assert "length" in conflict.about
+    by_side = sides(conflict)
+    assert {"outlet-0.example", "outlet-1.example"} in by_side.values()
+    assert {"outlet-2.example"} in by_side.values()
+
+
+def test_values_meet_when_their_wordings_allow_the_same_truth() -> None:
+    published = datetime(2025, 7, 2, tzinfo=UTC)
+    (two_hour,) = parse_values("a two-hour call").quantities
+    (over_two,) = parse_values("it lasted over two hours").quantities
+    (half_hour,) = parse_values("a 30-minute call").quantities
+    assert two_hour.meets(over_two) and not half_hour.meets(over_two)
+    (twelve,) = parse_values("12 people were injured").quantities
+    (fifteen,) = parse_values("15 were injured").quantities
+    assert twelve.slot == fifteen.slot == "count:injured" and not twelve.meets(fifteen)
+    (tuesday,) = parse_values("they spoke on Tuesday", published).days
+    (july_first,) = parse_values("they spoke on July 1, 2025", published).days
+    assert tuesday.day == july_first.day
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def test_render_text_shows_every_part_with_its_sources(seed_summary: Summary) -> None:
+    text = render_text(seed_summary)
+    assert text.startswith(seed_summary.headline)
+    assert seed_summary.consensus[0].text.split()[0] in text
+    assert f"[{', '.join(seed_summary.consensus[0].sources)}]" in " ".join(text.split())
+    assert "Where the sources disagree" in text and "Monday" in text
+    for group in seed_summary.unique:
+        assert f"{group.source}:" in text
+
+
+def test_empty_input_gives_an_empty_summary() -> None:
+    assert summarize([]) == Summary(headline="")

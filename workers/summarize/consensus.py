@@ -1,0 +1,150 @@
+"""Consensus: the facts several independent outlets report, each told once, in a readable form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.summarize.align import AVERAGE_MARGIN, SAME_FACT, Alignment, particulars
+from workers.summarize.text import words
+from workers.summarize.units import FactUnit, Story
+from workers.summary_model import ConsensusFact
+
+# Enough to tell a story's shared core; beyond this a reader wants the article, not a summary.
+MAX_CONSENSUS = 12
+# Worth of concreteness against centrality (a cosine, ~0.5-0.9 here): enough to reorder facts of
+# equal support whose centrality differs by less than it.
+_SPECIFICITY_WEIGHT = 0.2
+# Length a summary line reads best at: shorter clauses lack context, longer ones carry extra facts
+# the group does not share.
+_IDEAL_WORDS = (8, 35)
+_PRONOUN_START = frozenset(
+    ["he", "she", "they", "it", "this", "these", "those", "his", "her", "their", "its"]
+)
+_CONNECTOR_RE = re.compile(
+    r"^(?:However|But|Meanwhile|Nevertheless|Nonetheless|Still|Also|Moreover|Furthermore|"
+    r"Yet|And|So|Indeed|In addition),?\s+"
+)
+
+
+@dataclass
+class _Fact:
+    units: list[int]
+    outlets: set[str]
+
+
+def consensus_facts(
+    story: Story, alignment: Alignment, contested: frozenset[int]
+) -> list[ConsensusFact]:
+    facts = [_Fact(list(g), {story.units[i].outlet for i in g}) for g in alignment.groups]
+    facts = [f for f in facts if len(f.outlets) >= 2]
+    centre = _unit(story.vectors.mean(axis=0)) if len(story.units) else np.zeros(1)
+
+    def relevance(fact: _Fact) -> tuple[int, float]:
+        # Support first (how many independent outlets), then centrality (how close the fact is to
+        # the story's centre of gravity) plus specificity (names, numbers, dates): among facts
+        # equally supported, a concrete one near the story's core beats a vague generality.
+        centroid = _unit(story.vectors[fact.units].mean(axis=0))
+        return len(fact.outlets), float(centroid @ centre) + _specificity(fact.units, story)
+
+    chosen: list[_Fact] = []
+    for fact in sorted(facts, key=lambda f: (relevance(f), -f.units[0]), reverse=True):
+        # Maximal marginal relevance in its strict form: a fact that says again what a chosen
+        # one says is folded into it (its outlets back the chosen wording), not listed twice.
+        twin = next((c for c in chosen if _same_fact(c.units, fact.units, alignment)), None)
+        if twin is not None:
+            twin.units.extend(fact.units)
+            twin.outlets |= fact.outlets
+        elif len(chosen) < MAX_CONSENSUS:
+            chosen.append(fact)
+
+    results: list[tuple[float, int, ConsensusFact]] = []
+    for fact in chosen:
+        best = max(
+            fact.units, key=lambda i: (_quality(i, fact.units, story, alignment, contested), -i)
+        )
+        members = [story.units[i] for i in fact.units]
+        article_ids = sorted(
+            {u.doc.article_id for u in members}
+            | {c for u in members for c in story.copies.get(u.doc.article_id, [])}
+        )
+        sources = sorted({d.source for d in story.docs if d.article_id in article_ids})
+        position = float(np.mean([u.position for u in members]))
+        results.append(
+            (
+                position,
+                -len(fact.outlets),
+                ConsensusFact(
+                    text=readable(story.units[best].text),
+                    sources=sources,
+                    support=len(fact.outlets),
+                    article_ids=article_ids,
+                ),
+            )
+        )
+    # Reading order: what the articles report first comes first (the lede before background).
+    results.sort(key=lambda r: (r[0], r[1], r[2].text))
+    return [fact for _, _, fact in results]
+
+
+def _specificity(group: list[int], story: Story) -> float:
+    """Up to _SPECIFICITY_WEIGHT for groups whose members name particular things and values."""
+    counts = [
+        min(len(particulars(story.units[i], story)) + value_count(story.units[i]), 3) for i in group
+    ]
+    return _SPECIFICITY_WEIGHT * float(np.mean(counts)) / 3.0
+
+
+def value_count(unit: FactUnit) -> int:
+    values = unit.values
+    return len(values.days) + len(values.since) + len(values.quantities)
+
+
+def _same_fact(a: list[int], b: list[int], alignment: Alignment) -> bool:
+    block = alignment.scores[np.ix_(a, b)]
+    finite = block[np.isfinite(block)]
+    if finite.size == 0:
+        return False
+    return bool(finite.max() >= SAME_FACT and finite.mean() >= SAME_FACT - AVERAGE_MARGIN)
+
+
+def _quality(
+    index: int, group: list[int], story: Story, alignment: Alignment, contested: frozenset[int]
+) -> float:
+    """How well a member speaks for its group: close to the others (it states what they share)
+    and readable on its own."""
+    others = alignment.scores[index, [j for j in group if j != index]]
+    finite = others[np.isfinite(others)]
+    agreement = float(finite.mean()) if finite.size else 0.0
+    return agreement + readability(story.units[index]) - (0.3 if index in contested else 0.0)
+
+
+def readability(unit: FactUnit) -> float:
+    """0 for a clean, self-contained statement of reasonable length; negative otherwise."""
+    text = readable(unit.text)
+    count = len(words(text))
+    score = 0.0
+    if count < _IDEAL_WORDS[0]:
+        score -= 0.02 * (_IDEAL_WORDS[0] - count)
+    if count > _IDEAL_WORDS[1]:
+        score -= 0.01 * (count - _IDEAL_WORDS[1])
+    first = words(text)[0].lower() if count else ""
+    if first in _PRONOUN_START:
+        score -= 0.15  # "He reiterated …" needs the sentence before it
+    if unit.quote_share > 0.5:
+        score -= 0.2  # mostly someone's words: a fragment of a statement, not the fact
+    return score
+
+
+def readable(text: str) -> str:
+    """Drop a leading discourse connector ("However, …") that only made sense in the article."""
+    stripped = _CONNECTOR_RE.sub("", text.strip())
+    return stripped[:1].upper() + stripped[1:] if stripped else text
+
+
+def _unit(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector

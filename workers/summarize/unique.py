@@ -1,0 +1,99 @@
+"""Unique facts: what each outlet alone reports, ranked by how much it adds."""
+
+from __future__ import annotations
+
+from workers.summarize.align import (
+    NOT_REPORTED_ELSEWHERE,
+    SAME_FACT,
+    Alignment,
+    best_elsewhere,
+)
+from workers.summarize.consensus import readable
+from workers.summarize.text import quotes, words
+from workers.summarize.units import FactUnit, Story
+from workers.summary_model import SourceFacts, UniqueFact
+
+# Enough to show what an outlet adds without re-printing its article.
+MAX_PER_SOURCE = 4
+_MIN_WORDS = 6  # shorter lines are filler ("The call's timing is noteworthy.")
+# A clause adds something when it brings a new name, number, date or quote, or at least two rare
+# words no other outlet uses; below that it only restates the story in other words.
+MIN_INFORMATION = 0.3
+# New words beyond this many add nothing more: a long sentence of commentary is not worth more
+# than a short one with a name or a number in it.
+_MAX_NEW_WORDS = 4.0
+# What each kind of novelty is worth: a new name or value is a checkable fact; a new quote is a
+# source's own words; a new rare word is weaker evidence of new content.
+_NAME_WEIGHT, _VALUE_WEIGHT, _QUOTE_WEIGHT, _WORD_WEIGHT = 0.5, 0.5, 0.25, 0.15
+
+
+def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
+    grouped_with_others = {i for g in alignment.groups if len(g) > 1 for i in g}
+    stems_by_outlet: dict[str, set[str]] = {}
+    names_by_outlet: dict[str, set[str]] = {}
+    for unit in story.units:
+        stems_by_outlet.setdefault(unit.outlet, set()).update(unit.stems)
+        names_by_outlet.setdefault(unit.outlet, set()).update(unit.names)
+
+    values_by_outlet: dict[str, set[str]] = {}
+    for unit in story.units:
+        values_by_outlet.setdefault(unit.outlet, set()).update(value_keys(unit))
+
+    ranked: dict[str, list[tuple[float, FactUnit]]] = {}
+    for unit in story.units:
+        if unit.index in grouped_with_others or len(words(unit.text)) < _MIN_WORDS:
+            continue
+        elsewhere_stems = set().union(*(s for o, s in stems_by_outlet.items() if o != unit.outlet))
+        elsewhere_names = set().union(*(n for o, n in names_by_outlet.items() if o != unit.outlet))
+        elsewhere_values = set().union(
+            *(v for o, v in values_by_outlet.items() if o != unit.outlet)
+        )
+        new_names = unit.names - elsewhere_names
+        new_values = value_keys(unit) - elsewhere_values
+        closest = best_elsewhere(unit.index, alignment.scores)
+        # A clause naming a person, place or number no other outlet mentions reports something
+        # the others do not, even if its sentence resembles theirs; it is only ruled out when
+        # another outlet states the same fact. Without such a particular, resemblance is enough.
+        if closest >= (SAME_FACT if new_names or new_values else NOT_REPORTED_ELSEWHERE):
+            continue
+        information = (
+            _NAME_WEIGHT * len(new_names)
+            + _VALUE_WEIGHT * len(new_values)
+            + _QUOTE_WEIGHT * any(len(q.split()) >= 3 for q in quotes(unit.text))
+            + _WORD_WEIGHT
+            * min(
+                sum(
+                    story.stem_weight[s]
+                    for s in unit.stems - elsewhere_stems
+                    if not s.startswith("#")
+                ),
+                _MAX_NEW_WORDS,
+            )
+        )
+        if information < MIN_INFORMATION:
+            continue
+        # The further the nearest report elsewhere, the surer the fact is this outlet's own; this
+        # orders facts of similar information but does not let a vague line with no near
+        # neighbour outrank a named, numbered one (hence the floor of one half).
+        distinctness = min(max((NOT_REPORTED_ELSEWHERE - closest) / NOT_REPORTED_ELSEWHERE, 0), 1)
+        ranked.setdefault(unit.outlet, []).append((information * (0.5 + 0.5 * distinctness), unit))
+
+    result: list[SourceFacts] = []
+    for outlet in story.outlets:
+        best = sorted(ranked.get(outlet, []), key=lambda r: (-r[0], r[1].index))[:MAX_PER_SOURCE]
+        # Shown in the article's order, so an outlet's additions read as a short account.
+        best.sort(key=lambda r: r[1].index)
+        facts = [
+            UniqueFact(text=readable(u.text), article_id=u.doc.article_id, score=round(score, 3))
+            for score, u in best
+        ]
+        result.append(SourceFacts(source=outlet, facts=facts))
+    return result
+
+
+def value_keys(unit: FactUnit) -> set[str]:
+    """Comparable keys of a clause's values: the same day or count written differently is one."""
+    keys = {f"day:{d.day or d.weekday}" for d in unit.values.days}
+    keys |= {f"since:{s.year}-{s.month}" for s in unit.values.since}
+    keys |= {f"{q.slot}:{q.low:g}-{q.high:g}" for q in unit.values.quantities}
+    return keys
