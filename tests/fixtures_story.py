@@ -130,3 +130,16 @@ MEETING_THIRTY_MINUTES = (
     "The city council held a 30-minute meeting on Monday to debate the new transit budget. "
     "Council members quickly approved the plan."
 )
+
+# One quote, two speakers: the misattribution is a conflict about who said it.
+FARES_MAYOR = (
+    '"We will not raise fares this year," Mayor Lena Ortiz said after the council vote on '
+    "Tuesday. The council approved the transit budget by a vote of seven to two."
+)
+FARES_CHAIR = (
+    '"We will not raise fares this year," said council finance chair Tom Reyes after the vote '
+    "on Tuesday. The transit budget passed seven votes to two."
+)
+FARES_MAYOR_AGAIN = (
+    'Mayor Ortiz told reporters: "We will not raise fares this year." The budget passed on Tuesday.'
+)

@@ -15,6 +15,7 @@ from workers.embed import SentenceTransformerEmbedder, shared_embedder
 from workers.extract import extract
 from workers.summarize import summarize
 from workers.summarize.align import align
+from workers.summarize.dates import days_agree
 from workers.summarize.render import render_text
 from workers.summarize.units import build_story
 from workers.summarize.values import parse_values
@@ -275,6 +276,31 @@ def test_thirty_minutes_against_two_hours_is_a_conflict(
     by_side = sides(conflict)
     assert {"outlet-0.example", "outlet-1.example"} in by_side.values()
     assert {"outlet-2.example"} in by_side.values()
+
+
+def test_same_quote_in_different_mouths_is_a_conflict_about_who_said_it(
+    model: SentenceTransformerEmbedder,
+) -> None:
+    summary = meeting(model, [recall.FARES_MAYOR, recall.FARES_CHAIR, recall.FARES_MAYOR_AGAIN])
+    conflict = conflict_about(summary, "Tom Reyes")
+    assert conflict.about.startswith("who said") and "raise fares" in conflict.about
+    by_side = sides(conflict)
+    assert {"outlet-1.example"} in by_side.values()
+    # "Mayor Lena Ortiz" and "Mayor Ortiz" are one speaker, on one side.
+    assert {"outlet-0.example", "outlet-2.example"} in by_side.values()
+
+
+def test_same_quote_same_speaker_is_no_conflict(model: SentenceTransformerEmbedder) -> None:
+    summary = meeting(model, [recall.FARES_MAYOR, recall.FARES_MAYOR_AGAIN])
+    assert summary.conflicts == []
+
+
+def test_weekday_is_checked_against_an_explicit_date_without_a_publication_date() -> None:
+    (monday,) = parse_values("they spoke on Monday").days
+    (tuesday,) = parse_values("they spoke on Tuesday").days
+    (july_first,) = parse_values("they spoke on July 1, 2025").days
+    assert monday.day is None and july_first.weekday == 1
+    assert days_agree(tuesday, july_first) and not days_agree(monday, july_first)
 
 
 def test_values_meet_when_their_wordings_allow_the_same_truth() -> None:

@@ -40,5 +40,5 @@ def summarize(docs: Sequence[SourceDoc]) -> Summary:
         headline=choose_headline(story, consensus),
         consensus=consensus,
         unique=unique_facts(story, alignment),
-        conflicts=[f.conflict for f in found] + speaker_conflicts(story, alignment.groups),
+        conflicts=[f.conflict for f in found] + speaker_conflicts(story),
     )

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from workers.summarize.align import AVERAGE_MARGIN, SAME_FACT, Alignment, particulars
+from workers.summarize.align import (
+    AVERAGE_MARGIN,
+    NOT_REPORTED_ELSEWHERE,
+    SAME_FACT,
+    Alignment,
+    particulars,
+)
 from workers.summarize.text import words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import ConsensusFact
@@ -52,12 +58,18 @@ def consensus_facts(
 
     chosen: list[_Fact] = []
     for fact in sorted(facts, key=lambda f: (relevance(f), -f.units[0]), reverse=True):
-        # Maximal marginal relevance in its strict form: a fact that says again what a chosen
-        # one says is folded into it (its outlets back the chosen wording), not listed twice.
+        # Maximal marginal relevance in its strict form, most relevant first: a fact that says
+        # again what a chosen one says is folded into it (its outlets back the chosen wording);
+        # one that a chosen fact mostly covers (it would be "reported elsewhere" in the summary
+        # itself) is left out; the rest are listed.
         twin = next((c for c in chosen if _same_fact(c.units, fact.units, alignment)), None)
         if twin is not None:
             twin.units.extend(fact.units)
             twin.outlets |= fact.outlets
+        elif any(
+            _overlap(c.units, fact.units, alignment) >= NOT_REPORTED_ELSEWHERE for c in chosen
+        ):
+            continue
         elif len(chosen) < MAX_CONSENSUS:
             chosen.append(fact)
 
@@ -101,6 +113,13 @@ def _specificity(group: list[int], story: Story) -> float:
 def value_count(unit: FactUnit) -> int:
     values = unit.values
     return len(values.days) + len(values.since) + len(values.quantities)
+
+
+def _overlap(a: list[int], b: list[int], alignment: Alignment) -> float:
+    """Mean pair score between two groups' clauses of different outlets."""
+    block = alignment.scores[np.ix_(a, b)]
+    finite = block[np.isfinite(block)]
+    return float(finite.mean()) if finite.size else 0.0
 
 
 def _same_fact(a: list[int], b: list[int], alignment: Alignment) -> bool:

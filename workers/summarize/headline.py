@@ -35,7 +35,7 @@ def choose_headline(story: Story, consensus: list[ConsensusFact]) -> str:
     if consensus:
         lead = max(consensus, key=lambda c: c.support)  # max keeps the earliest of equals
         return trim_to_headline(lead.text)
-    return next((d.sentences[0] for d in story.docs if d.sentences), "")
+    return trim_to_headline(next((d.sentences[0] for d in story.docs if d.sentences), ""))
 
 
 def trim_to_headline(sentence: str) -> str:

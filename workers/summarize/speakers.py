@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from workers.summarize.text import quotes, words
 from workers.summarize.units import FactUnit, Story
@@ -24,37 +23,44 @@ _MIN_QUOTE_WORDS = 4
 _NOT_A_SPEAKER = frozenset(["the", "a", "an", "he", "she", "they", "it", "this", "that"])
 
 
-def speaker_conflicts(story: Story, groups: Sequence[list[int]]) -> list[Conflict]:
+def speaker_conflicts(story: Story) -> list[Conflict]:
+    """The same quoted sentence attributed to different people by different outlets. A quote of
+    four or more words repeated verbatim is itself the evidence that two outlets report the same
+    statement, so this looks across the whole story, not only within fact groups."""
     found: list[Conflict] = []
-    for group in groups:
-        quoted: dict[str, list[tuple[FactUnit, str]]] = {}
-        for unit in (story.units[i] for i in group):
-            speaker = speaker_of(unit.sentence)
-            if speaker is None:
-                continue
-            for quote in quotes(unit.sentence):
-                key = " ".join(w.lower() for w in words(quote))
-                if len(key.split()) >= _MIN_QUOTE_WORDS:
-                    quoted.setdefault(key, []).append((unit, speaker))
-        for key, items in sorted(quoted.items()):
-            speakers = sorted({speaker for _, speaker in items})
-            if len(speakers) < 2 or len({u.outlet for u, _ in items}) < 2:
-                continue
-            if _one_person(speakers):
-                continue
-            claims = [
-                Claim(
-                    source=u.doc.source,
-                    value=who,
-                    text=u.sentence,
-                    article_id=u.doc.article_id,
-                    side=speakers.index(who),
-                )
-                for u, who in items
-            ]
-            claims.sort(key=lambda c: (c.side, c.source))
-            short = key if len(key) <= 60 else key[:57].rsplit(" ", 1)[0] + " …"
-            found.append(Conflict(about=f"who said “{short}”", claims=claims))
+    quoted: dict[str, list[tuple[FactUnit, str]]] = {}
+    for unit in story.units:
+        if unit.clause_index:
+            continue  # one look per sentence
+        speaker = speaker_of(unit.sentence)
+        if speaker is None:
+            continue
+        for quote in quotes(unit.sentence):
+            key = " ".join(w.lower() for w in words(quote))
+            if len(key.split()) >= _MIN_QUOTE_WORDS:
+                quoted.setdefault(key, []).append((unit, speaker))
+    for key, items in sorted(quoted.items()):
+        people = _people([speaker for _, speaker in items])
+        if len(set(people.values())) < 2 or len({u.outlet for u, _ in items}) < 2:
+            continue
+        # Side 0 is the attribution more outlets make.
+        backers: dict[int, set[str]] = {}
+        for unit, speaker in items:
+            backers.setdefault(people[speaker], set()).add(unit.outlet)
+        order = sorted(backers, key=lambda person: (-len(backers[person]), person))
+        claims = [
+            Claim(
+                source=u.doc.source,
+                value=who,
+                text=u.sentence,
+                article_id=u.doc.article_id,
+                side=order.index(people[who]),
+            )
+            for u, who in items
+        ]
+        claims.sort(key=lambda c: (c.side, c.source))
+        short = key if len(key) <= 60 else key[:57].rsplit(" ", 1)[0] + " …"
+        found.append(Conflict(about=f"who said “{short}”", claims=claims))
     return found
 
 
@@ -73,7 +79,24 @@ def speaker_of(sentence: str) -> str | None:
     return None
 
 
-def _one_person(speakers: list[str]) -> bool:
-    """ "Mayor Lena Ortiz" and "Ortiz" are one speaker: a shared name word counts as the same."""
-    token_sets = [{w.lower() for w in words(s)} for s in speakers]
-    return all(a & b for i, a in enumerate(token_sets) for b in token_sets[i + 1 :])
+# fmt: off
+_TITLES = frozenset({
+    "mayor", "president", "minister", "chair", "chairman", "chairwoman", "council", "senator",
+    "governor", "secretary", "chief", "executive", "spokesman", "spokeswoman", "spokesperson",
+    "director", "dr", "mr", "mrs", "ms", "sir", "general"
+})
+# fmt: on
+
+
+def _people(speakers: list[str]) -> dict[str, int]:
+    """Speaker strings that share a name word are one person ("Mayor Lena Ortiz", "Ortiz");
+    titles do not count ("Mayor Ortiz" and "Mayor Reyes" are two people)."""
+    names = sorted(set(speakers))
+    person = list(range(len(names)))
+    keys = [{w.lower() for w in words(n)} - _TITLES for n in names]
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if keys[i] & keys[j]:
+                old, new = person[j], person[i]
+                person = [new if p == old else p for p in person]
+    return {name: person[i] for i, name in enumerate(names)}

@@ -8,7 +8,7 @@ from workers.summarize.align import (
     Alignment,
     best_elsewhere,
 )
-from workers.summarize.consensus import readable
+from workers.summarize.consensus import readability, readable
 from workers.summarize.text import quotes, words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import SourceFacts, UniqueFact
@@ -76,7 +76,9 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
         # orders facts of similar information but does not let a vague line with no near
         # neighbour outrank a named, numbered one (hence the floor of one half).
         distinctness = min(max((NOT_REPORTED_ELSEWHERE - closest) / NOT_REPORTED_ELSEWHERE, 0), 1)
-        ranked.setdefault(unit.outlet, []).append((information * (0.5 + 0.5 * distinctness), unit))
+        # Readability breaks near-ties: "He maintained …" needs the sentence before it.
+        score = information * (0.5 + 0.5 * distinctness) + readability(unit)
+        ranked.setdefault(unit.outlet, []).append((score, unit))
 
     result: list[SourceFacts] = []
     for outlet in story.outlets:

@@ -77,7 +77,8 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
     vectors: list[npt.NDArray[np.float32]] = []
     for doc in originals:
         last = max(len(doc.sentences) - 1, 1)
-        for s_index, sentence in enumerate(doc.sentences):
+        # A sentence without a vector (a doc whose vectors were cut short) cannot be aligned.
+        for s_index, sentence in enumerate(doc.sentences[: len(doc.vectors)]):
             clauses = split_clauses(sentence)
             for c_index, clause in enumerate(clauses):
                 values = parse_values(clause, doc.published_at)
