@@ -7,16 +7,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import redis.asyncio
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from service.config import Settings, get_settings
 from service.errors import install_handlers
+from service.etag import ETagMiddleware
+from service.events import EventLog, closing_on_signal
+from service.feed import Feed
 from service.guard import RequestGuard
 from service.keys import Keys
 from service.queue import Queue
 from service.redis_embedded import EmbeddedRedis
-from service.routes import articles, health, stories
+from service.routes import articles, events, health, pages, stories
 from service.store import Store
 from service.stories import Stories
 
@@ -44,6 +49,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stories = Stories(client, keys, settings.events_retention)
         app.state.queue = Queue(client, keys)
         app.state.queue.ensure_group()
+        app.state.feed = Feed(
+            client,
+            keys,
+            app.state.stories,
+            settings.feed_scan_max,
+            settings.feed_snapshot_ttl_s,
+        )
+        # Event streams block on XREAD: async, so an open stream holds no thread.
+        app.state.events = EventLog(redis.asyncio.Redis.from_url(url), keys)
+        app.state.closing = closing_on_signal()
         if not settings.api_keys:
             log.warning(
                 "api.open",
@@ -52,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.closing.set()
+            await app.state.events.aclose()
             client.close()
             if embedded is not None:
                 embedded.stop()
@@ -64,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    for module in (articles, stories, health):
+    app.add_middleware(ETagMiddleware)
+    for module in (articles, stories, events, pages, health):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("service", "static")]), name="static")
     return app

@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     )  # online assignment only looks at stories active this recently
     events_retention: int = Field(10_000, gt=0)  # server-sent events kept for Last-Event-ID resume
 
+    # Reading: feeds, the event stream, access.
+    read_keys_required: bool = False  # true: GETs need one of api_keys too (health stays open)
+    feed_scan_max: int = Field(
+        2000, gt=0
+    )  # stories one filtered page examines at most; a sparse filter answers a short page
+    feed_snapshot_ttl_s: int = Field(
+        600, gt=0
+    )  # a sort=size traversal must fetch its next page within this long
+    events_block_ms: int = Field(
+        1000, gt=0
+    )  # one XREAD BLOCK; bounds how long an event stream takes to notice shutdown
+    events_heartbeat_s: float = Field(
+        15.0, gt=0
+    )  # comment lines on an idle stream, so proxies keep the connection open
+
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
     @field_validator("api_keys", mode="before")

@@ -17,6 +17,7 @@ Layout (prefix `sf` by default):
   {p}:seq:update               counter: monotonic story update sequence
   {p}:lock:assign              lock held while one worker assigns an article to a story
   {p}:stream:events            stream of story events (server-sent events)
+  {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
 """
 
 from __future__ import annotations
@@ -83,3 +84,6 @@ class Keys:
     @property
     def assign_lock(self) -> str:
         return f"{self.prefix}:lock:assign"
+
+    def feed_size_snapshot(self, seq: int) -> str:
+        return f"{self.prefix}:feed:size:{seq}"

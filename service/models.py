@@ -107,10 +107,22 @@ class StoryCard(BaseModel):
     summary_version: int = 0
     merged_into: str | None = None
     parent: str | None = None
+    seq: int = Field(0, description="Update sequence of the story's last change (`updated_after`)")
 
 
 class StoryPage(BaseModel):
     stories: list[StoryCard]
+    next_cursor: str | None
+    has_more: bool
+    latest_seq: int = Field(
+        description="The update sequence when this traversal began: after the last page, "
+        "`?updated_after=latest_seq` returns what changed while it was read"
+    )
+
+
+class VersionPage(BaseModel):
+    story_id: str
+    versions: list[dict[str, Any]] = Field(description="Summaries, newest first")
     next_cursor: str | None
     has_more: bool
 

@@ -6,7 +6,6 @@ so a reader never sees a count that disagrees with the summary beside it.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -16,9 +15,9 @@ from datetime import datetime
 
 import redis
 
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.keys import Keys
-from service.models import ArticleRef, StoryCard, StoryOut, StoryPage
+from service.models import ArticleRef, StoryCard, StoryOut
 from service.store import decode_hash, from_ts
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
@@ -47,20 +46,6 @@ class MemberDoc:
 
 def new_story_id() -> str:
     return f"s_{uuid.uuid4().hex[:16]}"
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"u{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("u"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("not a cursor this server issued", field="cursor") from exc
 
 
 class Stories:
@@ -221,6 +206,7 @@ class Stories:
             summary_version=int(f.get("summary_version") or 0),
             merged_into=f.get("merged_into") or None,
             parent=f.get("parent") or None,
+            seq=int(f.get("seq") or 0),
         )
 
     def story(self, story_id: str) -> StoryOut:
@@ -247,21 +233,27 @@ class Stories:
             summary=json.loads(raw_summary) if raw_summary else None,
         )
 
-    def page(self, limit: int, cursor: str | None) -> StoryPage:
-        """Most recently updated first. The cursor is the update sequence of the last story seen,
-        so stories updated while a client pages move to the top instead of shifting the pages."""
-        upper = f"({decode_cursor(cursor)}" if cursor else "+inf"
-        rows = self.r.zrevrangebyscore(
-            self.keys.stories_updated, upper, "-inf", start=0, num=limit + 1, withscores=True
-        )
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+    def card(self, fields: dict[str, str]) -> StoryCard:
+        """A story hash as stored → its card (the feed, service/feed.py, reads hashes in bulk)."""
+        return self._card(fields)
+
+    def versions(
+        self, story_id: str, before: int | None, limit: int
+    ) -> tuple[list[dict[str, object]], int | None]:
+        """Summary versions newest first, up to `limit` of those stored below list index `before`
+        (None: from the newest). Returns them and the index to continue below, None at the first.
+        The list only grows at its end, so an index stays valid while new versions arrive."""
+        key = self.keys.story_versions(story_id)
         pipe = self.r.pipeline(transaction=False)
-        for sid, _ in rows:
-            pipe.hgetall(self.keys.story(sid.decode()))
-        cards = [self._card(decode_hash(raw)) for raw in pipe.execute() if raw]
-        next_cursor = encode_cursor(int(rows[-1][1])) if has_more and rows else None
-        return StoryPage(stories=cards, next_cursor=next_cursor, has_more=has_more)
+        pipe.exists(self.keys.story(story_id))
+        pipe.llen(key)
+        exists, stored = pipe.execute()
+        if not exists:
+            raise NotFound(f"no story with id {story_id!r}", field="id")
+        end = stored if before is None else min(before, stored)
+        start = max(0, end - limit)
+        rows = self.r.lrange(key, start, end - 1) if end > 0 else []
+        return [json.loads(raw) for raw in reversed(rows)], (start or None)
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
 
+from service.auth import ReadAccess, WriteAccess
 from service.deps import SettingsDep, StoreDep
 from service.errors import InvalidInput
 from service.models import ID_PATTERN, Accepted, AcceptedBatch, ArticleIn, ArticleOut
@@ -15,10 +16,12 @@ router = APIRouter(tags=["articles"])
 
 @router.post(
     "/articles",
+    dependencies=[WriteAccess],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted | AcceptedBatch,
     responses={
         200: {"description": "Already stored: the existing article", "model": Accepted},
+        401: {"description": "API keys are configured and this request has none that is valid"},
         413: {"description": "Body over the size limit"},
         422: {"description": "Invalid article (problem+json names the field)"},
     },
@@ -52,7 +55,7 @@ def post_articles(
     return result
 
 
-@router.get("/articles/{article_id}", response_model=ArticleOut)
+@router.get("/articles/{article_id}", response_model=ArticleOut, dependencies=[ReadAccess])
 def get_article(
     article_id: Annotated[str, Path(pattern=ID_PATTERN)], store: StoreDep
 ) -> ArticleOut:
