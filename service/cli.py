@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from contextlib import ExitStack
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import structlog
 import typer
 import uvicorn
 from rich.console import Console
@@ -19,6 +21,7 @@ from service.app import connect, create_app
 from service.config import Settings
 from service.ingest import iter_files, post_all, read_articles, wait_processed
 from service.keys import Keys
+from service.liveness import Heartbeat
 from service.logs import configure_logging
 from service.queue import Queue
 from service.redis_embedded import EmbeddedRedis
@@ -28,6 +31,7 @@ from service.stories import Stories
 app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
 )
+log = structlog.get_logger(__name__)
 console = Console(stderr=True)
 out = Console(soft_wrap=True, highlight=False)
 
@@ -65,6 +69,30 @@ def _redis_url(settings: Settings, stack: ExitStack) -> str:
     return embedded.url
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM (docker stop) and Ctrl-C set the returned event: a worker finishes and acknowledges
+    the batch in hand, then exits. A second signal exits at once; whatever was not acknowledged
+    stays pending in the stream and is delivered again. uvicorn restores this handler and re-raises
+    the signal it handled, so `api` and `serve` also get to close Redis in order."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()  # no logging here: a handler printing mid-print raises a reentrancy error
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+    return stop
+
+
+def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
+    from workers.runner import default_consumer_name
+
+    name = name or default_consumer_name()
+    return Heartbeat(connect(url), Keys(settings.key_prefix), name, settings.heartbeat_s)
+
+
 def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
     # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
     from workers.embed import SentenceTransformerEmbedder
@@ -98,14 +126,16 @@ def serve(
     with ExitStack() as stack:
         url = _redis_url(settings, stack)
         settings = settings.model_copy(update={"redis_url": url})
-        stop = threading.Event()
+        stop = _stop_on_signals()
         ready = threading.Event()
 
         def work() -> None:
             try:
-                worker = build_worker(settings, url)
-                ready.set()
-                worker.run(stop=stop)
+                with _heartbeat(settings, url, None) as beat:
+                    worker = build_worker(settings, url, beat.name)
+                    beat.ready(lambda: worker.processed_total)
+                    ready.set()
+                    worker.run(stop=stop)
             except Exception:
                 # Without its worker the service would accept articles and never fold them.
                 console.print_exception()
@@ -177,6 +207,7 @@ def _print_story(story: dict, base: str) -> None:  # type: ignore[type-arg]
 def api(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None) -> None:
     """The HTTP API alone (scale workers separately)."""
     settings = _settings(host, port, data_dir)
+    _stop_on_signals()  # uvicorn stops the server; this lets the embedded Redis shut down after it
     with ExitStack() as stack:
         settings = settings.model_copy(update={"redis_url": _redis_url(settings, stack)})
         uvicorn.run(
@@ -192,9 +223,15 @@ def worker(
 ) -> None:
     """A worker: reads the article stream, clusters and summarises."""
     settings = _settings(data_dir=data_dir)
+    stop = _stop_on_signals()
     with ExitStack() as stack:
-        w = build_worker(settings, _redis_url(settings, stack), name)
-        done = w.run(burst=burst)
+        url = _redis_url(settings, stack)
+        beat = stack.enter_context(_heartbeat(settings, url, name))  # model_loaded=0 while loading
+        w = build_worker(settings, url, beat.name)
+        beat.ready(lambda: w.processed_total)
+        done = w.run(burst=burst, stop=stop)
+        if stop.is_set():
+            log.info("worker.stopped", worker=w.name, articles=done, reason="signal")
         if burst:
             console.print(f"burst: {done} articles finished, queue drained")
 

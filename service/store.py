@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from service import metrics
 from service.errors import NotFound, ServiceUnavailable
 from service.keys import Keys
 from service.models import Accepted, ArticleIn, ArticleOut
@@ -112,6 +113,7 @@ class Store:
         argv = [article_id, self.keys.article(""), *[x for kv in fields.items() for x in kv]]
         try:
             found_id, status, existing = self._create(keys=keys, args=argv)
+            metrics.count_posted(self.r, self.keys, existing=bool(existing))
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
         return Accepted(id=found_id.decode(), status=status.decode(), existing=bool(existing))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
+from service import metrics
 from service.config import Settings
 from service.queue import Job, Queue
 from service.store import Store
@@ -149,12 +150,14 @@ class Worker:
         to_assign: list[str] = []
         to_summarise: dict[str, list[str]] = {}
         finished: list[Job] = []
+        received_at: dict[str, float] = {}  # for the POST → processed latency histogram
         for job in jobs:
             f = self.store.article_fields(job.article_id)
             status = f.get("status")
             if not f or status in ("processed", "failed"):
                 finished.append(job)  # already done: a redelivery
                 continue
+            received_at[job.article_id] = float(f.get("received_at") or time.time())
             if self.store.count_attempt(job.article_id) > self.settings.max_attempts:
                 self._fail(job.article_id, "gave up after repeated processing errors", result)
                 finished.append(job)
@@ -177,6 +180,7 @@ class Worker:
             for aid in article_ids:
                 log.info("article.processed", article_id=aid, story_id=story_id)
         self.queue.ack(jobs)  # every job is now processed, failed, or was already finished
+        metrics.record_batch(self.r, self.store.keys, result.processed, result.failed, received_at)
         self.processed_total += len(result.processed)
         return result
 
@@ -203,7 +207,8 @@ class Worker:
         texts: list[str] = []
         for _, _, ex in extracted:
             texts += [ex.title or "", *ex.sentences]
-        vectors = self.embedder.encode(texts)
+        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
+            vectors = self.embedder.encode(texts)
         out, row = [], 0
         for article_id, f, ex in extracted:
             n = len(ex.sentences)
