@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from service import metrics
 from service.config import Settings, get_settings
 from service.errors import install_handlers
 from service.etag import ETagMiddleware
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stories = Stories(client, keys, settings.events_retention)
         app.state.queue = Queue(client, keys)
         app.state.queue.ensure_group()
+        app.state.metrics_registry = metrics.registry(
+            client, keys, app.state.queue, app.state.stories
+        )
         app.state.feed = Feed(
             client,
             keys,

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )  # comment lines on an idle stream, so proxies keep the connection open
 
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    heartbeat_s: float = Field(
+        5.0, gt=0
+    )  # a worker refreshes its liveness key this often; the key expires after three missed beats
 
     @field_validator("api_keys", mode="before")
     @classmethod
