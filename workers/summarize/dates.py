@@ -94,6 +94,11 @@ def _resolve_weekday(weekday: int, published: datetime | None) -> date | None:
 
 
 def days_agree(a: DayValue, b: DayValue) -> bool:
+    """Two weekday names agree when they name the same weekday, whatever the articles' dates (two
+    reports a week apart both saying "Tuesday" mean one Tuesday); a weekday and an explicit date
+    are compared as dates once the weekday is resolved, else by weekday."""
+    if a.text.lower() in WEEKDAYS and b.text.lower() in WEEKDAYS:
+        return a.weekday == b.weekday
     if a.day is not None and b.day is not None:
         return a.day == b.day
     return a.weekday is None or b.weekday is None or a.weekday == b.weekday
