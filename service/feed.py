@@ -21,8 +21,6 @@ request, so a sparse filter may answer a short (even empty) page with has_more=t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -33,6 +31,7 @@ from typing import Any, Literal
 
 import redis
 
+from service.cursors import Key, decode_cursor, encode_cursor
 from service.errors import InvalidInput, StoryfoldError
 from service.keys import Keys
 from service.models import StoryCard, StoryPage
@@ -40,7 +39,6 @@ from service.store import decode_hash
 from service.stories import Stories
 
 Sort = Literal["updated", "size"]
-Key = int | tuple[int, str]  # a position: seq (sort=updated) or (size, id) (sort=size)
 _WORD = re.compile(r"\w+")
 _CHUNK = 100  # stories read from Redis per round trip while walking the order
 
@@ -95,46 +93,6 @@ class FeedQuery:
         return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
 
 
-def encode_cursor(fingerprint: str, latest_seq: int, key: Key) -> str:
-    raw = json.dumps({"f": fingerprint, "t": latest_seq, "k": key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, query: FeedQuery) -> tuple[int, Key]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        fingerprint, latest_seq, key = raw["f"], int(raw["t"]), raw["k"]
-        if query.sort == "size":
-            size, story_id = key
-            key = (int(size), str(story_id))
-        else:
-            key = int(key)
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise InvalidInput("not a cursor this server issued", field="cursor") from exc
-    if fingerprint != query.fingerprint():
-        raise InvalidInput(
-            "this cursor belongs to a query with other filters or another sort; repeat the "
-            "query's parameters with its cursor",
-            field="cursor",
-        )
-    return latest_seq, key
-
-
-def encode_index_cursor(index: int) -> str:
-    """A position in an append-only list (a story's versions)."""
-    return base64.urlsafe_b64encode(f"v{index}".encode()).decode().rstrip("=")
-
-
-def decode_index_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("v"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise InvalidInput("not a cursor this server issued", field="cursor") from exc
-
-
 def _summary_words(raw: bytes | None) -> set[str]:
     if not raw:
         return set()
@@ -166,7 +124,7 @@ class Feed:
     def page(self, query: FeedQuery) -> StoryPage:
         key: Key | None = None
         if query.cursor:
-            latest_seq, key = decode_cursor(query.cursor, query)
+            latest_seq, key = decode_cursor(query.cursor, query.fingerprint(), query.sort == "size")
         else:
             latest_seq = int(self.r.get(self.keys.update_seq) or 0)
         if query.sort == "size":

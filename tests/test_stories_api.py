@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -113,3 +116,18 @@ def test_merged_story_answers_with_its_successor(
     landed = client.get(f"/stories/{old}", headers=HTML)
     assert landed.url.path == f"/stories/{new}" and "The whole story" in landed.text
     assert client.get(f"/stories/{new}").json()["merged_into"] is None
+
+
+def test_feed_page_pages_with_its_filters(client: TestClient, news: Newsroom) -> None:
+    wanted = [news.story(f"Harbour {i}", ["port-news"]) for i in range(3)]
+    other = news.story("Elsewhere", ["other"])
+    seen: list[str] = []
+    url = "/stories?source=port-news&published_after=2025-01-01T00:00:00Z&limit=2"
+    while url:
+        page = client.get(url, headers=HTML)
+        assert page.status_code == 200, page.text
+        seen += [sid for sid in wanted if f'href="/stories/{sid}"' in page.text]
+        assert other not in page.text
+        found = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = html.unescape(found.group(1)) if found else ""
+    assert sorted(seen) == sorted(wanted)

@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False, dependencies=[ReadAccess])
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%-d %b %Y, %H:%M UTC") if value else ""
+    return f"{value.day} {value:%b %Y, %H:%M} UTC" if value else ""
 
 
 _env = Environment(
@@ -50,11 +50,17 @@ def home(request: Request, feed: FeedDep, query: FeedQueryDep) -> HTMLResponse:
 
 
 def _page_url(query: FeedQuery, cursor: str | None) -> str:
+    """The feed page with the same filters (a cursor is only valid with them) at `cursor`."""
     params = {
         "q": query.q,
         "source": query.source,
         "sort": query.sort if query.sort != "updated" else None,
         "min_sources": query.min_sources,
+        "updated_after": query.updated_after,
+        "published_after": query.published_after and query.published_after.isoformat(),
+        "published_before": query.published_before and query.published_before.isoformat(),
+        "include_merged": "true" if query.include_merged else None,
+        "limit": query.limit,
         "cursor": cursor,
     }
     kept = {k: v for k, v in params.items() if v is not None}

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from service.auth import ReadAccess
+from service.cursors import decode_index_cursor, encode_index_cursor
 from service.deps import SettingsDep, StoriesDep
 from service.errors import InvalidInput
-from service.feed import decode_index_cursor, encode_index_cursor
 from service.models import StoryOut, StoryPage, VersionPage
 from service.routes import pages
 from service.routes.params import FeedDep, FeedQueryDep, WantsHTML
