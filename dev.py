@@ -35,16 +35,15 @@ def setup() -> None:
         sys.exit(
             f"storyfold needs Python 3.11, this is {sys.version.split()[0]}: run it with python3.11"
         )
-    wanted = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    inputs = (LOCK, ROOT / "pyproject.toml", ROOT / "scripts" / "install.sh")
+    wanted = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
-    # torch first and alone, pinned to the CPU build: anything else drags in gigabytes of CUDA.
-    run(*pip, "install", "--progress-bar", "on", "-c", LOCK, "torch==2.13.0")
-    run(*pip, "install", "--progress-bar", "on", "-c", LOCK, "-e", ".[dev,bench]")
+    # The same pinned steps the Dockerfile runs (CPU torch first, then the package).
+    run("sh", ROOT / "scripts" / "install.sh", BIN / "python", "-e", ".[dev,bench]")
     STAMP.write_text(wanted)
 
 
