@@ -40,7 +40,7 @@ from service.stories import Stories
 
 Sort = Literal["updated", "size"]
 _WORD = re.compile(r"\w+")
-_CHUNK = 100  # stories read from Redis per round trip while walking the order
+_CHUNK = 100  # at most this many stories read per round trip while walking the order
 
 _SNAPSHOT = """
 -- KEYS: snapshot, stories:updated; ARGV: story key prefix, ttl seconds
@@ -128,9 +128,9 @@ class Feed:
         else:
             latest_seq = int(self.r.get(self.keys.update_seq) or 0)
         if query.sort == "size":
-            walk = self._walk_size(latest_seq, key, fresh=query.cursor is None)
+            walk = self._walk_size(latest_seq, key, query.limit + 1, fresh=query.cursor is None)
         else:
-            walk = self._walk_updated(query.updated_after, key)
+            walk = self._walk_updated(query.updated_after, key, query.limit + 1)
         cards, next_key = self._collect(query, walk)
         return StoryPage(
             stories=cards,
@@ -142,19 +142,25 @@ class Feed:
         )
 
     # -- orders: chunks of (story id, its position) ---------------------------------------------
-    def _walk_updated(self, after: int | None, key: Key | None) -> Iterator[list[tuple[str, Key]]]:
+    # The first chunk is what an unfiltered page needs; filters that drop stories make the
+    # following chunks grow, so a sparse filter takes few round trips.
+    def _walk_updated(
+        self, after: int | None, key: Key | None, chunk: int
+    ) -> Iterator[list[tuple[str, Key]]]:
         upper = f"({key}" if key is not None else "+inf"
         lower = f"({after}" if after is not None else "-inf"
         while True:
             rows = self.r.zrevrangebyscore(
-                self.keys.stories_updated, upper, lower, start=0, num=_CHUNK, withscores=True
+                self.keys.stories_updated, upper, lower, start=0, num=chunk, withscores=True
             )
             if not rows:
                 return
             yield [(sid.decode(), int(score)) for sid, score in rows]
-            upper = f"({int(rows[-1][1])}"
+            upper, chunk = f"({int(rows[-1][1])}", min(chunk * 2, _CHUNK)
 
-    def _walk_size(self, seq: int, key: Key | None, fresh: bool) -> Iterator[list[tuple[str, Key]]]:
+    def _walk_size(
+        self, seq: int, key: Key | None, chunk: int, fresh: bool
+    ) -> Iterator[list[tuple[str, Key]]]:
         snapshot = self.keys.feed_size_snapshot(seq)
         if fresh:
             self._snapshot(
@@ -174,11 +180,11 @@ class Feed:
                 raise InvalidInput("not a cursor this server issued", field="cursor")
             start = rank + 1
         while True:
-            rows = self.r.zrevrange(snapshot, start, start + _CHUNK - 1, withscores=True)
+            rows = self.r.zrevrange(snapshot, start, start + chunk - 1, withscores=True)
             if not rows:
                 return
             yield [(sid.decode(), (int(score), sid.decode())) for sid, score in rows]
-            start += len(rows)
+            start, chunk = start + len(rows), min(chunk * 2, _CHUNK)
 
     # -- filters ---------------------------------------------------------------------------------
     def _collect(
