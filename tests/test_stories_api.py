@@ -80,7 +80,9 @@ def test_story_is_json_for_programs_and_html_for_browsers(
     assert feed.headers["content-type"].startswith("text/html") and sid in feed.text
     assert client.get("/").text == feed.text
     missing = client.get("/stories/s_nope", headers=HTML)
-    assert missing.status_code == 404
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "s_nope" in missing.text
+    assert client.get("/stories/s_nope").headers["content-type"] == "application/problem+json"
 
 
 def test_versions_newest_first_with_a_cursor(client: TestClient, news: Newsroom) -> None:

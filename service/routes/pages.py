@@ -86,6 +86,14 @@ def story_page(request: Request, story: StoryOut, versions: list[dict[str, Any]]
     return response
 
 
+def missing_page(request: Request, detail: str) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request, "missing.html", {"detail": detail}, status_code=404
+    )
+    response.headers["Vary"] = "Accept"
+    return response
+
+
 # -- the story page's view: sources as links, duplicates under their original, conflict sides -----
 def _href(article: ArticleRef) -> str:
     return article.url or f"#article-{article.id}"

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from service.auth import ReadAccess
 from service.cursors import decode_index_cursor, encode_index_cursor
 from service.deps import SettingsDep, StoriesDep
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.models import StoryOut, StoryPage, VersionPage
 from service.routes import pages
 from service.routes.params import FeedDep, FeedQueryDep, WantsHTML
@@ -53,7 +53,12 @@ def get_story(
     request: Request, story_id: StoryId, stories: StoriesDep, html: WantsHTML, response: Response
 ) -> StoryOut | Response:
     """One story: its articles and its cited summary. A merged story answers with `merged_into`."""
-    story = stories.story(story_id)
+    try:
+        story = stories.story(story_id)
+    except NotFound as exc:
+        if html:  # a person gets a page with a way back, a program the problem+json
+            return pages.missing_page(request, exc.detail)
+        raise
     if not html:
         response.headers["Vary"] = "Accept"
         return story
