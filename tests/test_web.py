@@ -165,7 +165,7 @@ def test_reader_shows_the_seed_story_and_runs_no_article_markup(
         # Live: news arriving while the feed is open brings up the reload banner.
         page.goto(base + "/")
         assert page.locator("#live").is_hidden()
-        page.wait_for_timeout(300)  # the event stream connects
+        page.locator("main[data-live=open]").wait_for(state="attached")  # the stream is open
         follow_up = {
             "source": "coast-news",
             "title": "Lighthouse museum opens",

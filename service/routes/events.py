@@ -62,7 +62,12 @@ async def events(
     """Story events as they happen (`text/event-stream`). Without an id: from now on."""
     # The header wins: a browser sends it when it reconnects a stream first opened with ?after=.
     raw = last_event_id or after
-    start = stream_id(raw, "Last-Event-ID" if last_event_id else "after") if raw else None
+    # No id: "from now" means from this request, settled before the headers go out, so a client
+    # that saw the stream open misses nothing that happened after.
+    if raw:
+        start = stream_id(raw, "Last-Event-ID" if last_event_id else "after")
+    else:
+        start = await log.newest()
     stream = _stream(
         log, start, once, limit, closing, settings.events_block_ms, settings.events_heartbeat_s
     )
@@ -72,15 +77,14 @@ async def events(
 
 async def _stream(
     log: EventLog,
-    start: tuple[int, int] | None,
+    after: tuple[int, int],
     once: bool,
     limit: int | None,
     closing: threading.Event,
     block_ms: int,
     heartbeat_s: float,
 ) -> AsyncIterator[str]:
-    # A concrete id from the start (not "$"), so nothing falls between two reads.
-    after = start if start is not None else await log.newest()
+    # Reads always name a concrete id (never "$"), so nothing falls between two reads.
     yield f"retry: {RETRY_MS}\n\n"
     if await log.lost_after(after):
         data = {

@@ -6,6 +6,8 @@
   if (!window.EventSource || !root || !banner) return;
   var story = root.getAttribute("data-story");
   var events = new EventSource("/events");
+  // Marks the page once the stream is connected: from then on no change is missed.
+  events.onopen = function () { root.setAttribute("data-live", "open"); };
   function onEvent(message) {
     var data = JSON.parse(message.data);
     if (story && data.story_id !== story) return;
