@@ -76,7 +76,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in logs
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # per-load bar: log noise
 
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self._model.max_seq_length = max_seq_length
