@@ -50,9 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stories = Stories(client, keys, settings.events_retention)
         app.state.queue = Queue(client, keys)
         app.state.queue.ensure_group()
-        app.state.metrics_registry = metrics.registry(
-            client, keys, app.state.queue, app.state.stories
-        )
         app.state.feed = Feed(
             client,
             keys,
@@ -63,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Event streams block on XREAD: async, so an open stream holds no thread.
         app.state.events = EventLog(redis.asyncio.Redis.from_url(url), keys)
         app.state.closing = closing_on_signal()
+        app.state.metrics_registry = metrics.registry(
+            client, keys, app.state.queue, app.state.stories
+        )
         if not settings.api_keys:
             log.warning(
                 "api.open",

@@ -17,10 +17,10 @@ Layout (prefix `sf` by default):
   {p}:seq:update               counter: monotonic story update sequence
   {p}:lock:assign              lock held while one worker assigns an article to a story
   {p}:stream:events            stream of story events (server-sent events)
+  {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
   {p}:metrics                  hash: counters and histogram buckets for /metrics (service.metrics)
   {p}:workers                  zset: worker names scored by their last heartbeat (unix time)
   {p}:worker:{name}            hash with a TTL: one worker's heartbeat (model_loaded, processed)
-  {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ class Keys:
     def assign_lock(self) -> str:
         return f"{self.prefix}:lock:assign"
 
+    def feed_size_snapshot(self, seq: int) -> str:
+        return f"{self.prefix}:feed:size:{seq}"
+
     @property
     def metrics(self) -> str:
         return f"{self.prefix}:metrics"
@@ -98,6 +101,3 @@ class Keys:
 
     def worker(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"
-
-    def feed_size_snapshot(self, seq: int) -> str:
-        return f"{self.prefix}:feed:size:{seq}"
