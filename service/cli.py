@@ -283,6 +283,30 @@ def ingest(
 
 
 @app.command()
+def repair(data_dir: DataOpt = None) -> None:
+    """Re-cluster the active window with HDBSCAN now and reconcile stories (no model needed)."""
+    from workers.story_ops import StoryOps
+
+    settings = _settings(data_dir=data_dir)
+    with ExitStack() as stack:
+        client = connect(_redis_url(settings, stack))
+        keys = Keys(settings.key_prefix)
+        stories = Stories(client, keys, settings.events_retention)
+        outcome = StoryOps(client, settings, Store(client, keys), stories).repair()
+    if outcome is None:
+        out.print("another worker is repairing right now; nothing done")
+        return
+    out.print(
+        f"re-clustered {outcome.articles} articles: {outcome.moved} moved, "
+        f"{len(outcome.merged)} stories merged, {len(outcome.split)} split off"
+    )
+    for old, survivor in outcome.merged.items():
+        out.print(f"  {old} merged into {survivor}")
+    for new, parent in outcome.split.items():
+        out.print(f"  {new} split off {parent}")
+
+
+@app.command()
 def story(story_id: str, api_url: ApiOpt = "http://127.0.0.1:8000") -> None:
     """Print a story's summary as readable text."""
     with httpx.Client(base_url=api_url, timeout=30) as client:

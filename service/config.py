@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     story_window_days: float = Field(
         3.0, gt=0
     )  # online assignment only looks at stories active this recently
+    repair_every: int = Field(200, gt=0)  # HDBSCAN repair after this many newly assigned articles
     events_retention: int = Field(10_000, gt=0)  # server-sent events kept for Last-Event-ID resume
 
     # Reading: feeds, the event stream, access.

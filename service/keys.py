@@ -5,6 +5,7 @@ Layout (prefix `sf` by default):
   {p}:article:{id}             hash: the posted article, its status and story
   {p}:article:{id}:sentences   string: JSON list of clean sentences
   {p}:article:{id}:vectors     string: float16 matrix, one row per sentence
+  {p}:article:{id}:vector      string: float32 article vector (title + lead), for the repair
   {p}:idx:url:{sha1}           string: article id owning a canonical URL
   {p}:idx:content:{sha1}       string: article id owning a source + text pair
   {p}:story:{id}               hash: public story fields (headline, counts, links)
@@ -16,6 +17,8 @@ Layout (prefix `sf` by default):
   {p}:stories:active           zset: story id scored by its latest article time (assignment window)
   {p}:seq:update               counter: monotonic story update sequence
   {p}:lock:assign              lock held while one worker assigns an article to a story
+  {p}:lock:repair              lock held by the one worker running the HDBSCAN repair
+  {p}:repair:due               counter: articles assigned since the last repair
   {p}:stream:events            stream of story events (server-sent events)
   {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
   {p}:metrics                  hash: counters and histogram buckets for /metrics (service.metrics)
@@ -50,6 +53,9 @@ class Keys:
 
     def article_vectors(self, article_id: str) -> str:
         return f"{self.prefix}:article:{article_id}:vectors"
+
+    def article_vector(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}:vector"
 
     def url_index(self, digest: str) -> str:
         return f"{self.prefix}:idx:url:{digest}"
@@ -87,6 +93,14 @@ class Keys:
     @property
     def assign_lock(self) -> str:
         return f"{self.prefix}:lock:assign"
+
+    @property
+    def repair_lock(self) -> str:
+        return f"{self.prefix}:lock:repair"
+
+    @property
+    def repair_due(self) -> str:
+        return f"{self.prefix}:repair:due"
 
     def feed_size_snapshot(self, seq: int) -> str:
         return f"{self.prefix}:feed:size:{seq}"

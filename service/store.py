@@ -157,11 +157,13 @@ class Store:
         title: str | None,
         sentences: list[str],
         vectors: npt.NDArray[np.float32],
+        article_vector: npt.NDArray[np.float32],
     ) -> None:
         # float16 halves the memory of the largest thing we keep; cosine error stays below 1e-3.
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
         pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
+        pipe.set(self.keys.article_vector(article_id), article_vector.astype("<f4").tobytes())
         mapping = {"sentence_count": str(len(sentences))}
         if title:
             mapping["clean_title"] = title
@@ -188,6 +190,14 @@ class Store:
             )
             out.append((sentences, vectors))
         return out
+
+    def article_vectors(self, article_ids: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Stored article vectors, one row per id (the repair re-clusters these)."""
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.get(self.keys.article_vector(aid))
+        rows = [np.frombuffer(raw, "<f4") for raw in pipe.execute()]
+        return np.vstack(rows) if rows else np.zeros((0, 384), np.float32)
 
     def mark_failed(self, article_id: str, reason: str) -> None:
         self.r.hset(

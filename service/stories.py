@@ -55,6 +55,19 @@ class Stories:
         self.events_retention = events_retention
         self._touch = client.register_script(_TOUCH)
 
+    def touch(self, pipe: redis.client.Pipeline, story_id: str, event: str) -> None:
+        """Queue on `pipe`: bump the story's update sequence and record `event` for /events."""
+        self._touch(
+            keys=[
+                self.keys.story(story_id),
+                self.keys.stories_updated,
+                self.keys.update_seq,
+                self.keys.events_stream,
+            ],
+            args=[story_id, event, f"{time.time():.3f}", self.events_retention],
+            client=pipe,
+        )
+
     # -- assignment --------------------------------------------------------------------------
     def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:
         """Assigner state of every story with an article within `window_s` of `ts`."""
@@ -173,21 +186,7 @@ class Stories:
                     for m in members:
                         if m.status != "processed":
                             pipe.hset(self.keys.article(m.article_id), "status", "processed")
-                    self._touch(
-                        keys=[
-                            self.keys.story(story_id),
-                            self.keys.stories_updated,
-                            self.keys.update_seq,
-                            self.keys.events_stream,
-                        ],
-                        args=[
-                            story_id,
-                            "story.created" if version == 1 else "story.updated",
-                            f"{time.time():.3f}",
-                            self.events_retention,
-                        ],
-                        client=pipe,
-                    )
+                    self.touch(pipe, story_id, "story.created" if version == 1 else "story.updated")
                     pipe.execute()
                     return members
                 except redis.WatchError:

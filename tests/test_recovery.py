@@ -32,11 +32,11 @@ def crash_after(worker: Worker, point: str) -> None:
     prepared = worker._prepare(rows, BatchResult())
     if point == "embedded":
         return
-    touched = {worker._assign(p) for p in prepared}
+    touched = {worker.ops.assign(p) for p in prepared}
     if point == "assigned":
         return
     for story_id in touched:
-        worker._summarise(story_id)
+        worker.ops.summarise(story_id)
 
 
 def assert_each_article_once(client: TestClient, r: redis.Redis, ids: list[str]) -> str:

@@ -23,27 +23,13 @@ from service import metrics
 from service.config import Settings
 from service.queue import Job, Queue
 from service.store import Store
-from service.stories import MemberDoc, Stories, new_story_id
+from service.stories import Stories
 from workers import assign
 from workers.embed import Embedder, Vectors
 from workers.extract import extract
-from workers.summarize import summarize
-from workers.summary_model import SourceDoc
+from workers.story_ops import LEAD_SENTENCES, Prepared, StoryOps
 
 log = structlog.get_logger(__name__)
-
-LEAD_SENTENCES = 5  # the story decision looks at the title and the lead, as a reader would
-
-
-@dataclass
-class Prepared:
-    """An article after extract + embed, ready for assignment."""
-
-    article_id: str
-    title: str
-    sentences: list[str]
-    vector: Vectors
-    ts: float
 
 
 @dataclass
@@ -75,7 +61,7 @@ class Worker:
         self.stories = stories
         self.queue = queue
         self.name = name or default_consumer_name()
-        self.params = assign.AssignParams(window_s=settings.story_window_days * 86400)
+        self.ops = StoryOps(client, settings, store, stories)
         self.processed_total = 0
 
     # -- loop ----------------------------------------------------------------------------------
@@ -103,6 +89,7 @@ class Worker:
                 jobs = []
                 continue
             jobs = []
+            self.ops.repair_if_due()
             done += len(result.processed) + len(result.failed)
             since_report += len(result.processed)
             if time.monotonic() - last_report > 30:
@@ -171,10 +158,10 @@ class Worker:
         prepared = self._prepare(to_prepare, result)
         prepared += self._reload(to_assign)
         for p in prepared:
-            story_id = self._assign(p)
+            story_id = self.ops.assign(p)
             to_summarise.setdefault(story_id, []).append(p.article_id)
         for story_id, article_ids in to_summarise.items():
-            self._summarise(story_id)
+            self.ops.summarise(story_id)
             result.stories.add(story_id)
             result.processed += article_ids
             for aid in article_ids:
@@ -206,98 +193,34 @@ class Worker:
             extracted.append((article_id, f, ex))
         texts: list[str] = []
         for _, _, ex in extracted:
-            texts += [ex.title or "", *ex.sentences]
+            texts += [ex.title, *ex.sentences] if ex.title else ex.sentences
         with metrics.timed_embed(self.r, self.store.keys, len(texts)):
             vectors = self.embedder.encode(texts)
         out, row = [], 0
         for article_id, f, ex in extracted:
-            n = len(ex.sentences)
             title_vec = vectors[row] if ex.title else None
-            sentence_vecs = vectors[row + 1 : row + 1 + n]
-            row += 1 + n
-            self.store.save_extracted(article_id, ex.title, ex.sentences, sentence_vecs)
-            out.append(
-                Prepared(
-                    article_id,
-                    ex.title or "",
-                    ex.sentences,
-                    self._article_vector(title_vec, sentence_vecs),
-                    _article_ts(f),
-                )
-            )
+            row += 1 if ex.title else 0
+            sentence_vecs = vectors[row : row + len(ex.sentences)]
+            row += len(ex.sentences)
+            vector = self._article_vector(title_vec, sentence_vecs)
+            self.store.save_extracted(article_id, ex.title, ex.sentences, sentence_vecs, vector)
+            out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, _article_ts(f)))
         return out
 
     def _reload(self, article_ids: list[str]) -> list[Prepared]:
-        """Articles embedded in an earlier, interrupted attempt: reuse their stored vectors."""
+        """Articles embedded in an earlier, interrupted attempt: their stored vectors, no model."""
+        loaded = self.store.load_extracted(article_ids)
+        vectors = self.store.article_vectors(article_ids)
         out = []
-        for aid, (sentences, vecs) in zip(
-            article_ids, self.store.load_extracted(article_ids), strict=True
-        ):
+        for aid, (sentences, _), vector in zip(article_ids, loaded, vectors, strict=True):
             f = self.store.article_fields(aid)
             title = f.get("clean_title") or f.get("title") or ""
-            title_vec = self.embedder.encode([title])[0] if title else None
-            out.append(
-                Prepared(
-                    aid, title, sentences, self._article_vector(title_vec, vecs), _article_ts(f)
-                )
-            )
+            out.append(Prepared(aid, title, sentences, vector.copy(), _article_ts(f)))
         return out
 
     @staticmethod
     def _article_vector(title_vec: Vectors | None, sentence_vecs: Vectors) -> Vectors:
         return assign.article_vector(title_vec, sentence_vecs[:LEAD_SENTENCES])
-
-    def _assign(self, p: Prepared) -> str:
-        signal = assign.ArticleSignal(
-            vector=p.vector,
-            published_ts=p.ts,
-            title=p.title,
-            text=" ".join(p.sentences[:LEAD_SENTENCES]),
-        )
-        with self.store.assign_lock():
-            raw = self.stories.active_states(p.ts, self.params.window_s)
-            candidates = [assign.StoryState.from_redis(sid, data) for sid, data in raw.items()]
-            chosen = assign.choose_story(signal, candidates, self.params)
-            if chosen is None:
-                state = assign.start_story(new_story_id(), signal)
-            else:
-                state = assign.absorb(next(c for c in candidates if c.story_id == chosen), signal)
-            self.stories.commit_assignment(
-                p.article_id,
-                state.story_id,
-                state.to_redis(),
-                article_ts=p.ts,
-                last_ts=state.last_ts,
-                created=chosen is None,
-                headline=p.title or (p.sentences[0] if p.sentences else ""),
-            )
-        log.info(
-            "article.assigned",
-            article_id=p.article_id,
-            story_id=state.story_id,
-            new_story=chosen is None,
-        )
-        return state.story_id
-
-    def _summarise(self, story_id: str) -> None:
-        def build(members: list[MemberDoc]) -> dict[str, object]:
-            loaded = self.store.load_extracted([m.article_id for m in members])
-            docs = [
-                SourceDoc(
-                    article_id=m.article_id,
-                    source=m.source,
-                    sentences=sentences,
-                    vectors=vectors,
-                    title=m.title,
-                    published_at=m.published_at,
-                    duplicate_of=m.duplicate_of,
-                )
-                for m, (sentences, vectors) in zip(members, loaded, strict=True)
-            ]
-            return summarize(docs).to_dict()
-
-        members = self.stories.write_summary(story_id, build)
-        log.info("story.summarised", story_id=story_id, articles=len(members))
 
 
 def _article_ts(f: dict[str, str]) -> float:

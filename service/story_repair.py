@@ -1,0 +1,136 @@
+"""Redis side of the periodic repair: read the active window, apply a reconcile plan.
+
+A plan moves articles between stories, links a story merged away to its survivor
+(`merged_into`) and a story split off to the story it came from (`parent`). No story is renamed
+or deleted: a client holding any story id can still resolve it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import redis
+
+from service.keys import Keys
+from service.stories import Stories
+
+
+@dataclass(frozen=True)
+class WindowArticle:
+    article_id: str
+    story_id: str
+    ts: float
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """What the assigner needs to rebuild a story's state from its members."""
+
+    article_id: str
+    ts: float
+    title: str
+    lead: str
+
+
+class RepairStore:
+    def __init__(self, client: redis.Redis, keys: Keys, stories: Stories) -> None:
+        self.r = client
+        self.keys = keys
+        self.stories = stories
+
+    def window(self, window_s: float) -> list[WindowArticle]:
+        """Members of every story active within `window_s` of the newest article. Story time,
+        not wall-clock time: replaying an archive repairs it the same way as live news."""
+        newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
+        if not newest:
+            return []
+        ids = [
+            i.decode()
+            for i in self.r.zrangebyscore(self.keys.stories_active, newest[0][1] - window_s, "+inf")
+        ]
+        out = []
+        for sid in ids:
+            if self.r.hget(self.keys.story(sid), "merged_into"):
+                continue
+            rows = self.r.zrange(self.keys.story_articles(sid), 0, -1, withscores=True)
+            pipe = self.r.pipeline(transaction=False)
+            for aid, _ in rows:
+                pipe.hget(self.keys.article(aid.decode()), "duplicate_of")
+            for (aid, ts), dup in zip(rows, pipe.execute(), strict=True):
+                out.append(
+                    WindowArticle(aid.decode(), sid, float(ts), dup.decode() if dup else None)
+                )
+        return out
+
+    def signal_rows(self, article_ids: list[str]) -> list[SignalRow]:
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hmget(
+                self.keys.article(aid), "clean_title", "title", "published_at", "received_at"
+            )
+            pipe.get(self.keys.article_sentences(aid))
+        raw = pipe.execute()
+        rows = []
+        for aid, fields, sentences in zip(article_ids, raw[::2], raw[1::2], strict=True):
+            clean_title, title, published, received = (v.decode() if v else "" for v in fields)
+            lead = " ".join(json.loads(sentences)[:5]) if sentences else ""
+            rows.append(
+                SignalRow(
+                    aid, float(published or received or time.time()), clean_title or title, lead
+                )
+            )
+        return rows
+
+    def story_of(self, article_ids: list[str]) -> dict[str, str]:
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hget(self.keys.article(aid), "story_id")
+        return {
+            aid: (v.decode() if v else "")
+            for aid, v in zip(article_ids, pipe.execute(), strict=True)
+        }
+
+    def apply(
+        self,
+        moves: Mapping[str, tuple[str, str, float]],  # article -> (from story, to story, score)
+        merges: Mapping[str, str],
+        splits: Mapping[str, tuple[str, str]],  # new story -> (parent, headline)
+        states: Mapping[str, tuple[Mapping[str, bytes], float]],  # story -> (state, last_ts)
+    ) -> None:
+        """All of a plan in one transaction: readers never see an article in two stories."""
+        now = f"{time.time():.3f}"
+        pipe = self.r.pipeline(transaction=True)
+        for new_id, (parent, headline) in splits.items():
+            pipe.hset(
+                self.keys.story(new_id),
+                mapping={
+                    "id": new_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "headline": headline,
+                    "parent": parent,
+                    "summary_version": "0",
+                    "article_count": "0",
+                    "source_count": "0",
+                },
+            )
+        for aid, (old, new, score) in moves.items():
+            pipe.zrem(self.keys.story_articles(old), aid)
+            pipe.zadd(self.keys.story_articles(new), {aid: score})
+            pipe.hset(self.keys.article(aid), "story_id", new)
+        for old, survivor in merges.items():
+            pipe.hset(self.keys.story(old), "merged_into", survivor)
+            pipe.zrem(self.keys.stories_active, old)
+            pipe.delete(self.keys.story_state(old))
+            self.stories.touch(pipe, old, "story.merged")
+        for sid, (state, last_ts) in states.items():
+            if sid in merges:
+                continue
+            pipe.delete(self.keys.story_state(sid))
+            pipe.hset(self.keys.story_state(sid), mapping=dict(state))
+            pipe.zadd(self.keys.stories_active, {sid: last_ts})
+        pipe.execute()

@@ -1,0 +1,237 @@
+"""Story-level work of a worker: assign an article, summarise a story, run the repair.
+
+IO lives here and in runner.py only; the decisions are the pure functions of workers.assign,
+workers.repair and workers.summarize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+import structlog
+
+from service.config import Settings
+from service.store import Store
+from service.stories import MemberDoc, Stories, new_story_id
+from service.story_repair import RepairStore, WindowArticle
+from workers.assign import (
+    ArticleSignal,
+    AssignParams,
+    StoryState,
+    absorb,
+    choose_story,
+    start_story,
+)
+from workers.embed import Vectors
+from workers.repair import RepairParams, RepairPlan, recluster, reconcile
+from workers.summarize import summarize
+from workers.summary_model import SourceDoc
+
+log = structlog.get_logger(__name__)
+
+LEAD_SENTENCES = 5  # the story decision looks at the title and the lead, as a reader would
+
+
+@dataclass
+class Prepared:
+    """An article after extract + embed, ready for assignment."""
+
+    article_id: str
+    title: str
+    sentences: list[str]
+    vector: Vectors
+    ts: float
+
+    @property
+    def signal(self) -> ArticleSignal:
+        return ArticleSignal(
+            vector=self.vector,
+            published_ts=self.ts,
+            title=self.title,
+            text=" ".join(self.sentences[:LEAD_SENTENCES]),
+        )
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    articles: int
+    moved: int
+    merged: dict[str, str]
+    split: dict[str, str]
+
+
+class StoryOps:
+    def __init__(
+        self, client: redis.Redis, settings: Settings, store: Store, stories: Stories
+    ) -> None:
+        self.r = client
+        self.settings = settings
+        self.store = store
+        self.stories = stories
+        self.repairs = RepairStore(client, store.keys, stories)
+        self.params = AssignParams(window_s=settings.story_window_days * 86400)
+        self.repair_params = RepairParams()
+
+    # -- assignment ------------------------------------------------------------------------------
+    def assign(self, p: Prepared) -> str:
+        """Under the lock: nearest active story or a new one; article and story state move in one
+        transaction."""
+        signal = p.signal
+        with self.store.assign_lock():
+            raw = self.stories.active_states(p.ts, self.params.window_s)
+            candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
+            chosen = choose_story(signal, candidates, self.params)
+            if chosen is None:
+                state = start_story(new_story_id(), signal)
+            else:
+                state = absorb(next(c for c in candidates if c.story_id == chosen), signal)
+            self.stories.commit_assignment(
+                p.article_id,
+                state.story_id,
+                state.to_redis(),
+                article_ts=p.ts,
+                last_ts=state.last_ts,
+                created=chosen is None,
+                headline=p.title or (p.sentences[0] if p.sentences else ""),
+            )
+        self.r.incr(self.store.keys.repair_due)
+        log.info(
+            "article.assigned",
+            article_id=p.article_id,
+            story_id=state.story_id,
+            new_story=chosen is None,
+        )
+        return state.story_id
+
+    # -- summary -------------------------------------------------------------------------------
+    def summarise(self, story_id: str) -> None:
+        def build(members: list[MemberDoc]) -> dict[str, object]:
+            loaded = self.store.load_extracted([m.article_id for m in members])
+            docs = [
+                SourceDoc(
+                    article_id=m.article_id,
+                    source=m.source,
+                    sentences=sentences,
+                    vectors=vectors,
+                    title=m.title,
+                    published_at=m.published_at,
+                    duplicate_of=m.duplicate_of,
+                )
+                for m, (sentences, vectors) in zip(members, loaded, strict=True)
+            ]
+            return summarize(docs).to_dict()
+
+        members = self.stories.write_summary(story_id, build)
+        log.info("story.summarised", story_id=story_id, articles=len(members))
+
+    # -- repair --------------------------------------------------------------------------------
+    def repair_if_due(self) -> RepairOutcome | None:
+        due = int(self.r.get(self.store.keys.repair_due) or 0)
+        if due < self.settings.repair_every:
+            return None
+        return self.repair()
+
+    def repair(self) -> RepairOutcome | None:
+        """Re-cluster the active window with HDBSCAN and reconcile with the online stories.
+        One worker at a time (a lock); None when another worker is already repairing."""
+        lock = self.r.lock(self.store.keys.repair_lock, timeout=600, blocking=False)
+        if not lock.acquire():
+            return None
+        try:
+            self.r.set(self.store.keys.repair_due, 0)
+            return self._repair()
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                log.warning("repair.lock_expired")
+
+    def _repair(self) -> RepairOutcome:
+        window = self.repairs.window(self.params.window_s)
+        originals = [a for a in window if not a.duplicate_of]
+        if len(originals) < 3:
+            return RepairOutcome(len(originals), 0, {}, {})
+        ids = [a.article_id for a in originals]
+        labels = recluster(self.store.article_vectors(ids), self.repair_params)
+        current = {a.article_id: a.story_id for a in originals}
+        plan = reconcile(
+            current,
+            dict(zip(ids, (int(x) for x in labels), strict=True)),
+            new_story_id,
+            self.repair_params,
+        )
+        if not (plan.moves or plan.merges or plan.splits):
+            return RepairOutcome(len(ids), 0, {}, {})
+        touched = self._apply(plan, window)
+        for story_id in sorted(touched - set(plan.merges)):
+            self.summarise(story_id)
+        log.info(
+            "repair.applied",
+            articles=len(ids),
+            moved=len(plan.moves),
+            merged=len(plan.merges),
+            split=len(plan.splits),
+        )
+        return RepairOutcome(len(ids), len(plan.moves), dict(plan.merges), dict(plan.splits))
+
+    def _apply(self, plan: RepairPlan, window: Sequence[WindowArticle]) -> set[str]:
+        members: dict[str, list[str]] = {}
+        ts = {a.article_id: a.ts for a in window}
+        follows: dict[str, list[str]] = {}  # original -> its near-duplicate copies
+        for a in window:
+            if a.duplicate_of:
+                follows.setdefault(a.duplicate_of, []).append(a.article_id)
+        with self.store.assign_lock(timeout_s=120):
+            # Assignment went on while HDBSCAN ran: only move articles still where they were.
+            now = self.repairs.story_of(list(plan.moves))
+            moves: dict[str, tuple[str, str, float]] = {}
+            for aid, target in plan.moves.items():
+                for moved in (aid, *follows.get(aid, [])):
+                    source = now.get(moved) or self.repairs.story_of([moved])[moved]
+                    if source and source != target:
+                        moves[moved] = (source, target, ts.get(moved, 0.0))
+            touched = {s for s, _, _ in moves.values()} | {t for _, t, _ in moves.values()}
+            touched |= set(plan.merges) | set(plan.splits)
+            for sid in touched:
+                members[sid] = [
+                    m.decode() for m in self.r.zrange(self.store.keys.story_articles(sid), 0, -1)
+                ]
+            for aid, (source, target, _) in moves.items():
+                members[source] = [m for m in members[source] if m != aid]
+                members[target] = [*members[target], aid]
+            states = {sid: self._rebuild(sid, ids) for sid, ids in members.items() if ids}
+            headlines = {new: self._headline(members.get(new, [])) for new in plan.splits}
+            self.repairs.apply(
+                moves,
+                plan.merges,
+                {new: (parent, headlines[new]) for new, parent in plan.splits.items()},
+                {sid: (st.to_redis(), st.last_ts) for sid, st in states.items() if st},
+            )
+        return touched
+
+    def _rebuild(self, story_id: str, article_ids: list[str]) -> StoryState | None:
+        """A story's assigner state folded again from its members (no model call: stored vectors)."""
+        originals = [
+            a for a in article_ids if not self.r.hget(self.store.keys.article(a), "duplicate_of")
+        ]
+        if not originals:
+            return None
+        rows = sorted(self.repairs.signal_rows(originals), key=lambda r: (r.ts, r.article_id))
+        vectors = self.store.article_vectors([r.article_id for r in rows])
+        state: StoryState | None = None
+        for row, vec in zip(rows, vectors, strict=True):
+            signal = ArticleSignal(
+                vector=np.asarray(vec, np.float32),
+                published_ts=row.ts,
+                title=row.title,
+                text=row.lead,
+            )
+            state = start_story(story_id, signal) if state is None else absorb(state, signal)
+        return state
+
+    def _headline(self, article_ids: list[str]) -> str:
+        rows = self.repairs.signal_rows(article_ids[:1])
+        return rows[0].title if rows else ""
