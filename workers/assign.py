@@ -1,34 +1,55 @@
 """Online assignment of an incoming article to a story (pure functions, no I/O).
 
-The runner builds an ArticleSignal per article, loads the active StoryState candidates from the
-store, calls choose_story(), then either absorb()s the article into the chosen story or
-start_story()s a new one, and writes the resulting state back with to_redis().
+The runner builds an ArticleSignal per article (vector from article_vector()), loads the active
+StoryState candidates from the store, calls choose_story(), then either absorb()s the article into
+the chosen story or start_story()s a new one, and writes the state back with to_redis().
+
+How a match is scored (one configuration for full articles and headline-only items alike):
+- half centroid cosine, half the best cosine to one of the story's recent members. Broad stories
+  (a product launch followed for days) drift; the member term lets a new angle attach to the
+  report it resembles instead of the blurred average, and the centroid term keeps one lookalike
+  member from pulling in an unrelated article;
+- minus a penalty growing with log(1 + days since the story's last article). Two different
+  events of the same kind (two rocket launches, two zoo accidents) look alike in embedding space;
+  what tells them apart is mostly that they happened months apart. A follow-up weeks later still
+  joins when it is clearly the same story. Headline-only feeds without dates get one shared
+  timestamp, so for them the penalty is zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 DIM = 384
+LEAD_SENTENCES = 6  # body sentences that go into article_vector (the rest adds noise, not topic)
+MAX_MEMBERS = 64  # recent member vectors kept per story for the max-member term
+DAY = 86400.0
+
 Vector = npt.NDArray[np.float32]
 
 
 def _unit(v: npt.NDArray[np.floating]) -> Vector:
     norm = float(np.linalg.norm(v))
-    return (v / norm).astype(np.float32) if norm > 0 else np.zeros(DIM, np.float32)
+    return (v / norm).astype(np.float32) if norm > 0 else np.zeros(len(v), np.float32)
 
 
 def article_vector(title_vec: Vector | None, sentence_vecs: Vector) -> Vector:
-    """One vector per article: the title counts as much as the mean of the lead sentences."""
+    """One unit vector per article: the headline weighs as much as the lead as a whole.
+
+    title_vec: embedding of the headline, None when there is none; sentence_vecs: embeddings of the
+    first LEAD_SENTENCES clean body sentences (may be empty for headline-only items). Averaging
+    the lead smooths out single odd sentences; the headline states what the story is about.
+    """
     parts = []
     if title_vec is not None and np.any(title_vec):
         parts.append(_unit(title_vec))
     if len(sentence_vecs):
-        parts.append(_unit(np.asarray(sentence_vecs, np.float32).mean(axis=0)))
+        parts.append(_unit(np.asarray(sentence_vecs, np.float32)[:LEAD_SENTENCES].mean(axis=0)))
     if not parts:
         raise ValueError("an article needs a title or at least one sentence vector")
     return _unit(np.sum(parts, axis=0))
@@ -38,8 +59,8 @@ def article_vector(title_vec: Vector | None, sentence_vecs: Vector) -> Vector:
 class ArticleSignal:
     vector: Vector  # (384,) float32, L2-normalised (see article_vector)
     published_ts: float  # unix seconds: published_at, else arrival time
-    title: str
-    text: str
+    title: str = ""
+    text: str = ""  # clean lead text (kept for callers; the score uses the vector and the time)
 
 
 @dataclass
@@ -49,6 +70,10 @@ class StoryState:
     size: int
     first_ts: float
     last_ts: float
+    # The last MAX_MEMBERS member vectors, oldest first, float16 (ample for cosines, half the bytes).
+    members: npt.NDArray[np.float16] = field(
+        default_factory=lambda: np.zeros((0, DIM), np.float16)
+    )
 
     @property
     def centroid(self) -> Vector:
@@ -58,56 +83,104 @@ class StoryState:
         return {
             "vector_sum": np.asarray(self.vector_sum, "<f4").tobytes(),
             "size": str(self.size).encode(),
-            "first_ts": repr(self.first_ts).encode(),
-            "last_ts": repr(self.last_ts).encode(),
+            "first_ts": repr(float(self.first_ts)).encode(),
+            "last_ts": repr(float(self.last_ts)).encode(),
+            "members": np.asarray(self.members, "<f2").tobytes(),
         }
 
     @classmethod
-    def from_redis(cls, story_id: str, data: dict[bytes, bytes]) -> StoryState:
+    def from_redis(cls, story_id: str, data: Mapping[bytes, bytes]) -> StoryState:
+        vector_sum = np.frombuffer(data[b"vector_sum"], "<f4").astype(np.float32)
+        raw = data.get(b"members", b"")
+        members = np.frombuffer(raw, "<f2").reshape(-1, len(vector_sum)).astype(np.float16)
         return cls(
             story_id=story_id,
-            vector_sum=np.frombuffer(data[b"vector_sum"], "<f4").copy(),
+            vector_sum=vector_sum,
             size=int(data[b"size"]),
             first_ts=float(data[b"first_ts"]),
             last_ts=float(data[b"last_ts"]),
+            members=members,
         )
 
 
 @dataclass(frozen=True)
 class AssignParams:
-    threshold: float = 0.6  # cosine(article, centroid) needed to join a story
-    window_s: float = 3 * 86400.0  # a story accepts articles until this long after its last one
+    """The product configuration (defaults). How they were chosen: benchmarks/clustering.py."""
+
+    threshold: float = 0.45  # score needed to join a story
+    member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
+    decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
+    window_s: float = 30 * DAY  # stories quiet for longer are closed (no longer candidates)
 
 
 def active(story: StoryState, now_ts: float, params: AssignParams) -> bool:
+    """Whether the story still accepts articles at now_ts (quiet for at most window_s)."""
     return now_ts - story.last_ts <= params.window_s
+
+
+def scores(
+    article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams
+) -> npt.NDArray[np.float64]:
+    """Match score of the article against each candidate (compare with params.threshold)."""
+    if not candidates:
+        return np.zeros(0)
+    x = np.asarray(article.vector, np.float32)
+    sums = np.stack([s.vector_sum for s in candidates]).astype(np.float32)
+    centroid = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+    best_member = np.array(
+        [float((s.members.astype(np.float32) @ x).max()) if len(s.members) else c
+         for s, c in zip(candidates, centroid, strict=True)]
+    )
+    gap_days = np.array([max(article.published_ts - s.last_ts, 0.0) / DAY for s in candidates])
+    w = params.member_weight
+    score = (1 - w) * centroid + w * best_member
+    return np.asarray(score - params.decay_per_log_day * np.log1p(gap_days), np.float64)
 
 
 def choose_story(
     article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams
 ) -> str | None:
-    """Best-matching active story, or None when the article should start a new one."""
-    best_id, best_sim = None, params.threshold
-    for story in candidates:
-        if not active(story, article.published_ts, params):
-            continue
-        sim = float(story.centroid @ article.vector)
-        if sim >= best_sim:
-            best_id, best_sim = story.story_id, sim
-    return best_id
+    """Best-scoring active story if it clears the threshold, else None (start a new story)."""
+    live = [s for s in candidates if active(s, article.published_ts, params)]
+    if not live:
+        return None
+    score = scores(article, live, params)
+    best = int(np.argmax(score))
+    return live[best].story_id if score[best] >= params.threshold else None
 
 
 def start_story(story_id: str, article: ArticleSignal) -> StoryState:
-    ts = article.published_ts
-    return StoryState(story_id, article.vector.astype(np.float32).copy(), 1, ts, ts)
+    ts = float(article.published_ts)
+    vec = np.asarray(article.vector, np.float32)
+    return StoryState(story_id, vec.copy(), 1, ts, ts, vec[None, :].astype(np.float16))
 
 
-def absorb(story: StoryState, article: ArticleSignal) -> StoryState:
-    ts = article.published_ts
+def absorb(story: StoryState, article: ArticleSignal, max_members: int = MAX_MEMBERS) -> StoryState:
+    """The story after the article joins it (the input state is not modified)."""
+    ts = float(article.published_ts)
+    vec = np.asarray(article.vector, np.float32)
+    members = np.vstack([story.members, vec[None, :].astype(np.float16)])[-max_members:]
     return StoryState(
         story.story_id,
-        (story.vector_sum + article.vector).astype(np.float32),
+        (story.vector_sum + vec).astype(np.float32),
         story.size + 1,
         min(story.first_ts, ts),
         max(story.last_ts, ts),
+        members,
     )
+
+
+def build_story(story_id: str, articles: Sequence[ArticleSignal]) -> StoryState:
+    """A story's state from its member articles (after a repair moved articles around)."""
+    ordered = sorted(articles, key=lambda a: a.published_ts)
+    if not ordered:
+        raise ValueError("a story needs at least one article")
+    state = start_story(story_id, ordered[0])
+    for article in ordered[1:]:
+        state = absorb(state, article)
+    return state
+
+
+def gap_penalty(days: float, params: AssignParams) -> float:
+    """The score penalty for a story last updated `days` ago (for logs and tuning)."""
+    return params.decay_per_log_day * math.log1p(max(days, 0.0))
