@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,6 +42,13 @@ class ArticleIn(BaseModel):
     def _http_url(cls, value: str | None) -> str | None:
         if value and not re.match(r"^https?://[^\s/]+", value, re.I):
             raise ValueError("must be an absolute http(s) URL")
+        if value:
+            try:
+                # The store canonicalises it with urlsplit; what urllib cannot parse ("http://[::1",
+                # a host with a full-width "#") is no usable URL, and must not become a 500 there.
+                urlsplit(value)
+            except ValueError as exc:
+                raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
         return value or None
 
     @field_validator("published_at")
