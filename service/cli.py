@@ -204,14 +204,37 @@ def _print_story(story: dict, base: str) -> None:  # type: ignore[type-arg]
 
 
 @app.command()
-def api(host: HostOpt = None, port: PortOpt = None, data_dir: DataOpt = None) -> None:
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (more cores, more posts/s)")
+    ] = 1,
+) -> None:
     """The HTTP API alone (scale workers separately)."""
     settings = _settings(host, port, data_dir)
     _stop_on_signals()  # uvicorn stops the server; this lets the embedded Redis shut down after it
     with ExitStack() as stack:
-        settings = settings.model_copy(update={"redis_url": _redis_url(settings, stack)})
+        url = _redis_url(settings, stack)
+        if workers == 1:
+            uvicorn.run(
+                create_app(settings.model_copy(update={"redis_url": url})),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+            )
+            return
+        # uvicorn starts each process from an import string, so they read their settings from
+        # the environment: hand them what was resolved here, the embedded Redis's URL included.
+        os.environ["STORYFOLD_REDIS_URL"] = url
         uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+            "service.app:create_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
         )
 
 
