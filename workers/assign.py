@@ -110,12 +110,22 @@ class AssignParams:
     threshold: float = 0.45  # score needed to join a story
     member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
     decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
-    window_s: float = 30 * DAY  # stories quiet for longer are closed (no longer candidates)
+    # Open stories (last article within window_s) are scored with their member vectors; the store
+    # loads their whole state. Closed stories stay candidates for archive_s, scored on the
+    # centroid alone (the store may load them without `members`): follow-ups weeks or months
+    # later do belong to the old story, and the decay already demands they be clearly alike.
+    window_s: float = 3 * DAY
+    archive_s: float = 730 * DAY
 
 
 def active(story: StoryState, now_ts: float, params: AssignParams) -> bool:
-    """Whether the story still accepts articles at now_ts (quiet for at most window_s)."""
+    """Open: quiet for at most window_s (full state, member vectors count, repair looks at it)."""
     return now_ts - story.last_ts <= params.window_s
+
+
+def reachable(story: StoryState, now_ts: float, params: AssignParams) -> bool:
+    """Still a candidate at all: quiet for at most archive_s."""
+    return now_ts - story.last_ts <= params.archive_s
 
 
 def scores(
@@ -127,10 +137,10 @@ def scores(
     x = np.asarray(article.vector, np.float32)
     sums = np.stack([s.vector_sum for s in candidates]).astype(np.float32)
     centroid = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
-    best_member = np.array(
-        [float((s.members.astype(np.float32) @ x).max()) if len(s.members) else c
-         for s, c in zip(candidates, centroid, strict=True)]
-    )
+    best_member = centroid.astype(np.float64)  # closed stories: centroid alone, loaded or not
+    for i, story in enumerate(candidates):
+        if len(story.members) and active(story, article.published_ts, params):
+            best_member[i] = float((story.members.astype(np.float32) @ x).max())
     gap_days = np.array([max(article.published_ts - s.last_ts, 0.0) / DAY for s in candidates])
     w = params.member_weight
     score = (1 - w) * centroid + w * best_member
@@ -140,8 +150,8 @@ def scores(
 def choose_story(
     article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams
 ) -> str | None:
-    """Best-scoring active story if it clears the threshold, else None (start a new story)."""
-    live = [s for s in candidates if active(s, article.published_ts, params)]
+    """Best-scoring reachable story if it clears the threshold, else None (start a new story)."""
+    live = [s for s in candidates if reachable(s, article.published_ts, params)]
     if not live:
         return None
     score = scores(article, live, params)

@@ -1,0 +1,248 @@
+"""Story clustering benchmark: storyfold (batch and streaming) against simple and BERTopic baselines.
+
+    .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...] [--no-bertopic]
+
+Every method sees the same MiniLM vectors (cached under --cache). Full articles are embedded the
+way the product does it: headline + lead sentences through workers.extract, combined with
+workers.assign.article_vector. Headline-only items are one vector each. Metrics are computed here
+(NMI and ARI from scikit-learn, BCubed written out) against the datasets' own labels; nothing is
+fitted on the labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from tqdm import tqdm
+
+from benchmarks.datasets import LOADERS, Dataset, embed, load_seeds
+from workers.assign import (
+    ArticleSignal,
+    AssignParams,
+    StoryState,
+    absorb,
+    article_vector,
+    build_story,
+    choose_story,
+    start_story,
+)
+from workers.repair import RepairParams, recluster, reconcile
+
+REPAIR_EVERY = 200  # the runner's default: repair after this many newly assigned articles
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def bcubed(truth: Sequence[str], pred: Sequence[str]) -> tuple[float, float, float]:
+    """BCubed precision, recall, F1 (Bagga & Baldwin; Amigó et al. 2009), averaged over items."""
+    _, t = np.unique(np.asarray(truth), return_inverse=True)
+    _, p = np.unique(np.asarray(pred), return_inverse=True)
+    joint = np.zeros((t.max() + 1, p.max() + 1))
+    np.add.at(joint, (t, p), 1)
+    shared = joint[t, p]  # items sharing both the true and the predicted cluster, per item
+    precision = float((shared / joint.sum(axis=0)[p]).mean())
+    recall = float((shared / joint.sum(axis=1)[t]).mean())
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def vectors(ds: Dataset) -> np.ndarray:
+    return np.stack([
+        article_vector(t if np.any(t) else None, s)
+        for t, s in zip(ds.title_vecs, ds.sent_vecs, strict=True)
+    ])
+
+
+# -- storyfold ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    labels: list[str]
+    repairs: int = 0
+
+
+def storyfold(
+    x: np.ndarray, ts: Sequence[float], params: AssignParams, rparams: RepairParams,
+    repair_every: int | None, final_repair: bool, desc: str,
+) -> Run:
+    """The runner's loop without Redis: assign one article at a time in time order, repair
+    every `repair_every` assignments over the active window, optionally once more at the end."""
+    counter = itertools.count()
+    stories: dict[str, StoryState] = {}
+    members: dict[str, list[int]] = defaultdict(list)
+    story_of: dict[int, str] = {}
+    signals = [ArticleSignal(x[i], float(ts[i])) for i in range(len(x))]
+    repairs = 0
+
+    def new_id() -> str:
+        return f"s{next(counter)}"
+
+    def repair(now: float) -> None:
+        window = [i for i in story_of if now - signals[i].published_ts <= params.window_s]
+        if len(window) < 3:
+            return
+        labels = recluster(x[window], rparams)
+        current = {str(i): story_of[i] for i in window}
+        sizes = {sid: len(m) for sid, m in members.items()}
+        plan = reconcile(current, {str(i): int(c) for i, c in zip(window, labels, strict=True)},
+                         new_id, rparams, sizes)
+        touched = set(plan.moves.values()) | set(plan.merges) | set(plan.splits)
+        for article, target in plan.moves.items():
+            i = int(article)
+            touched.add(story_of[i])
+            members[story_of[i]].remove(i)
+            members[target].append(i)
+            story_of[i] = target
+        for sid in touched:
+            if members[sid]:
+                stories[sid] = build_story(sid, [signals[i] for i in members[sid]])
+            else:  # merged away (answers through merged_into) or emptied
+                stories.pop(sid, None)
+                members.pop(sid, None)
+
+    for n, i in enumerate(tqdm(np.argsort(np.asarray(ts), kind="stable"), desc=desc,
+                               leave=False), start=1):
+        sig = signals[i]
+        # The store hands over open and archived stories; choose_story keeps the reachable ones.
+        sid = choose_story(sig, list(stories.values()), params)
+        if sid is None:
+            sid = new_id()
+            stories[sid] = start_story(sid, sig)
+        else:
+            stories[sid] = absorb(stories[sid], sig)
+        members[sid].append(int(i))
+        story_of[int(i)] = sid
+        if repair_every and n % repair_every == 0:
+            repair(sig.published_ts)
+            repairs += 1
+    if final_repair:
+        repair(max(ts))
+        repairs += 1
+    return Run([story_of[i] for i in range(len(x))], repairs)
+
+
+def _labels(x: np.ndarray, ts: Sequence[float], params: AssignParams, rparams: RepairParams,
+            repair_every: int | None, final_repair: bool, name: str) -> list[str]:
+    desc = f"{name} {'stream' if repair_every else 'batch'}"
+    return storyfold(x, ts, params, rparams, repair_every, final_repair, desc).labels
+
+
+def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
+    """Baseline: one cosine threshold against story centroids, no time, no repair."""
+    sums = np.zeros((0, x.shape[1]), np.float32)
+    labels = [0] * len(x)
+    for i in tqdm(np.argsort(np.asarray(ts), kind="stable"), desc="single pass", leave=False):
+        if len(sums):
+            sims = (sums @ x[i]) / np.linalg.norm(sums, axis=1)
+            j = int(sims.argmax())
+            if sims[j] >= tau:
+                sums[j] += x[i]
+                labels[i] = j
+                continue
+        sums = np.vstack([sums, x[i]])
+        labels[i] = len(sums) - 1
+    return [str(v) for v in labels]
+
+
+def bertopic(docs: list[str], x: np.ndarray, min_topic_size: int) -> list[str]:
+    """BERTopic on the same vectors; its outlier topic -1 is scored as one cluster."""
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    umap = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
+    model = BERTopic(umap_model=umap, min_topic_size=min_topic_size)
+    topics, _ = model.fit_transform(docs, x)
+    return [str(t) for t in topics]
+
+
+# -- table --------------------------------------------------------------------------------------
+
+
+def row(dataset: str, method: str, truth: list[str], pred: list[str], secs: float) -> str:
+    p, r, f = bcubed(truth, pred)
+    return (f"| {dataset} | {method} | {normalized_mutual_info_score(truth, pred):.3f} "
+            f"| {adjusted_rand_score(truth, pred):.3f} | {p:.3f} | {r:.3f} | {f:.3f} "
+            f"| {len(set(pred))} / {len(set(truth))} | {len(truth) / secs:,.0f} |")
+
+
+def timed(fn: Callable[[], list[str]]) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def seed_check(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache: Path,
+               params: AssignParams, rparams: RepairParams) -> str:
+    """The five seed reports mixed into the middle of the stream: one story, nothing else in it."""
+    mid = float(np.median([d.ts for d in ds.docs]))
+    mixed = Dataset(ds.name + "+seeds", sorted(ds.docs + load_seeds(SEEDS_DIR, mid),
+                                               key=lambda d: (d.ts, d.doc_id)))
+    embed(mixed, encode, cache)
+    run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], params, rparams, REPAIR_EVERY,
+                    True, "seeds")
+    seed_stories = {s for d, s in zip(mixed.docs, run.labels, strict=True) if d.label == "seed"}
+    others = sum(1 for d, s in zip(mixed.docs, run.labels, strict=True)
+                 if s in seed_stories and d.label != "seed")
+    ok = len(seed_stories) == 1 and others == 0
+    return (f"seed check (5 seed reports mixed into {ds.name} at its median date): "
+            f"{len(seed_stories)} story, {others} other articles in it -> "
+            f"{'PASS' if ok else 'FAIL'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--datasets", nargs="+", choices=list(LOADERS), default=list(LOADERS))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
+    ap.add_argument("--no-bertopic", action="store_true")
+    ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
+    args = ap.parse_args()
+
+    encoder: list[Callable[[Sequence[str]], np.ndarray]] = []
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        if not encoder:  # the model is loaded only when something is not cached yet
+            from workers.embed import SentenceTransformerEmbedder
+
+            encoder.append(SentenceTransformerEmbedder().encode)
+        batches = [list(texts[i:i + 256]) for i in range(0, len(texts), 256)]
+        return np.concatenate([encoder[0](b) for b in tqdm(batches, desc="embed", leave=False)])
+
+    params, rparams = AssignParams(), RepairParams()
+    print(f"storyfold: {params}\n           {rparams}, repair every {args.repair_every}\n")
+    print("| data | method | NMI | ARI | B3 P | B3 R | B3 F1 | clusters found / true | art/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    notes = []
+    for name in args.datasets:
+        ds = embed(LOADERS[name](args.data_dir), encode, args.cache)
+        x, ts, truth = vectors(ds), [d.ts for d in ds.docs], ds.labels
+        docs = [(d.title + " " + d.text[:1000]).strip() for d in ds.docs]
+        methods: list[tuple[str, Callable[[], list[str]]]] = [
+            ("storyfold batch", partial(_labels, x, ts, params, rparams, None, True, name)),
+            ("storyfold streaming",
+             partial(_labels, x, ts, params, rparams, args.repair_every, False, name)),
+            ("single pass τ=0.6", partial(single_pass, x, ts)),
+        ]
+        if not args.no_bertopic:
+            methods += [("BERTopic default", partial(bertopic, docs, x, 10)),
+                        ("BERTopic min_topic_size=2", partial(bertopic, docs, x, 2))]
+        for method, fn in methods:
+            pred, secs = timed(fn)
+            print(row(name, method, truth, pred, secs), flush=True)
+        if name == "giveme5w1h-dev":
+            notes.append(seed_check(ds, encode, args.cache, params, rparams))
+    print()
+    for note in notes:
+        print(note)
+
+
+if __name__ == "__main__":
+    main()
