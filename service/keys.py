@@ -6,6 +6,8 @@ Layout (prefix `sf` by default):
   {p}:article:{id}:sentences   string: JSON list of clean sentences
   {p}:article:{id}:vectors     string: float16 matrix, one row per sentence
   {p}:article:{id}:vector      string: float32 article vector (title + lead), for the repair
+  {p}:article:{id}:minhash     string: MinHash signature, expires after the dedup window
+  {p}:dedup:{day}              hash: LSH band key -> first article with it, one hash per day
   {p}:idx:url:{sha1}           string: article id owning a canonical URL
   {p}:idx:content:{sha1}       string: article id owning a source + text pair
   {p}:story:{id}               hash: public story fields (headline, counts, links)
@@ -56,6 +58,12 @@ class Keys:
 
     def article_vector(self, article_id: str) -> str:
         return f"{self.prefix}:article:{article_id}:vector"
+
+    def article_minhash(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}:minhash"
+
+    def dedup_bands(self, day: int) -> str:
+        return f"{self.prefix}:dedup:{day}"
 
     def url_index(self, digest: str) -> str:
         return f"{self.prefix}:idx:url:{digest}"

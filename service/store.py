@@ -170,6 +170,22 @@ class Store:
         pipe.hset(self.keys.article(article_id), mapping=mapping)
         pipe.execute()
 
+    def save_copy(
+        self, article_id: str, title: str | None, sentences: list[str], original_id: str
+    ) -> None:
+        """A near-duplicate keeps its own sentences (for reading) but no vectors: it is never
+        embedded, and the summary counts its original once."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
+        mapping = {"sentence_count": str(len(sentences)), "duplicate_of": original_id}
+        if title:
+            mapping["clean_title"] = title
+        pipe.hset(self.keys.article(article_id), mapping=mapping)
+        pipe.execute()
+
+    def clear_copy(self, article_id: str) -> None:
+        self.r.hdel(self.keys.article(article_id), "duplicate_of", "sentence_count")
+
     def load_extracted(
         self, article_ids: Sequence[str]
     ) -> list[tuple[list[str], npt.NDArray[np.float32]]]:

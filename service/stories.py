@@ -117,6 +117,19 @@ class Stories:
             )
         pipe.execute()
 
+    def commit_copy(
+        self, article_id: str, story_id: str, original_id: str, article_ts: float
+    ) -> None:
+        """A near-duplicate joins its original's story. The story's state does not move: a copy
+        of an article already counted is no new evidence of what the story is about."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            self.keys.article(article_id),
+            mapping={"status": "clustered", "story_id": story_id, "duplicate_of": original_id},
+        )
+        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
+        pipe.execute()
+
     # -- summaries ---------------------------------------------------------------------------
     def members(self, story_id: str) -> list[MemberDoc]:
         ids = [i.decode() for i in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]

@@ -21,10 +21,11 @@ import structlog
 
 from service import metrics
 from service.config import Settings
+from service.dedup_index import DedupIndex
 from service.queue import Job, Queue
 from service.store import Store
 from service.stories import Stories
-from workers import assign
+from workers import assign, dedup
 from workers.embed import Embedder, Vectors
 from workers.extract import extract
 from workers.story_ops import LEAD_SENTENCES, Prepared, StoryOps
@@ -62,6 +63,7 @@ class Worker:
         self.queue = queue
         self.name = name or default_consumer_name()
         self.ops = StoryOps(client, settings, store, stories)
+        self.dedup_index = DedupIndex(client, store.keys, settings.story_window_days)
         self.processed_total = 0
 
     # -- loop ----------------------------------------------------------------------------------
@@ -135,31 +137,33 @@ class Worker:
         result = BatchResult()
         to_prepare: list[tuple[str, dict[str, str]]] = []
         to_assign: list[str] = []
+        copies: list[tuple[str, str, float]] = []  # (near-duplicate, its original, story time)
         to_summarise: dict[str, list[str]] = {}
-        finished: list[Job] = []
         received_at: dict[str, float] = {}  # for the POST → processed latency histogram
         for job in jobs:
             f = self.store.article_fields(job.article_id)
-            status = f.get("status")
-            if not f or status in ("processed", "failed"):
-                finished.append(job)  # already done: a redelivery
-                continue
+            if not f or f.get("status") in ("processed", "failed"):
+                continue  # already done: a redelivery
             received_at[job.article_id] = float(f.get("received_at") or time.time())
             if self.store.count_attempt(job.article_id) > self.settings.max_attempts:
                 self._fail(job.article_id, "gave up after repeated processing errors", result)
-                finished.append(job)
                 continue
             if f.get("story_id"):
                 to_summarise.setdefault(f["story_id"], []).append(job.article_id)
+            elif f.get("duplicate_of"):
+                copies.append((job.article_id, f["duplicate_of"], _article_ts(f)))
             elif f.get("sentence_count"):
                 to_assign.append(job.article_id)
             else:
                 to_prepare.append((job.article_id, f))
-        prepared = self._prepare(to_prepare, result)
+        prepared, found = self._prepare(to_prepare, result)
         prepared += self._reload(to_assign)
+        # Originals first, so a copy whose original is in this same batch finds its story.
         for p in prepared:
-            story_id = self.ops.assign(p)
-            to_summarise.setdefault(story_id, []).append(p.article_id)
+            to_summarise.setdefault(self.ops.assign(p), []).append(p.article_id)
+        for article_id, original, ts in copies + found:
+            story_id = self._join_original(article_id, original, ts)
+            to_summarise.setdefault(story_id, []).append(article_id)
         for story_id, article_ids in to_summarise.items():
             self.ops.summarise(story_id)
             result.stories.add(story_id)
@@ -171,16 +175,38 @@ class Worker:
         self.processed_total += len(result.processed)
         return result
 
+    def _join_original(self, article_id: str, original: str, ts: float) -> str:
+        """A near-duplicate joins its original's story, without a model pass. If the original is
+        still being processed by another worker, wait briefly; failing that, the copy is treated
+        as an original after all (embedded and assigned) rather than held back."""
+        for _ in range(50):
+            story_id = self.store.article_fields(original).get("story_id")
+            if story_id:
+                self.stories.commit_copy(article_id, story_id, original, ts)
+                log.info(
+                    "article.near_duplicate",
+                    article_id=article_id,
+                    duplicate_of=original,
+                    story_id=story_id,
+                )
+                return story_id
+            time.sleep(0.1)
+        self.store.clear_copy(article_id)
+        f = self.store.article_fields(article_id)
+        (p,) = self._prepare([(article_id, f)], BatchResult(), dedup=False)[0]
+        return self.ops.assign(p)
+
     def _fail(self, article_id: str, reason: str, result: BatchResult) -> None:
         self.store.mark_failed(article_id, reason)
         result.failed.append(article_id)
         log.warning("article.failed", article_id=article_id, reason=reason)
 
     def _prepare(
-        self, rows: list[tuple[str, dict[str, str]]], result: BatchResult
-    ) -> list[Prepared]:
-        """Extract every article of the batch, then embed all their texts in one model call."""
-        extracted = []
+        self, rows: list[tuple[str, dict[str, str]]], result: BatchResult, dedup: bool = True
+    ) -> tuple[list[Prepared], list[tuple[str, str, float]]]:
+        """Extract every article of the batch, set near-duplicates aside, then embed all the
+        others' texts in one model call. Returns (prepared originals, (copy, original, ts))."""
+        extracted, copies = [], []
         for article_id, f in rows:
             ex = extract(
                 text=f.get("text") or None, html=f.get("html") or None, title=f.get("title") or None
@@ -190,7 +216,14 @@ class Worker:
                     article_id, "no article text left after removing captions and markup", result
                 )
                 continue
-            extracted.append((article_id, f, ex))
+            original = (
+                self._original_of(article_id, ex.sentences, _article_ts(f)) if dedup else None
+            )
+            if original:
+                self.store.save_copy(article_id, ex.title, ex.sentences, original)
+                copies.append((article_id, original, _article_ts(f)))
+            else:
+                extracted.append((article_id, f, ex))
         texts: list[str] = []
         for _, _, ex in extracted:
             texts += [ex.title, *ex.sentences] if ex.title else ex.sentences
@@ -205,7 +238,25 @@ class Worker:
             vector = self._article_vector(title_vec, sentence_vecs)
             self.store.save_extracted(article_id, ex.title, ex.sentences, sentence_vecs, vector)
             out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, _article_ts(f)))
-        return out
+        return out, copies
+
+    def _original_of(self, article_id: str, sentences: list[str], ts: float) -> str | None:
+        """The earlier article this one copies (following copies back to their original), after
+        registering this one so that later copies find it."""
+        body = " ".join(sentences)
+        if not dedup.eligible(body):
+            return None
+        sig = dedup.signature(body)
+        bands = dedup.band_keys(sig)
+        found = None
+        for other, raw in self.dedup_index.candidates(bands, ts).items():
+            if other != article_id and dedup.is_near_duplicate(
+                sig, dedup.signature_from_bytes(raw)
+            ):
+                root = self.store.article_fields(other).get("duplicate_of") or other
+                found = min(found or root, root)  # deterministic among several matches
+        self.dedup_index.register(article_id, dedup.signature_to_bytes(sig), bands, ts)
+        return found
 
     def _reload(self, article_ids: list[str]) -> list[Prepared]:
         """Articles embedded in an earlier, interrupted attempt: their stored vectors, no model."""

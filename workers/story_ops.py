@@ -109,6 +109,9 @@ class StoryOps:
     # -- summary -------------------------------------------------------------------------------
     def summarise(self, story_id: str) -> None:
         def build(members: list[MemberDoc]) -> dict[str, object]:
+            # Near-duplicate copies are left out: their original already speaks for them, so a
+            # syndicated story run by five sites is still one source of each fact.
+            members = [m for m in members if not m.duplicate_of]
             loaded = self.store.load_extracted([m.article_id for m in members])
             docs = [
                 SourceDoc(
