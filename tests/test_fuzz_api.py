@@ -21,7 +21,6 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 from service.app import create_app
@@ -87,7 +86,10 @@ def test_schema_driven_requests_get_no_server_error(real_limits: Settings) -> No
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"POST /articles", "GET /stories/{story_id}"}
     for op in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        inputs = (op.path_parameters, op.query, op.headers, op.cookies, op.body)
+        # /healthz takes nothing, so nothing about a request to it can be invalid.
+        modes = [GenerationMode.POSITIVE] + [GenerationMode.NEGATIVE] * any(map(len, inputs))
+        for mode in modes:
 
             @given(case=op.as_strategy(generation_mode=mode))
             @FUZZ
@@ -103,10 +105,7 @@ def test_schema_driven_requests_get_no_server_error(real_limits: Settings) -> No
                 elif case.method == "POST" and resp.status_code in (200, 202):
                     kept.extend(accepted_ids(resp))
 
-            try:
-                call()
-            except Unsatisfiable:
-                continue  # no parameters to break: /healthz has no invalid request
+            call()
     assert failures == [], "\n".join(failures[:20])
     with TestClient(app) as client:
         missing = [a for a in kept if client.get(f"/articles/{a}").status_code != 200]
@@ -173,7 +172,7 @@ def test_any_json_body_gets_a_clear_answer_and_what_is_accepted_is_kept(
 @example(raw=b"\xff\xfe\x00")
 @example(raw='{"source": "s", "text": "caf\xe9"}'.encode("latin-1"))  # not UTF-8
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_bytes_that_are_not_json_are_a_400(api: TestClient, raw: bytes) -> None:
+def test_arbitrary_bytes_get_a_clear_answer(api: TestClient, raw: bytes) -> None:
     assert_clear(post_raw(api, raw), 200, 202, 400, 422)
 
 
