@@ -379,7 +379,12 @@ def test_compose_stack_as_processes(stack: Stack, seeds: list[dict[str, str]]) -
     assert m["storyfold_articles_failed_total"] == 0
     assert m['storyfold_article_latency_seconds_bucket{"le": "+Inf"}'] == n
     assert m["storyfold_article_latency_seconds_count"] == n
-    texts = sum(1 + (s["sentence_count"] or 0) for s in state.values())  # title + sentences
+    # Embedded: each original's title (when it has one) and sentences; near-duplicates never.
+    texts = sum(
+        (1 if s["title"] else 0) + (s["sentence_count"] or 0)
+        for s in state.values()
+        if not s["duplicate_of"]
+    )
     assert m["storyfold_embed_batch_texts_sum"] == texts
     assert m["storyfold_embed_seconds_count"] == m["storyfold_embed_batch_texts_count"] >= 2
     assert m["storyfold_stories"] == len(cards)

@@ -68,8 +68,10 @@ def test_metrics_count_what_the_pipeline_did(
     assert m["storyfold_articles_failed_total"] == 0
     assert m["storyfold_article_latency_seconds_count"] == len(ids)
     assert m["storyfold_article_latency_seconds_sum"] > 0
-    sentences = sum(client.get(f"/articles/{a}").json()["sentence_count"] for a in ids)
-    assert m["storyfold_embed_batch_texts_sum"] == sentences + len(ids)  # plus one title each
+    states = [client.get(f"/articles/{a}").json() for a in ids]
+    # Each article's sentences, plus its title where it has one (no empty title is embedded).
+    texts = sum(s["sentence_count"] + (1 if s["title"] else 0) for s in states)
+    assert m["storyfold_embed_batch_texts_sum"] == texts
     assert m["storyfold_embed_seconds_count"] == 1  # one batch, one model call
     assert m["storyfold_stories"] == len(client.get("/stories").json()["stories"])
     assert m["storyfold_queue_lag"] == m["storyfold_queue_pending"] == 0

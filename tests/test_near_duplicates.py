@@ -42,7 +42,7 @@ def test_a_reposted_copy_with_new_headline_and_trimmed_paragraph_is_a_near_dupli
     summary = after["summary"]
     cited = {s for fact in summary["consensus"] for s in fact["sources"]}
     assert "syndicator.example" not in cited
-    assert all("syndicator.example" != u["source"] for u in summary["unique"])
+    assert all(u["source"] != "syndicator.example" for u in summary["unique"])
     assert [(c["text"], c["support"]) for c in summary["consensus"]] == [
         (c["text"], c["support"]) for c in before["summary"]["consensus"]
     ]

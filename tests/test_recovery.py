@@ -29,7 +29,7 @@ def crash_after(worker: Worker, point: str) -> None:
     if point == "read":
         return
     rows = [(j.article_id, worker.store.article_fields(j.article_id)) for j in jobs]
-    prepared = worker._prepare(rows, BatchResult())
+    prepared, _ = worker._prepare(rows, BatchResult())
     if point == "embedded":
         return
     touched = {worker.ops.assign(p) for p in prepared}
