@@ -44,6 +44,23 @@ class MemberDoc:
     status: str
 
 
+def new_story_fields(story_id: str, headline: str, parent: str | None = None) -> dict[str, str]:
+    """The story hash of a story that has no summary yet."""
+    now = f"{time.time():.3f}"
+    fields = {
+        "id": story_id,
+        "created_at": now,
+        "updated_at": now,
+        "headline": headline,
+        "summary_version": "0",
+        "article_count": "0",
+        "source_count": "0",
+    }
+    if parent:
+        fields["parent"] = parent
+    return fields
+
+
 def new_story_id() -> str:
     return f"s_{uuid.uuid4().hex[:16]}"
 
@@ -93,7 +110,6 @@ class Stories:
     ) -> None:
         """Article joins story and the story's state moves, in one transaction: a crash leaves
         either both or neither, and a retried article sees its story_id and skips this step."""
-        now = f"{time.time():.3f}"
         pipe = self.r.pipeline(transaction=True)
         fields = {"status": "clustered", "story_id": story_id}
         if duplicate_of:
@@ -103,18 +119,7 @@ class Stories:
         pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
         pipe.zadd(self.keys.stories_active, {story_id: last_ts})
         if created:
-            pipe.hset(
-                self.keys.story(story_id),
-                mapping={
-                    "id": story_id,
-                    "created_at": now,
-                    "updated_at": now,
-                    "headline": headline,
-                    "summary_version": "0",
-                    "article_count": "0",
-                    "source_count": "0",
-                },
-            )
+            pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
         pipe.execute()
 
     def commit_copy(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from service.keys import Keys
-from service.stories import Stories
+from service.stories import Stories, new_story_fields
 
 
 @dataclass(frozen=True)
@@ -102,22 +102,9 @@ class RepairStore:
         states: Mapping[str, tuple[Mapping[str, bytes], float]],  # story -> (state, last_ts)
     ) -> None:
         """All of a plan in one transaction: readers never see an article in two stories."""
-        now = f"{time.time():.3f}"
         pipe = self.r.pipeline(transaction=True)
         for new_id, (parent, headline) in splits.items():
-            pipe.hset(
-                self.keys.story(new_id),
-                mapping={
-                    "id": new_id,
-                    "created_at": now,
-                    "updated_at": now,
-                    "headline": headline,
-                    "parent": parent,
-                    "summary_version": "0",
-                    "article_count": "0",
-                    "source_count": "0",
-                },
-            )
+            pipe.hset(self.keys.story(new_id), mapping=new_story_fields(new_id, headline, parent))
         for aid, (old, new, score) in moves.items():
             pipe.zrem(self.keys.story_articles(old), aid)
             pipe.zadd(self.keys.story_articles(new), {aid: score})
