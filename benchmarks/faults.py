@@ -83,6 +83,11 @@ class FaultConfig:
     batch_share: float = 0.2  # share of POSTs that carry a small batch (2-4 articles)
     worker_batch: int = 8
     claim_min_idle_ms: int = 5000  # entries a dead worker held are taken over after this
+    # STORYFOLD_MAX_ATTEMPTS for the workers. The worker counts deliveries, not errors (a crash
+    # must count, or an article that kills its worker would be retried forever), so every fault
+    # that interrupts a batch costs each article in it an attempt; faults as dense as these can
+    # use up the shipped 3 for articles that never failed themselves.
+    max_attempts: int = 3
     settle_timeout_s: float = 600.0  # after the stream, for the queue to drain
     max_run_s: float = 3600.0  # the whole run, hard stop
     workdir: Path | None = None  # logs and the AOF; a temp folder (removed if all is well) if None
@@ -272,6 +277,7 @@ class Cluster:
             port=self.api_port,
             worker_batch=cfg.worker_batch,
             claim_min_idle_ms=cfg.claim_min_idle_ms,
+            max_attempts=cfg.max_attempts,
             heartbeat_s=1,
         )
         self.api = Service("api", ["api"], self.env, workdir)
@@ -716,7 +722,7 @@ def run_faults(cfg: FaultConfig) -> FaultReport:
             f"{rs['ok']} / {rs['failed']} / {rs['http_5xx']}",
         )
         report.counts["read_5xx"] = rs["http_5xx"]
-        report.add("Redis appendfsync", cfg.fsync)
+        report.add("Redis appendfsync / worker max attempts", f"{cfg.fsync} / {cfg.max_attempts}")
         report.add(
             "seconds: start (models) / posting / then until drained",
             f"{ready_at - started:.0f} / {posted_at - ready_at:.0f} / {settled_at - posted_at:.0f}",
@@ -756,6 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=d.rate, help="POSTs per second")
     parser.add_argument("--fsync", choices=["everysec", "always"], default=d.fsync)
     parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument(
+        "--max-attempts", type=int, default=d.max_attempts, help="STORYFOLD_MAX_ATTEMPTS"
+    )
     parser.add_argument("--settle-timeout", type=float, default=d.settle_timeout_s)
     parser.add_argument("--max-run", type=float, default=d.max_run_s, help="seconds, hard stop")
     parser.add_argument("--workdir", type=Path, help="keep logs and the AOF here")
@@ -769,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         fsync=args.fsync,
         seed=args.seed,
+        max_attempts=args.max_attempts,
         settle_timeout_s=args.settle_timeout,
         max_run_s=args.max_run,
         workdir=args.workdir,
