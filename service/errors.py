@@ -163,7 +163,19 @@ def install_handlers(app: FastAPI) -> None:
         return problem(500, "Internal server error", "internal", "an unexpected error occurred")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Framework-level errors (unknown route, wrong method) get the same problem shape.
+        if exc.status_code == 400 and request.method in ("POST", "PUT", "PATCH"):
+            # FastAPI's own 400 for a body json.loads gave up on with something other than a
+            # JSONDecodeError: not UTF-8/16/32, nested past the recursion limit, an integer
+            # longer than Python converts. To the client it is malformed JSON like any other.
+            return problem(
+                400,
+                "Malformed JSON",
+                "malformed-json",
+                "The request body is not valid JSON: not UTF-8, nested too deeply, "
+                "or a number too long",
+                field="body",
+            )
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, str(exc.detail), slug, str(exc.detail))

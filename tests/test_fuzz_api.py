@@ -65,6 +65,8 @@ def assert_clear(resp: Any, *allowed: int) -> None:
         assert resp.headers["content-type"].startswith(PROBLEM), resp.headers
         problem = resp.json()
         assert problem["status"] == resp.status_code and problem["title"] and problem["detail"]
+        if resp.status_code == 400:  # every 400 of POST /articles is a body that is not JSON
+            assert problem["type"].endswith("/malformed-json"), problem
 
 
 def assert_kept(api: TestClient, resp: Any) -> list[str]:
