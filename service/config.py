@@ -33,9 +33,12 @@ class Settings(BaseSettings):
     claim_min_idle_ms: int = Field(
         60_000, ge=0
     )  # a pending entry idle this long belongs to a dead worker
-    max_attempts: int = Field(
-        3, gt=0
-    )  # an article failing this often is marked failed, not retried forever
+    # An article whose processing raises this often is marked failed (with the error), not
+    # retried forever.
+    max_attempts: int = Field(3, gt=0)
+    # Deliveries are counted apart from errors: a worker killed mid-batch is not the article's
+    # fault, but one delivered this often without finishing keeps killing workers.
+    max_deliveries: int = Field(20, gt=0)
     embed_batch: int = Field(64, gt=0)
 
     # Stories.

@@ -73,9 +73,12 @@ def _ts(value: datetime | None) -> str:
 
 
 def from_ts(raw: bytes | str | None) -> datetime | None:
-    if not raw:
+    """A stored timestamp; None when absent or unreadable (a damaged field must not make a
+    whole article or story unreadable)."""
+    try:
+        return datetime.fromtimestamp(float(raw), tz=UTC) if raw else None
+    except (ValueError, OverflowError, OSError):
         return None
-    return datetime.fromtimestamp(float(raw), tz=UTC)
 
 
 def _s(raw: bytes | None) -> str | None:
@@ -148,8 +151,11 @@ class Store:
         return int(self.r.xlen(self.keys.articles_stream))
 
     # -- worker side -------------------------------------------------------------------------
-    def count_attempt(self, article_id: str) -> int:
-        return int(self.r.hincrby(self.keys.article(article_id), "attempts", 1))
+    def count_delivery(self, article_id: str) -> int:
+        return int(self.r.hincrby(self.keys.article(article_id), "deliveries", 1))
+
+    def count_error(self, article_id: str) -> int:
+        return int(self.r.hincrby(self.keys.article(article_id), "errors", 1))
 
     def save_extracted(
         self,

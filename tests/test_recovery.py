@@ -103,3 +103,20 @@ def test_worker_killed_with_sigkill_mid_batch(
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] > 0
     make_worker("survivor").run(burst=True)
     assert_each_article_once(client, r, ids)
+
+
+def test_an_article_that_keeps_failing_is_marked_failed_and_does_not_block_others(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+) -> None:
+    good, bad = (a["id"] for a in client.post("/articles", json=seeds[:2]).json()["articles"])
+    # A record corrupted in storage: every attempt to process it raises.
+    r.hset(f"sf:article:{bad}", "published_at", "not-a-number")
+    make_worker(max_attempts=3).run(burst=True)
+    assert client.get(f"/articles/{good}").json()["status"] == "processed"
+    failed = client.get(f"/articles/{bad}").json()
+    assert failed["status"] == "failed" and "3 times" in failed["reason"]
+    assert "ValueError" in failed["reason"]
+    assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0

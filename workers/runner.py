@@ -108,29 +108,38 @@ class Worker:
 
     def _process_isolating_failures(self, jobs: list[Job]) -> BatchResult:
         """A batch that fails is retried one article at a time, so one bad article cannot hold
-        back (or use up the attempts of) the others. Failing ones stay pending: they are claimed
-        again later, and marked failed after `max_attempts`."""
+        back the others. A failing article stays pending (it is claimed again later) until it
+        has failed `max_attempts` times; then it is marked failed with the error and acked."""
         try:
             return self.process(jobs)
         except redis.ConnectionError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("worker.batch_failed", articles=len(jobs))
             if len(jobs) == 1:
-                return BatchResult()
+                result = BatchResult()
+                self._count_error(jobs[0], exc, result)
+                return result
         result = BatchResult()
         for job in jobs:
             try:
                 one = self.process([job])
             except redis.ConnectionError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("article.error", article_id=job.article_id)
+                self._count_error(job, exc, result)
                 continue
             result.processed += one.processed
             result.failed += one.failed
             result.stories |= one.stories
         return result
+
+    def _count_error(self, job: Job, exc: Exception, result: BatchResult) -> None:
+        errors = self.store.count_error(job.article_id)
+        if errors >= self.settings.max_attempts:
+            self._fail(job.article_id, f"processing failed {errors} times: {exc!r}"[:500], result)
+            self.queue.ack([job])
 
     # -- one batch -----------------------------------------------------------------------------
     def process(self, jobs: list[Job]) -> BatchResult:
@@ -145,8 +154,8 @@ class Worker:
             if not f or f.get("status") in ("processed", "failed"):
                 continue  # already done: a redelivery
             received_at[job.article_id] = float(f.get("received_at") or time.time())
-            if self.store.count_attempt(job.article_id) > self.settings.max_attempts:
-                self._fail(job.article_id, "gave up after repeated processing errors", result)
+            if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
+                self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
             if f.get("story_id"):
                 to_summarise.setdefault(f["story_id"], []).append(job.article_id)
