@@ -70,8 +70,8 @@ class Run:
 
 
 def storyfold(
-    x: np.ndarray, ts: Sequence[float], params: AssignParams, rparams: RepairParams,
-    repair_every: int | None, final_repair: bool, desc: str,
+    x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
+    rparams: RepairParams, repair_every: int | None, final_repair: bool, desc: str,
 ) -> Run:
     """The runner's loop without Redis: assign one article at a time in time order, repair
     every `repair_every` assignments over the active window, optionally once more at the end."""
@@ -79,7 +79,7 @@ def storyfold(
     stories: dict[str, StoryState] = {}
     members: dict[str, list[int]] = defaultdict(list)
     story_of: dict[int, str] = {}
-    signals = [ArticleSignal(x[i], float(ts[i])) for i in range(len(x))]
+    signals = [ArticleSignal(x[i], float(ts[i]), "", leads[i]) for i in range(len(x))]
     repairs = 0
 
     def new_id() -> str:
@@ -129,10 +129,11 @@ def storyfold(
     return Run([story_of[i] for i in range(len(x))], repairs)
 
 
-def _labels(x: np.ndarray, ts: Sequence[float], params: AssignParams, rparams: RepairParams,
-            repair_every: int | None, final_repair: bool, name: str) -> list[str]:
+def _labels(x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
+            rparams: RepairParams, repair_every: int | None, final_repair: bool,
+            name: str) -> list[str]:
     desc = f"{name} {'stream' if repair_every else 'batch'}"
-    return storyfold(x, ts, params, rparams, repair_every, final_repair, desc).labels
+    return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc).labels
 
 
 def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
@@ -186,8 +187,8 @@ def seed_check(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache
     mixed = Dataset(ds.name + "+seeds", sorted(ds.docs + load_seeds(SEEDS_DIR, mid),
                                                key=lambda d: (d.ts, d.doc_id)))
     embed(mixed, encode, cache)
-    run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], params, rparams, REPAIR_EVERY,
-                    True, "seeds")
+    run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], mixed.leads, params, rparams,
+                    REPAIR_EVERY, True, "seeds")
     seed_stories = {s for d, s in zip(mixed.docs, run.labels, strict=True) if d.label == "seed"}
     others = sum(1 for d, s in zip(mixed.docs, run.labels, strict=True)
                  if s in seed_stories and d.label != "seed")
@@ -226,9 +227,10 @@ def main() -> None:
         x, ts, truth = vectors(ds), [d.ts for d in ds.docs], ds.labels
         docs = [(d.title + " " + d.text[:1000]).strip() for d in ds.docs]
         methods: list[tuple[str, Callable[[], list[str]]]] = [
-            ("storyfold batch", partial(_labels, x, ts, params, rparams, None, True, name)),
+            ("storyfold batch",
+             partial(_labels, x, ts, ds.leads, params, rparams, None, True, name)),
             ("storyfold streaming",
-             partial(_labels, x, ts, params, rparams, args.repair_every, False, name)),
+             partial(_labels, x, ts, ds.leads, params, rparams, args.repair_every, False, name)),
             ("single pass τ=0.6", partial(single_pass, x, ts)),
         ]
         if not args.no_bertopic:

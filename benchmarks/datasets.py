@@ -40,6 +40,7 @@ class Dataset:
     # lead-sentence vectors per doc.
     title_vecs: np.ndarray = field(default_factory=lambda: np.zeros((0, 384), np.float32))
     sent_vecs: list[np.ndarray] = field(default_factory=list)
+    leads: list[str] = field(default_factory=list)  # the embedded lead sentences, joined
 
     @property
     def labels(self) -> list[str]:
@@ -151,4 +152,5 @@ def embed(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache_dir:
     ds.title_vecs[[i for i, t in enumerate(titles) if not t.strip() and leads[i]]] = 0.0
     bounds = np.cumsum([0] + [len(lead) for lead in leads])
     ds.sent_vecs = [sv[bounds[i]:bounds[i + 1]].astype(np.float32) for i in range(len(leads))]
+    ds.leads = [" ".join(lead) for lead in leads]
     return ds

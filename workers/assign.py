@@ -4,7 +4,8 @@ The runner builds an ArticleSignal per article (vector from article_vector()), l
 StoryState candidates from the store, calls choose_story(), then either absorb()s the article into
 the chosen story or start_story()s a new one, and writes the state back with to_redis().
 
-How a match is scored (one configuration for full articles and headline-only items alike):
+How a match is scored (one configuration for full articles and headline-only items alike; the only
+difference is the threshold, see AssignParams):
 - half centroid cosine, half the best cosine to one of the story's recent members. Broad stories
   (a product launch followed for days) drift; the member term lets a new angle attach to the
   report it resembles instead of the blurred average, and the centroid term keeps one lookalike
@@ -60,7 +61,9 @@ class ArticleSignal:
     vector: Vector  # (384,) float32, L2-normalised (see article_vector)
     published_ts: float  # unix seconds: published_at, else arrival time
     title: str = ""
-    text: str = ""  # clean lead text (kept for callers; the score uses the vector and the time)
+    # The lead sentences that went into the vector, joined; empty for a headline-only item. Only
+    # its presence is used: it tells which threshold applies.
+    text: str = ""
 
 
 @dataclass
@@ -107,7 +110,12 @@ class StoryState:
 class AssignParams:
     """The product configuration (defaults). How they were chosen: benchmarks/clustering.py."""
 
-    threshold: float = 0.45  # score needed to join a story
+    # Score needed to join a story. An article with a body is held to a higher bar than a bare
+    # headline: its vector averages the headline with several sentences, which pulls it towards
+    # the shared "news about this subject" direction, so unrelated reports on one subject (a
+    # drone strike and a diplomatic call, both on the war in Ukraine) score higher than headlines.
+    threshold: float = 0.45
+    threshold_with_body: float = 0.5
     member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
     decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
     # Open stories (last article within window_s) are scored with their member vectors; the store
@@ -131,7 +139,7 @@ def reachable(story: StoryState, now_ts: float, params: AssignParams) -> bool:
 def scores(
     article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams
 ) -> npt.NDArray[np.float64]:
-    """Match score of the article against each candidate (compare with params.threshold)."""
+    """Match score of the article against each candidate (compare with threshold_for)."""
     if not candidates:
         return np.zeros(0)
     x = np.asarray(article.vector, np.float32)
@@ -156,7 +164,11 @@ def choose_story(
         return None
     score = scores(article, live, params)
     best = int(np.argmax(score))
-    return live[best].story_id if score[best] >= params.threshold else None
+    return live[best].story_id if score[best] >= threshold_for(article, params) else None
+
+
+def threshold_for(article: ArticleSignal, params: AssignParams) -> float:
+    return params.threshold_with_body if article.text.strip() else params.threshold
 
 
 def start_story(story_id: str, article: ArticleSignal) -> StoryState:
