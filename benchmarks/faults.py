@@ -83,11 +83,10 @@ class FaultConfig:
     batch_share: float = 0.2  # share of POSTs that carry a small batch (2-4 articles)
     worker_batch: int = 8
     claim_min_idle_ms: int = 5000  # entries a dead worker held are taken over after this
-    # STORYFOLD_MAX_ATTEMPTS for the workers. The worker counts deliveries, not errors (a crash
-    # must count, or an article that kills its worker would be retried forever), so every fault
-    # that interrupts a batch costs each article in it an attempt; faults as dense as these can
-    # use up the shipped 3 for articles that never failed themselves.
-    max_attempts: int = 3
+    # STORYFOLD_MAX_DELIVERIES for the workers: an article delivered this often without
+    # finishing is given up on (it keeps killing workers). Every fault that interrupts a batch is
+    # a delivery for each article in it, so the shipped 20 must outlast faults this dense.
+    max_deliveries: int = 20
     settle_timeout_s: float = 600.0  # after the stream, for the queue to drain
     max_run_s: float = 3600.0  # the whole run, hard stop
     workdir: Path | None = None  # logs and the AOF; a temp folder (removed if all is well) if None
@@ -277,7 +276,7 @@ class Cluster:
             port=self.api_port,
             worker_batch=cfg.worker_batch,
             claim_min_idle_ms=cfg.claim_min_idle_ms,
-            max_attempts=cfg.max_attempts,
+            max_deliveries=cfg.max_deliveries,
             heartbeat_s=1,
         )
         self.api = Service("api", ["api"], self.env, workdir)
@@ -722,7 +721,9 @@ def run_faults(cfg: FaultConfig) -> FaultReport:
             f"{rs['ok']} / {rs['failed']} / {rs['http_5xx']}",
         )
         report.counts["read_5xx"] = rs["http_5xx"]
-        report.add("Redis appendfsync / worker max attempts", f"{cfg.fsync} / {cfg.max_attempts}")
+        report.add(
+            "Redis appendfsync / worker max deliveries", f"{cfg.fsync} / {cfg.max_deliveries}"
+        )
         report.add(
             "seconds: start (models) / posting / then until drained",
             f"{ready_at - started:.0f} / {posted_at - ready_at:.0f} / {settled_at - posted_at:.0f}",
@@ -763,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fsync", choices=["everysec", "always"], default=d.fsync)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument(
-        "--max-attempts", type=int, default=d.max_attempts, help="STORYFOLD_MAX_ATTEMPTS"
+        "--max-deliveries", type=int, default=d.max_deliveries, help="STORYFOLD_MAX_DELIVERIES"
     )
     parser.add_argument("--settle-timeout", type=float, default=d.settle_timeout_s)
     parser.add_argument("--max-run", type=float, default=d.max_run_s, help="seconds, hard stop")
@@ -778,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         fsync=args.fsync,
         seed=args.seed,
-        max_attempts=args.max_attempts,
+        max_deliveries=args.max_deliveries,
         settle_timeout_s=args.settle_timeout,
         max_run_s=args.max_run,
         workdir=args.workdir,

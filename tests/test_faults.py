@@ -30,11 +30,6 @@ def test_nothing_accepted_is_lost_through_kills_and_restarts(tmp_path: Path) -> 
         rate=5.0,
         fsync="always",
         seed=11,
-        # Seven faults in about 20 s, far denser than any deployment sees: each one costs the
-        # articles in flight an attempt (deliveries are counted, see FaultConfig.max_attempts),
-        # so the shipped 3 could give up on articles that never failed. The script runs with 3
-        # and reports what that costs.
-        max_attempts=10,
         settle_timeout_s=90,
         max_run_s=240,
         workdir=tmp_path,
