@@ -91,9 +91,10 @@ def storyfold(
             return
         labels = recluster(x[window], rparams)
         current = {str(i): story_of[i] for i in window}
-        sizes = {sid: len(m) for sid, m in members.items()}
+        sizes = {sid: st.size for sid, st in stories.items()}
+        sums = {sid: st.vector_sum for sid, st in stories.items()}
         plan = reconcile(current, {str(i): int(c) for i, c in zip(window, labels, strict=True)},
-                         new_id, rparams, sizes)
+                         new_id, rparams, sizes, sums)
         touched = set(plan.moves.values()) | set(plan.merges) | set(plan.splits)
         for article, target in plan.moves.items():
             i = int(article)

@@ -72,3 +72,16 @@ def test_recluster_separates_two_clear_groups() -> None:
     assert len(set(labels[:12])) == 1 and len(set(labels[12:])) == 1
     assert labels[0] != labels[12] and labels[0] >= 0 and labels[12] >= 0
     assert list(recluster(x[:1], RepairParams())) == [-1]  # too few points: no opinion
+
+
+def test_merge_needs_alike_centroids_when_vectors_are_given() -> None:
+    current = {"a1": "s1", "a2": "s1", "a3": "s1", "a4": "s2"}
+    proposed = {"a1": 0, "a2": 0, "a3": 0, "a4": 0}
+    e1, e2 = np.eye(384, dtype=np.float32)[:2]
+    near = {"s1": 3 * e1, "s2": e1 + 0.5 * e2}  # cosine 0.89
+    far = {"s1": 3 * e1, "s2": e2}  # cosine 0
+    assert reconcile(current, proposed, lambda: "never", story_vectors=near).merges == {"s2": "s1"}
+    assert reconcile(current, proposed, lambda: "never", story_vectors=far).merges == {}
+    # A story with a long history is not merged away because of its one recent article.
+    big = reconcile(current, proposed, lambda: "never", story_sizes={"s2": 9})
+    assert big.merges == {} and big.moves == {}
