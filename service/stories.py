@@ -180,7 +180,9 @@ class Stories:
         for _ in range(retries):
             with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(members_key)
+                    # The versions list too: two workers summarising the same members must not
+                    # both store "version n"; the later one retries and becomes n + 1.
+                    pipe.watch(members_key, self.keys.story_versions(story_id))
                     members = self.members(story_id)
                     summary = build(members)
                     version = (

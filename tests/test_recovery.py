@@ -120,3 +120,26 @@ def test_an_article_that_keeps_failing_is_marked_failed_and_does_not_block_other
     assert failed["status"] == "failed" and "3 times" in failed["reason"]
     assert "ValueError" in failed["reason"]
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
+
+
+def test_workers_summarising_one_story_at_once_never_share_a_version_number(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+) -> None:
+    import json
+    import threading
+
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    make_worker().run(burst=True)
+    story_id = client.get(f"/articles/{ids[0]}").json()["story_id"]
+    workers = [make_worker(f"w{i}") for i in range(4)]
+    threads = [threading.Thread(target=w.ops.summarise, args=(story_id,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    versions = [json.loads(v)["version"] for v in r.lrange(f"sf:story:{story_id}:versions", 0, -1)]
+    assert versions == list(range(1, 6))
+    assert client.get(f"/stories/{story_id}").json()["summary_version"] == 5

@@ -71,9 +71,8 @@ class Worker:
         """Process until `stop` is set, or (burst) until nothing is left to do. Returns the number
         of articles finished."""
         stop = stop or threading.Event()
-        self.queue.ensure_group()
         batch = self.settings.worker_batch
-        jobs = self.queue.read_own_pending(self.name, batch)  # what this name held before a restart
+        jobs = self._start(batch, stop)
         done = 0
         last_report, since_report = time.monotonic(), 0
         while not stop.is_set():
@@ -99,6 +98,18 @@ class Worker:
                 log.info("worker.throughput", articles=since_report, per_s=round(per_s, 2))
                 last_report, since_report = time.monotonic(), 0
         return done
+
+    def _start(self, batch: int, stop: threading.Event) -> list[Job]:
+        """Join the group and take back what this name held before a restart; a worker started
+        while Redis is down waits for it instead of exiting."""
+        while not stop.is_set():
+            try:
+                self.queue.ensure_group()
+                return self.queue.read_own_pending(self.name, batch)
+            except redis.ConnectionError as exc:
+                log.warning("worker.storage_unavailable", error=str(exc))
+                stop.wait(1.0)
+        return []
 
     def _fetch(self, batch: int, burst: bool) -> list[Job]:
         jobs = self.queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
