@@ -88,14 +88,14 @@ class Stories:
     # -- assignment --------------------------------------------------------------------------
     def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:
         """Assigner state of every story with an article within `window_s` of `ts`."""
-        ids = [
-            i.decode()
-            for i in self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
-        ]
+        ids = self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
+        return self.state_hashes([i.decode() for i in ids])
+
+    def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:
         pipe = self.r.pipeline(transaction=False)
-        for sid in ids:
+        for sid in story_ids:
             pipe.hgetall(self.keys.story_state(sid))
-        return {sid: raw for sid, raw in zip(ids, pipe.execute(), strict=True) if raw}
+        return {sid: raw for sid, raw in zip(story_ids, pipe.execute(), strict=True) if raw}
 
     def commit_assignment(
         self,

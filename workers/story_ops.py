@@ -160,11 +160,19 @@ class StoryOps:
         ids = [a.article_id for a in originals]
         labels = recluster(self.store.article_vectors(ids), self.repair_params)
         current = {a.article_id: a.story_id for a in originals}
+        # Each story's whole history (size, centroid), not just its members in the window, so a
+        # long-running story is not merged away on the strength of its latest few articles.
+        states = {
+            sid: StoryState.from_redis(sid, raw)
+            for sid, raw in self.stories.state_hashes(sorted(set(current.values()))).items()
+        }
         plan = reconcile(
             current,
             dict(zip(ids, (int(x) for x in labels), strict=True)),
             new_story_id,
             self.repair_params,
+            story_sizes={sid: st.size for sid, st in states.items()},
+            story_vectors={sid: st.vector_sum for sid, st in states.items()},
         )
         if not (plan.moves or plan.merges or plan.splits):
             return RepairOutcome(len(ids), 0, {}, {})
