@@ -1,6 +1,14 @@
 """Story clustering benchmark: storyfold (batch and streaming) against simple and BERTopic baselines.
 
-    .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...] [--no-bertopic]
+    nice .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...]
+        [--no-bertopic] [--cache DIR] [--repair-every N]   (progress bars go to stderr)
+
+Methods: "storyfold streaming" is the runner's loop without Redis (choose_story / absorb /
+start_story one article at a time in time order, recluster + reconcile over the open window every
+N assignments); "storyfold batch" is the same online pass with a single repair at the end, as
+after importing a backlog; "single pass τ=0.6" joins the best centroid at cosine >= 0.6;
+BERTopic gets the same vectors (UMAP seeded), its outlier topic -1 scored as one cluster.
+Datasets without timestamps (GoogleNews) share one timestamp, so time plays no part there.
 
 Every method sees the same MiniLM vectors (cached under --cache). Full articles are embedded the
 way the product does it: headline + lead sentences through workers.extract, combined with
