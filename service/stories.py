@@ -91,6 +91,27 @@ class Stories:
         ids = self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
         return self.state_hashes([i.decode() for i in ids])
 
+    def archived_states(
+        self, ts: float, window_s: float, archive_s: float
+    ) -> dict[str, dict[bytes, bytes]]:
+        """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`:
+        a late follow-up can still join, without loading every old story's member vectors."""
+        ids = [
+            i.decode()
+            for i in self.r.zrangebyscore(
+                self.keys.stories_active, ts - archive_s, f"({ts - window_s}"
+            )
+        ]
+        fields = (b"vector_sum", b"size", b"first_ts", b"last_ts")
+        pipe = self.r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hmget(self.keys.story_state(sid), *fields)
+        return {
+            sid: dict(zip(fields, row, strict=True))
+            for sid, row in zip(ids, pipe.execute(), strict=True)
+            if all(v is not None for v in row)
+        }
+
     def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:
         pipe = self.r.pipeline(transaction=False)
         for sid in story_ids:

@@ -28,7 +28,7 @@ from service.stories import Stories
 from workers import assign, dedup
 from workers.embed import Embedder, Vectors
 from workers.extract import extract
-from workers.story_ops import LEAD_SENTENCES, Prepared, StoryOps
+from workers.story_ops import Prepared, StoryOps
 
 log = structlog.get_logger(__name__)
 
@@ -291,7 +291,7 @@ class Worker:
 
     @staticmethod
     def _article_vector(title_vec: Vectors | None, sentence_vecs: Vectors) -> Vectors:
-        return assign.article_vector(title_vec, sentence_vecs[:LEAD_SENTENCES])
+        return assign.article_vector(title_vec, sentence_vecs[: assign.LEAD_SENTENCES])
 
 
 def _article_ts(f: dict[str, str]) -> float:

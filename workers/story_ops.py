@@ -18,6 +18,7 @@ from service.store import Store
 from service.stories import MemberDoc, Stories, new_story_id
 from service.story_repair import RepairStore, WindowArticle
 from workers.assign import (
+    LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
     StoryState,
@@ -31,8 +32,6 @@ from workers.summarize import summarize
 from workers.summary_model import SourceDoc
 
 log = structlog.get_logger(__name__)
-
-LEAD_SENTENCES = 5  # the story decision looks at the title and the lead, as a reader would
 
 
 @dataclass
@@ -81,7 +80,9 @@ class StoryOps:
         transaction."""
         signal = p.signal
         with self.store.assign_lock():
+            # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
             raw = self.stories.active_states(p.ts, self.params.window_s)
+            raw |= self.stories.archived_states(p.ts, self.params.window_s, self.params.archive_s)
             candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
             chosen = choose_story(signal, candidates, self.params)
             if chosen is None:
