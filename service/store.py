@@ -147,9 +147,6 @@ class Store:
             sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
         )
 
-    def article_count(self) -> int:
-        return int(self.r.xlen(self.keys.articles_stream))
-
     # -- worker side -------------------------------------------------------------------------
     def count_delivery(self, article_id: str) -> int:
         return int(self.r.hincrby(self.keys.article(article_id), "deliveries", 1))

@@ -297,6 +297,3 @@ class Stories:
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))
-
-    def ids(self) -> Sequence[str]:
-        return [i.decode() for i in self.r.zrevrange(self.keys.stories_updated, 0, -1)]

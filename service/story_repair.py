@@ -85,6 +85,13 @@ class RepairStore:
             )
         return rows
 
+    def copies(self, article_ids: list[str]) -> set[str]:
+        """Those of `article_ids` that are near-duplicate copies of another article."""
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hexists(self.keys.article(aid), "duplicate_of")
+        return {aid for aid, dup in zip(article_ids, pipe.execute(), strict=True) if dup}
+
     def story_of(self, article_ids: list[str]) -> dict[str, str]:
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:

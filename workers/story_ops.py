@@ -23,6 +23,7 @@ from workers.assign import (
     AssignParams,
     StoryState,
     absorb,
+    build_story,
     choose_story,
     start_story,
 )
@@ -198,11 +199,12 @@ class StoryOps:
                 follows.setdefault(a.duplicate_of, []).append(a.article_id)
         with self.store.assign_lock(timeout_s=120):
             # Assignment went on while HDBSCAN ran: only move articles still where they were.
-            now = self.repairs.story_of(list(plan.moves))
+            candidates = [m for aid in plan.moves for m in (aid, *follows.get(aid, []))]
+            now = self.repairs.story_of(candidates)
             moves: dict[str, tuple[str, str, float]] = {}
             for aid, target in plan.moves.items():
                 for moved in (aid, *follows.get(aid, [])):
-                    source = now.get(moved) or self.repairs.story_of([moved])[moved]
+                    source = now[moved]
                     if source and source != target:
                         moves[moved] = (source, target, ts.get(moved, 0.0))
             touched = {s for s, _, _ in moves.values()} | {t for _, t, _ in moves.values()}
@@ -225,24 +227,24 @@ class StoryOps:
         return touched
 
     def _rebuild(self, story_id: str, article_ids: list[str]) -> StoryState | None:
-        """A story's assigner state folded again from its members (no model call: stored vectors)."""
-        originals = [
-            a for a in article_ids if not self.r.hget(self.store.keys.article(a), "duplicate_of")
-        ]
+        """A story's assigner state folded again from its members (no model call: stored vectors).
+        Near-duplicate copies never moved a centroid, so they are left out here too."""
+        copies = self.repairs.copies(article_ids)
+        originals = [a for a in article_ids if a not in copies]
         if not originals:
             return None
-        rows = sorted(self.repairs.signal_rows(originals), key=lambda r: (r.ts, r.article_id))
-        vectors = self.store.article_vectors([r.article_id for r in rows])
-        state: StoryState | None = None
-        for row, vec in zip(rows, vectors, strict=True):
-            signal = ArticleSignal(
+        rows = self.repairs.signal_rows(originals)
+        vectors = self.store.article_vectors(originals)
+        signals = [
+            ArticleSignal(
                 vector=np.asarray(vec, np.float32),
                 published_ts=row.ts,
                 title=row.title,
                 text=row.lead,
             )
-            state = start_story(story_id, signal) if state is None else absorb(state, signal)
-        return state
+            for row, vec in zip(rows, vectors, strict=True)
+        ]
+        return build_story(story_id, signals)
 
     def _headline(self, article_ids: list[str]) -> str:
         rows = self.repairs.signal_rows(article_ids[:1])
