@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Deliveries are counted apart from errors: a worker killed mid-batch is not the article's
     # fault, but one delivered this often without finishing keeps killing workers.
     max_deliveries: int = Field(20, gt=0)
+    # Placing articles in stories goes before summaries, unless the oldest waiting summary job is
+    # older than this: then summaries go first, so a sustained burst cannot starve them.
+    summary_max_lag_s: float = Field(60.0, ge=0)
     embed_batch: int = Field(64, gt=0)
 
     # Stories.

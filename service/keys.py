@@ -1,7 +1,8 @@
 """Every Redis key and stream name, in one place (as arq's constants.py).
 
 Layout (prefix `sf` by default):
-  {p}:stream:articles          stream of article ids to process (consumer group `workers`)
+  {p}:stream:articles          stream of article ids to place in a story (consumer group `workers`)
+  {p}:stream:summaries         stream of placed article ids whose story summary must take them in
   {p}:article:{id}             hash: the posted article, its status and story
   {p}:article:{id}:sentences   string: JSON list of clean sentences
   {p}:article:{id}:vectors     string: float16 matrix, one row per sentence
@@ -42,6 +43,10 @@ class Keys:
     @property
     def articles_stream(self) -> str:
         return f"{self.prefix}:stream:articles"
+
+    @property
+    def summaries_stream(self) -> str:
+        return f"{self.prefix}:stream:summaries"
 
     @property
     def events_stream(self) -> str:

@@ -33,9 +33,9 @@ from prometheus_client.registry import CollectorRegistry
 
 from service.keys import WORKER_GROUP, Keys
 from service.liveness import live_workers
+from service.queue import Queue
 
 if TYPE_CHECKING:
-    from service.queue import Queue
     from service.stories import Stories
 
 log = structlog.get_logger(__name__)
@@ -161,6 +161,7 @@ class RedisCollector:
         try:
             raw = self.r.hgetall(self.keys.metrics)
             queue = self.queue.stats()
+            summaries = Queue.summaries(self.r, self.keys).stats()
             age = queue_oldest_age_s(self.r, self.keys)
             stories = self.stories.count()
             workers = live_workers(self.r, self.keys)
@@ -182,6 +183,14 @@ class RedisCollector:
             ),
             "queue_length": ("Entries in the article stream.", queue["length"]),
             "queue_oldest_age_seconds": ("Age of the oldest unacknowledged entry.", age),
+            "summary_queue_lag": (
+                "Placed articles whose summary job no worker has read yet.",
+                summaries["lag"],
+            ),
+            "summary_queue_pending": (
+                "Summary jobs delivered to a worker, not yet acknowledged.",
+                summaries["pending"],
+            ),
             "stories": ("Stories stored.", stories),
             "workers_live": ("Workers with a live heartbeat.", len(workers)),
             "workers_model_loaded": (

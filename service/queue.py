@@ -1,4 +1,9 @@
-"""The job queue: a Redis Stream of article ids read by a consumer group.
+"""The job queues: Redis Streams of article ids, each read by a consumer group.
+
+Two streams, one `Queue` each: `articles` (POST adds; a worker extracts, embeds the lead and places
+the article in a story) and `summaries` (the placement adds; a worker embeds the rest of the
+article and rewrites its story's summary). Workers drain the first before the second, so under a
+burst every article is in a story long before every summary has caught up.
 
 Delivery is at-least-once. A worker reads new entries (`>`), re-reads its own pending ones after a
 restart (`0`), and takes over entries that another worker left pending longer than
@@ -8,6 +13,7 @@ state is written, so a crash between read and ack means the entry is delivered a
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import redis
@@ -32,34 +38,37 @@ def _jobs(entries: list[tuple[bytes | str, dict[bytes, bytes]]] | None) -> list[
 
 
 class Queue:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, stream: str | None = None) -> None:
         self.r = client
         self.keys = keys
+        self.stream = stream or keys.articles_stream
+
+    @classmethod
+    def summaries(cls, client: redis.Redis, keys: Keys) -> Queue:
+        return cls(client, keys, keys.summaries_stream)
 
     def ensure_group(self) -> None:
         try:
-            self.r.xgroup_create(self.keys.articles_stream, WORKER_GROUP, id="0", mkstream=True)
+            self.r.xgroup_create(self.stream, WORKER_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     def read_new(self, consumer: str, count: int, block_ms: int | None) -> list[Job]:
         reply = self.r.xreadgroup(
-            WORKER_GROUP, consumer, {self.keys.articles_stream: ">"}, count=count, block=block_ms
+            WORKER_GROUP, consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         return _jobs(reply[0][1]) if reply else []
 
     def read_own_pending(self, consumer: str, count: int) -> list[Job]:
         """Entries this consumer name read before and never acknowledged (e.g. it crashed)."""
-        reply = self.r.xreadgroup(
-            WORKER_GROUP, consumer, {self.keys.articles_stream: "0"}, count=count
-        )
+        reply = self.r.xreadgroup(WORKER_GROUP, consumer, {self.stream: "0"}, count=count)
         return _jobs(reply[0][1]) if reply else []
 
     def claim_stale(self, consumer: str, min_idle_ms: int, count: int) -> list[Job]:
         """Take over entries another consumer has held for too long: it is presumed dead."""
         reply = self.r.xautoclaim(
-            self.keys.articles_stream,
+            self.stream,
             WORKER_GROUP,
             consumer,
             min_idle_time=min_idle_ms,
@@ -68,19 +77,43 @@ class Queue:
         )
         return _jobs(reply[1])
 
+    def add(self, article_ids: list[str]) -> None:
+        if article_ids:
+            pipe = self.r.pipeline(transaction=False)
+            for aid in article_ids:
+                pipe.xadd(self.stream, {"article_id": aid})
+            pipe.execute()
+
+    def oldest_waiting_age_s(self) -> float:
+        """Age of the oldest entry no worker has read yet (0 when none waits)."""
+        try:
+            groups = self.r.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return 0.0
+        for g in groups:
+            if g["name"] in (WORKER_GROUP, WORKER_GROUP.encode()):
+                last = g["last-delivered-id"]
+                last = last.decode() if isinstance(last, bytes) else last
+                first = self.r.xrange(self.stream, min=f"({last}", count=1)
+                if first:
+                    eid = first[0][0]
+                    ms = int((eid.decode() if isinstance(eid, bytes) else eid).split("-")[0])
+                    return max(0.0, time.time() - ms / 1000)
+        return 0.0
+
     def ack(self, jobs: list[Job]) -> None:
         if jobs:
-            self.r.xack(self.keys.articles_stream, WORKER_GROUP, *[j.entry_id for j in jobs])
+            self.r.xack(self.stream, WORKER_GROUP, *[j.entry_id for j in jobs])
 
     def stats(self) -> dict[str, int]:
         """Queue depth for operators: entries never delivered (lag) and delivered but unacked."""
         pending = 0
         lag = 0
         try:
-            groups = self.r.xinfo_groups(self.keys.articles_stream)
+            groups = self.r.xinfo_groups(self.stream)
         except redis.ResponseError:
             return {"pending": 0, "lag": 0, "length": 0}
-        length = int(self.r.xlen(self.keys.articles_stream))
+        length = int(self.r.xlen(self.stream))
         for g in groups:
             name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
             if name != WORKER_GROUP:
@@ -90,6 +123,6 @@ class Queue:
             last = g["last-delivered-id"]
             last = last.decode() if isinstance(last, bytes) else last
             lag = len(
-                self.r.xrange(self.keys.articles_stream, min=f"({last}", count=10_000)
+                self.r.xrange(self.stream, min=f"({last}", count=10_000)
             )  # capped: a lag past 10k reads as 10k
         return {"pending": pending, "lag": lag, "length": length}

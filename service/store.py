@@ -162,15 +162,25 @@ class Store:
         vectors: npt.NDArray[np.float32],
         article_vector: npt.NDArray[np.float32],
     ) -> None:
+        """The clean sentences, the vectors of the first len(vectors) of them (the lead, at first:
+        the rest follow with save_sentence_vectors) and the article vector."""
         # float16 halves the memory of the largest thing we keep; cosine error stays below 1e-3.
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
         pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
         pipe.set(self.keys.article_vector(article_id), article_vector.astype("<f4").tobytes())
-        mapping = {"sentence_count": str(len(sentences))}
+        mapping = {"sentence_count": str(len(sentences)), "vector_rows": str(len(vectors))}
         if title:
             mapping["clean_title"] = title
         pipe.hset(self.keys.article(article_id), mapping=mapping)
+        pipe.execute()
+
+    def save_sentence_vectors(self, article_id: str, vectors: npt.NDArray[np.float32]) -> None:
+        """Every sentence's vector (lead included), replacing the lead-only rows: written whole,
+        so a second worker finishing the same article writes the same bytes."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
+        pipe.hset(self.keys.article(article_id), "vector_rows", str(len(vectors)))
         pipe.execute()
 
     def save_copy(
@@ -192,6 +202,8 @@ class Store:
     def load_extracted(
         self, article_ids: Sequence[str]
     ) -> list[tuple[list[str], npt.NDArray[np.float32]]]:
+        """(sentences, vectors) per article; vectors has fewer rows than sentences while only the
+        lead is embedded."""
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
             pipe.get(self.keys.article_sentences(aid))
@@ -200,10 +212,9 @@ class Store:
         out = []
         for sentences_raw, vectors_raw in zip(raw[::2], raw[1::2], strict=True):
             sentences = json.loads(sentences_raw) if sentences_raw else []
+            # Rows for the first sentences only while the rest are not embedded yet.
             vectors = (
-                np.frombuffer(vectors_raw, dtype=np.float16)
-                .astype(np.float32)
-                .reshape(len(sentences), -1)
+                np.frombuffer(vectors_raw, dtype=np.float16).astype(np.float32).reshape(-1, 384)
                 if vectors_raw and sentences
                 else np.zeros((0, 384), dtype=np.float32)
             )

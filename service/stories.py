@@ -42,6 +42,22 @@ class MemberDoc:
     published_at: datetime | None
     duplicate_of: str | None
     status: str
+    # False while only the lead is embedded (the worker embeds the rest before summarising it).
+    embedded: bool = True
+    received_at: float = 0.0  # unix seconds of its POST: the POST → processed latency
+
+
+def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
+    """Members a summary can speak for: embedded originals, and copies whose original is one (or
+    is not in this story: the copy then stands on its own sentences' absence from the summary)."""
+    embedded = {m.article_id for m in members if m.embedded and not m.duplicate_of}
+    member_ids = {m.article_id for m in members}
+    return [
+        m
+        for m in members
+        if m.article_id in embedded
+        or (m.duplicate_of and (m.duplicate_of in embedded or m.duplicate_of not in member_ids))
+    ]
 
 
 def new_story_fields(story_id: str, headline: str, parent: str | None = None) -> dict[str, str]:
@@ -169,10 +185,13 @@ class Stories:
                 "published_at",
                 "duplicate_of",
                 "status",
+                "sentence_count",
+                "vector_rows",
+                "received_at",
             )
         out = []
         for aid, row in zip(ids, pipe.execute(), strict=True):
-            source, clean_title, title, published, dup, status = (
+            source, clean_title, title, published, dup, status, n_sentences, n_vectors, received = (
                 v.decode() if v else "" for v in row
             )
             out.append(
@@ -183,6 +202,8 @@ class Stories:
                     from_ts(published),
                     dup or None,
                     status,
+                    embedded=bool(dup) or not n_vectors or int(n_vectors) >= int(n_sentences or 0),
+                    received_at=float(received or 0),
                 )
             )
         return out
@@ -193,7 +214,10 @@ class Stories:
         build: Callable[[list[MemberDoc]], dict[str, object]],
         retries: int = 10,
     ) -> list[MemberDoc]:
-        """Summarise the current members and store the result as a new version.
+        """Summarise the members whose sentences are all embedded and store the result as a new
+        version; those members are marked processed. Members still waiting for the rest of their
+        vectors are counted in the story but left to their own summary job. Returns the members
+        summarised (none: nothing was written).
 
         Optimistic: if another worker adds a member meanwhile (WATCH fires), summarise again, so
         the stored summary always reflects every member it marks processed."""
@@ -205,7 +229,10 @@ class Stories:
                     # both store "version n"; the later one retries and becomes n + 1.
                     pipe.watch(members_key, self.keys.story_versions(story_id))
                     members = self.members(story_id)
-                    summary = build(members)
+                    ready = _ready(members)
+                    if not ready:
+                        return []
+                    summary = build(ready)
                     version = (
                         int(self.r.hget(self.keys.story(story_id), "summary_version") or 0) + 1
                     )
@@ -224,12 +251,12 @@ class Stories:
                             "source_count": str(len(sources)),
                         },
                     )
-                    for m in members:
+                    for m in ready:
                         if m.status != "processed":
                             pipe.hset(self.keys.article(m.article_id), "status", "processed")
                     self.touch(pipe, story_id, "story.created" if version == 1 else "story.updated")
                     pipe.execute()
-                    return members
+                    return ready
                 except redis.WatchError:
                     continue
         raise RuntimeError(f"story {story_id} kept changing; summary not written")

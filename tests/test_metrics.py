@@ -72,9 +72,11 @@ def test_metrics_count_what_the_pipeline_did(
     # Each article's sentences, plus its title where it has one (no empty title is embedded).
     texts = sum(s["sentence_count"] + (1 if s["title"] else 0) for s in states)
     assert m["storyfold_embed_batch_texts_sum"] == texts
-    assert m["storyfold_embed_seconds_count"] == 1  # one batch, one model call
+    # One batch: one model call for the headlines and leads, one for the rest; nothing twice.
+    assert m["storyfold_embed_seconds_count"] == 2
     assert m["storyfold_stories"] == len(client.get("/stories").json()["stories"])
     assert m["storyfold_queue_lag"] == m["storyfold_queue_pending"] == 0
+    assert m["storyfold_summary_queue_lag"] == m["storyfold_summary_queue_pending"] == 0
     assert m["storyfold_queue_oldest_age_seconds"] == 0
     assert m["storyfold_queue_length"] == len(ids)
     assert "process_cpu_seconds_total" in m  # the API process's own numbers too

@@ -3,6 +3,7 @@ acknowledging it loses nothing, and the article is folded into its story exactly
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,10 +21,12 @@ from workers.assign import StoryState
 from workers.runner import BatchResult, Worker
 
 STREAM = "sf:stream:articles"
+SUMMARIES = "sf:stream:summaries"
+CRASH_POINTS = ["read", "embedded", "assigned", "queued", "rest_embedded", "summarised"]
 
 
 def crash_after(worker: Worker, point: str) -> None:
-    """Run the first steps of a batch as `worker` does, then stop dead: no ack, no cleanup."""
+    """Run the steps of both stages as `worker` does, then stop dead: no ack, no cleanup."""
     jobs = worker.queue.read_new(worker.name, 100, None)
     assert jobs
     if point == "read":
@@ -32,10 +35,20 @@ def crash_after(worker: Worker, point: str) -> None:
     prepared, _ = worker._prepare(rows, BatchResult())
     if point == "embedded":
         return
-    touched = {worker.ops.assign(p) for p in prepared}
+    for p in prepared:
+        worker.ops.assign(p)
     if point == "assigned":
         return
-    for story_id in touched:
+    worker.summary_queue.ensure_group()
+    worker.summary_queue.add([j.article_id for j in jobs])
+    if point == "queued":  # the summary jobs exist, the article jobs are not acked
+        return
+    summary_jobs = worker.summary_queue.read_new(worker.name, 100, None)
+    worker._embed_rest([j.article_id for j in summary_jobs])
+    if point == "rest_embedded":
+        return
+    story_ids = {worker.store.article_fields(j.article_id)["story_id"] for j in summary_jobs}
+    for story_id in story_ids:
         worker.ops.summarise(story_id)
 
 
@@ -48,10 +61,14 @@ def assert_each_article_once(client: TestClient, r: redis.Redis, ids: list[str])
     state = StoryState.from_redis(story_id, r.hgetall(f"sf:story:{story_id}:state"))
     assert state.size == len(ids)  # absorbed once each, not once per delivery
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
+    assert r.xpending(SUMMARIES, WORKER_GROUP)["pending"] == 0
+    summary = json.loads(r.get(f"sf:story:{story_id}:summary"))
+    cited = {aid for fact in summary["consensus"] for aid in fact["article_ids"]}
+    assert cited <= set(ids) and len(cited) >= 2  # the summary speaks from the articles
     return story_id
 
 
-@pytest.mark.parametrize("point", ["read", "embedded", "assigned", "summarised"])
+@pytest.mark.parametrize("point", CRASH_POINTS)
 def test_worker_crash_between_read_and_ack_loses_nothing(
     client: TestClient,
     r: redis.Redis,
@@ -128,7 +145,6 @@ def test_workers_summarising_one_story_at_once_never_share_a_version_number(
     make_worker: Callable[..., Worker],
     seeds: list[dict[str, str]],
 ) -> None:
-    import json
     import threading
 
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]

@@ -1,11 +1,23 @@
-"""The worker loop: read a batch from the stream → extract → embed → assign → summarise → ack.
+"""The worker loop, in two stages fed by two streams (service.queue):
+
+  articles  → extract → near-duplicate? → embed the headline and lead → place in a story
+              (status `clustered`) → queue a summary job → ack
+  summaries → embed the rest of the article's sentences → rewrite its story's summary (marks every
+              member it reflects `processed`) → ack
+
+The story decision needs only the lead (workers.assign.LEAD_SENTENCES sentences), a fraction of
+the model work, so the first stage goes first: under a burst every article is in its story long
+before every summary has caught up. Summaries are not starved: when the oldest waiting summary
+job is older than `summary_max_lag_s`, summaries go first.
 
 The only pipeline module that does IO (through service.store / service.stories / service.queue).
 Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
 twice (a crash between the write and the XACK) is finished, not redone:
-  queued, no sentences     → extract + embed, store sentences and vectors
-  sentences, no story_id   → assign under the lock (article and story state in one transaction)
-  story_id, not processed  → summarise its story (marks every member it reflects processed)
+  queued, no sentences          → extract + embed the lead, store sentences and vectors
+  sentences, no story_id        → assign under the lock (article and story state in one MULTI)
+  story_id                      → (re)queue its summary job
+  summary job, lead vectors     → embed the rest, store all vectors
+  summary job, all vectors      → summarise its story
 """
 
 from __future__ import annotations
@@ -14,8 +26,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import redis
 import structlog
 
@@ -26,7 +40,7 @@ from service.queue import Job, Queue
 from service.store import Store
 from service.stories import Stories
 from workers import assign, dedup
-from workers.embed import Embedder, Vectors
+from workers.embed import Embedder
 from workers.extract import extract
 from workers.story_ops import Prepared, StoryOps
 
@@ -60,7 +74,8 @@ class Worker:
         self.embedder = embedder
         self.store = store
         self.stories = stories
-        self.queue = queue
+        self.queue = queue  # articles to place in a story
+        self.summary_queue = Queue.summaries(client, store.keys)
         self.name = name or default_consumer_name()
         self.ops = StoryOps(client, settings, store, stories)
         self.dedup_index = DedupIndex(client, store.keys, settings.story_window_days)
@@ -68,28 +83,29 @@ class Worker:
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
-        """Process until `stop` is set, or (burst) until nothing is left to do. Returns the number
-        of articles finished."""
+        """Process until `stop` is set, or (burst) until both streams are drained. Returns the
+        number of articles finished (summarised or failed)."""
         stop = stop or threading.Event()
         batch = self.settings.worker_batch
-        jobs = self._start(batch, stop)
+        pending = self._start(batch, stop)
         done = 0
         last_report, since_report = time.monotonic(), 0
         while not stop.is_set():
             try:
-                jobs = jobs or self._fetch(batch, burst)
+                queue, jobs = pending or self._fetch(batch, burst)
+                pending = None
                 if not jobs:
                     if burst:
                         break
                     continue
-                result = self._process_isolating_failures(jobs)
+                handler = self.place if queue is self.queue else self.summarise
+                result = self._process_isolating_failures(handler, queue, jobs)
             except redis.ConnectionError as exc:
                 # Storage went away: entries stay pending (claimed again later); wait and retry.
                 log.warning("worker.storage_unavailable", error=str(exc))
                 stop.wait(1.0)
-                jobs = []
+                pending = None
                 continue
-            jobs = []
             self.ops.repair_if_due()
             done += len(result.processed) + len(result.failed)
             since_report += len(result.processed)
@@ -99,77 +115,91 @@ class Worker:
                 last_report, since_report = time.monotonic(), 0
         return done
 
-    def _start(self, batch: int, stop: threading.Event) -> list[Job]:
-        """Join the group and take back what this name held before a restart; a worker started
+    def _start(self, batch: int, stop: threading.Event) -> tuple[Queue, list[Job]] | None:
+        """Join both groups and take back what this name held before a restart; a worker started
         while Redis is down waits for it instead of exiting."""
         while not stop.is_set():
             try:
-                self.queue.ensure_group()
-                return self.queue.read_own_pending(self.name, batch)
+                for queue in (self.queue, self.summary_queue):
+                    queue.ensure_group()
+                for queue in (self.queue, self.summary_queue):
+                    if jobs := queue.read_own_pending(self.name, batch):
+                        return queue, jobs
+                return None
             except redis.ConnectionError as exc:
                 log.warning("worker.storage_unavailable", error=str(exc))
                 stop.wait(1.0)
-        return []
+        return None
 
-    def _fetch(self, batch: int, burst: bool) -> list[Job]:
-        jobs = self.queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
-        return jobs or self.queue.read_new(
-            self.name, batch, None if burst else self.settings.block_ms
-        )
+    def _fetch(self, batch: int, burst: bool) -> tuple[Queue, list[Job]]:
+        """Articles first (the story decision is cheap), then summaries; summaries first when the
+        oldest waiting one is overdue. Blocks (unless burst) on the article stream only: summary
+        jobs come from a worker's own first stage, which then looks for them itself."""
+        order = [self.queue, self.summary_queue]
+        if self.summary_queue.oldest_waiting_age_s() > self.settings.summary_max_lag_s:
+            order.reverse()
+        for queue in order:
+            jobs = queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
+            if jobs := jobs or queue.read_new(self.name, batch, None):
+                return queue, jobs
+        if burst:
+            return self.queue, []
+        return self.queue, self.queue.read_new(self.name, batch, self.settings.block_ms)
 
-    def _process_isolating_failures(self, jobs: list[Job]) -> BatchResult:
+    def _process_isolating_failures(
+        self, handler: Callable[[list[Job]], BatchResult], queue: Queue, jobs: list[Job]
+    ) -> BatchResult:
         """A batch that fails is retried one article at a time, so one bad article cannot hold
         back the others. A failing article stays pending (it is claimed again later) until it
         has failed `max_attempts` times; then it is marked failed with the error and acked."""
         try:
-            return self.process(jobs)
+            return handler(jobs)
         except redis.ConnectionError:
             raise
         except Exception as exc:
             log.exception("worker.batch_failed", articles=len(jobs))
             if len(jobs) == 1:
                 result = BatchResult()
-                self._count_error(jobs[0], exc, result)
+                self._count_error(queue, jobs[0], exc, result)
                 return result
         result = BatchResult()
         for job in jobs:
             try:
-                one = self.process([job])
+                one = handler([job])
             except redis.ConnectionError:
                 raise
             except Exception as exc:
                 log.exception("article.error", article_id=job.article_id)
-                self._count_error(job, exc, result)
+                self._count_error(queue, job, exc, result)
                 continue
             result.processed += one.processed
             result.failed += one.failed
             result.stories |= one.stories
         return result
 
-    def _count_error(self, job: Job, exc: Exception, result: BatchResult) -> None:
+    def _count_error(self, queue: Queue, job: Job, exc: Exception, result: BatchResult) -> None:
         errors = self.store.count_error(job.article_id)
         if errors >= self.settings.max_attempts:
             self._fail(job.article_id, f"processing failed {errors} times: {exc!r}"[:500], result)
-            self.queue.ack([job])
+            queue.ack([job])
 
-    # -- one batch -----------------------------------------------------------------------------
-    def process(self, jobs: list[Job]) -> BatchResult:
+    # -- stage 1: place in a story ---------------------------------------------------------------
+    def place(self, jobs: list[Job]) -> BatchResult:
+        """Extract, embed the lead, assign; queue each placed article's summary job, then ack."""
         result = BatchResult()
         to_prepare: list[tuple[str, dict[str, str]]] = []
         to_assign: list[str] = []
         copies: list[tuple[str, str, float]] = []  # (near-duplicate, its original, story time)
-        to_summarise: dict[str, list[str]] = {}
-        received_at: dict[str, float] = {}  # for the POST → processed latency histogram
+        placed: list[str] = []
         for job in jobs:
             f = self.store.article_fields(job.article_id)
             if not f or f.get("status") in ("processed", "failed"):
                 continue  # already done: a redelivery
-            received_at[job.article_id] = float(f.get("received_at") or time.time())
             if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
             if f.get("story_id"):
-                to_summarise.setdefault(f["story_id"], []).append(job.article_id)
+                placed.append(job.article_id)  # placed before a crash: its summary job may be lost
             elif f.get("duplicate_of"):
                 copies.append((job.article_id, f["duplicate_of"], _article_ts(f)))
             elif f.get("sentence_count"):
@@ -180,24 +210,68 @@ class Worker:
         prepared += self._reload(to_assign)
         # Originals first, so a copy whose original is in this same batch finds its story.
         for p in prepared:
-            to_summarise.setdefault(self.ops.assign(p), []).append(p.article_id)
+            result.stories.add(self.ops.assign(p))
+            placed.append(p.article_id)
         for article_id, original, ts in copies + found:
-            story_id = self._join_original(article_id, original, ts)
-            to_summarise.setdefault(story_id, []).append(article_id)
+            result.stories.add(self._join_original(article_id, original, ts))
+            placed.append(article_id)
+        self.summary_queue.add(placed)  # before the ack: a crash in between re-queues, not loses
+        self.queue.ack(jobs)
+        metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
+        return result
+
+    # -- stage 2: the summary --------------------------------------------------------------------
+    def summarise(self, jobs: list[Job]) -> BatchResult:
+        """Embed the rest of each article, then rewrite each touched story's summary once."""
+        result = BatchResult()
+        to_summarise: dict[str, list[str]] = {}
+        to_embed: list[str] = []
+        for job in jobs:
+            f = self.store.article_fields(job.article_id)
+            if not f or f.get("status") in ("processed", "failed") or not f.get("story_id"):
+                continue  # already done, or a redelivery of a job whose article was failed
+            if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
+                self._fail(job.article_id, "delivered too often without finishing", result)
+                continue
+            if not f.get("duplicate_of") and int(f.get("vector_rows") or 0) < int(
+                f.get("sentence_count") or 0
+            ):
+                to_embed.append(job.article_id)
+            to_summarise.setdefault(f["story_id"], []).append(job.article_id)
+        self._embed_rest(to_embed)
         for story_id, article_ids in to_summarise.items():
-            self.ops.summarise(story_id)
+            # Counted as processed where the summary marks them (also members of other jobs).
+            self.processed_total += len(self.ops.summarise(story_id))
             result.stories.add(story_id)
             result.processed += article_ids
-            for aid in article_ids:
-                log.info("article.processed", article_id=aid, story_id=story_id)
-        self.queue.ack(jobs)  # every job is now processed, failed, or was already finished
-        metrics.record_batch(self.r, self.store.keys, result.processed, result.failed, received_at)
-        self.processed_total += len(result.processed)
+        self.summary_queue.ack(jobs)  # every job is now processed, failed, or was already done
+        metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
         return result
+
+    def process(self, jobs: list[Job]) -> BatchResult:
+        """Both stages for these article jobs and every summary job waiting (tests, tools)."""
+        result = self.place(jobs)
+        while summaries := self.summary_queue.read_new(self.name, self.settings.worker_batch, None):
+            one = self.summarise(summaries)
+            result.processed += one.processed
+            result.failed += one.failed
+        return result
+
+    def _embed_rest(self, article_ids: list[str]) -> None:
+        """The sentences after the lead, all articles in one model call; stored whole."""
+        loaded = self.store.load_extracted(article_ids)
+        texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
+        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
+            vectors = self.embedder.encode(texts)
+        row = 0
+        for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):
+            rest = vectors[row : row + len(sentences) - len(lead)]
+            row += len(rest)
+            self.store.save_sentence_vectors(aid, np.vstack([lead, rest]))
 
     def _join_original(self, article_id: str, original: str, ts: float) -> str:
         """A near-duplicate joins its original's story, without a model pass. If the original is
-        still being processed by another worker, wait briefly; failing that, the copy is treated
+        still being placed by another worker, wait briefly; failing that, the copy is treated
         as an original after all (embedded and assigned) rather than held back."""
         for _ in range(50):
             story_id = self.store.article_fields(original).get("story_id")
@@ -224,8 +298,9 @@ class Worker:
     def _prepare(
         self, rows: list[tuple[str, dict[str, str]]], result: BatchResult, dedup: bool = True
     ) -> tuple[list[Prepared], list[tuple[str, str, float]]]:
-        """Extract every article of the batch, set near-duplicates aside, then embed all the
-        others' texts in one model call. Returns (prepared originals, (copy, original, ts))."""
+        """Extract every article of the batch, set near-duplicates aside, then embed the others'
+        headlines and leads in one model call (the rest waits for the summary stage). Returns
+        (prepared originals, (copy, original, ts))."""
         extracted, copies = [], []
         for article_id, f in rows:
             ex = extract(
@@ -246,17 +321,18 @@ class Worker:
                 extracted.append((article_id, f, ex))
         texts: list[str] = []
         for _, _, ex in extracted:
-            texts += [ex.title, *ex.sentences] if ex.title else ex.sentences
+            lead = ex.sentences[: assign.LEAD_SENTENCES]
+            texts += [ex.title, *lead] if ex.title else lead
         with metrics.timed_embed(self.r, self.store.keys, len(texts)):
             vectors = self.embedder.encode(texts)
         out, row = [], 0
         for article_id, f, ex in extracted:
             title_vec = vectors[row] if ex.title else None
             row += 1 if ex.title else 0
-            sentence_vecs = vectors[row : row + len(ex.sentences)]
-            row += len(ex.sentences)
-            vector = self._article_vector(title_vec, sentence_vecs)
-            self.store.save_extracted(article_id, ex.title, ex.sentences, sentence_vecs, vector)
+            lead_vecs = vectors[row : row + min(len(ex.sentences), assign.LEAD_SENTENCES)]
+            row += len(lead_vecs)
+            vector = assign.article_vector(title_vec, lead_vecs)
+            self.store.save_extracted(article_id, ex.title, ex.sentences, lead_vecs, vector)
             out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, _article_ts(f)))
         return out, copies
 
@@ -288,10 +364,6 @@ class Worker:
             title = f.get("clean_title") or f.get("title") or ""
             out.append(Prepared(aid, title, sentences, vector.copy(), _article_ts(f)))
         return out
-
-    @staticmethod
-    def _article_vector(title_vec: Vectors | None, sentence_vecs: Vectors) -> Vectors:
-        return assign.article_vector(title_vec, sentence_vecs[: assign.LEAD_SENTENCES])
 
 
 def _article_ts(f: dict[str, str]) -> float:

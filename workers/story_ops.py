@@ -13,6 +13,7 @@ import numpy as np
 import redis
 import structlog
 
+from service import metrics
 from service.config import Settings
 from service.store import Store
 from service.stories import MemberDoc, Stories, new_story_id
@@ -109,7 +110,9 @@ class StoryOps:
         return state.story_id
 
     # -- summary -------------------------------------------------------------------------------
-    def summarise(self, story_id: str) -> None:
+    def summarise(self, story_id: str) -> list[str]:
+        """Rewrite the story's summary from its embedded members; returns the articles it made
+        `processed` (counted and logged here, whoever asked for the summary)."""
         def build(members: list[MemberDoc]) -> dict[str, object]:
             # Near-duplicate copies are left out: their original already speaks for them, so a
             # syndicated story run by five sites is still one source of each fact.
@@ -130,7 +133,16 @@ class StoryOps:
             return summarize(docs).to_dict()
 
         members = self.stories.write_summary(story_id, build)
+        if not members:  # every member still waits for its vectors; their own jobs will do it
+            log.info("story.summary_deferred", story_id=story_id)
+            return []
         log.info("story.summarised", story_id=story_id, articles=len(members))
+        newly = [m for m in members if m.status != "processed"]
+        received = {m.article_id: m.received_at for m in newly if m.received_at}
+        metrics.record_batch(self.r, self.store.keys, [m.article_id for m in newly], [], received)
+        for m in newly:
+            log.info("article.processed", article_id=m.article_id, story_id=story_id)
+        return [m.article_id for m in newly]
 
     # -- repair --------------------------------------------------------------------------------
     def repair_if_due(self) -> RepairOutcome | None:

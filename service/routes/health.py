@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import liveness, metrics
 from service.deps import QueueDep, StoreDep
+from service.queue import Queue
 
 router = APIRouter(tags=["operations"])
 
@@ -23,12 +24,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(store: StoreDep, queue: QueueDep) -> JSONResponse:
-    """Redis answers (else 503); how far behind the queue is; which workers are alive and have
-    their model loaded. No such worker reads `degraded` (still 200: posts are accepted and wait)."""
+    """Redis answers (else 503); how far behind the queues are (articles to place in stories,
+    summaries to update); which workers are alive and have their model loaded. No such worker
+    reads `degraded` (still 200: posts are accepted and wait)."""
     try:
         if not store.ping():
             raise redis.ConnectionError("no PONG")
         stats = {**queue.stats(), "oldest_age_s": metrics.queue_oldest_age_s(store.r, store.keys)}
+        summaries = Queue.summaries(store.r, store.keys)
+        summary_stats = {**summaries.stats(), "oldest_waiting_s": summaries.oldest_waiting_age_s()}
         workers = liveness.live_workers(store.r, store.keys)
     except redis.RedisError as exc:
         return JSONResponse(
@@ -39,6 +43,7 @@ def readyz(store: StoreDep, queue: QueueDep) -> JSONResponse:
         "status": "ok" if loaded else "degraded",
         "redis": True,
         "queue": stats,
+        "summary_queue": summary_stats,
         "workers": {"live": len(workers), "model_loaded": loaded, "list": workers},
     }
     if not loaded:
