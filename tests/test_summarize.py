@@ -15,6 +15,7 @@ from workers.embed import SentenceTransformerEmbedder, shared_embedder
 from workers.extract import extract
 from workers.summarize import summarize
 from workers.summarize.align import align
+from workers.summarize.consensus import without_days
 from workers.summarize.dates import days_agree
 from workers.summarize.render import render_text
 from workers.summarize.units import build_story
@@ -148,6 +149,33 @@ def test_seeds_monday_against_tuesday_is_a_conflict_with_the_sources_on_each_sid
     for claim in conflict.claims:
         assert claim.text and claim.value
         assert ("Monday" in claim.value) == (claim.source == seed(0))
+
+
+def test_no_seed_source_is_cited_under_a_day_it_contradicts(seed_summary: Summary) -> None:
+    """000 says Monday, the others Tuesday: a consensus line naming either day must not cite the
+    outlet that says the other; the call itself is still backed by all five (the day is left to
+    the conflicts section)."""
+    for fact in seed_summary.consensus:
+        if "Tuesday" in fact.text:
+            assert seed(0) not in fact.sources, fact.text
+        if "Monday" in fact.text:
+            assert set(fact.sources) <= {seed(0)}, fact.text
+    call = next(f for f in seed_summary.consensus if "phone" in f.text and "Macron" in f.text)
+    assert "Monday" not in call.text and "Tuesday" not in call.text
+    assert set(call.sources) == {seed(n) for n in range(5)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("They spoke by phone on Tuesday, the Kremlin said.", "They spoke by phone, the Kremlin said."),
+        ("They spoke on July 1, 2025 for two hours.", "They spoke for two hours."),
+        ("The leaders met last Monday.", "The leaders met."),
+        ("Tuesday's call was the first since 2022.", "Tuesday's call was the first since 2022."),
+    ],
+)
+def test_without_days_drops_day_phrases_only(text: str, expected: str) -> None:
+    assert without_days(text) == expected
 
 
 def test_no_caption_credit_or_read_more_text_reaches_the_seed_summary(

@@ -15,6 +15,7 @@ from workers.summarize.align import (
     Alignment,
     particulars,
 )
+from workers.summarize.dates import WEEKDAYS, days_agree, parse_dates
 from workers.summarize.text import words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import ConsensusFact
@@ -78,7 +79,25 @@ def consensus_facts(
         best = max(
             fact.units, key=lambda i: (_quality(i, fact.units, story, alignment, contested), -i)
         )
-        members = [story.units[i] for i in fact.units]
+        # A member holding the minority side of a conflict (it says "Monday" where the others
+        # say "Tuesday") does not back a wording that commits to the other side. Where only the
+        # day is in dispute, the day is left out of the wording (the conflicts say who said
+        # which) and every outlet backs the rest; otherwise the dissenter is cited in the
+        # conflict only, never under a sentence its outlet contradicts.
+        rep = story.units[best]
+        text = readable(rep.text)
+        dissent = [
+            i
+            for i in fact.units
+            if i in contested
+            and best not in contested
+            and _commits_to_same_kind(rep, story.units[i])
+        ]
+        if dissent and all(_only_days_differ(rep, story.units[i]) for i in dissent):
+            undated = without_days(text)
+            if undated != text and not parse_dates(undated, None)[0]:
+                text, dissent = undated, []
+        members = [story.units[i] for i in fact.units if i not in dissent]
         article_ids = sorted(
             {u.doc.article_id for u in members}
             | {c for u in members for c in story.copies.get(u.doc.article_id, [])}
@@ -88,11 +107,11 @@ def consensus_facts(
         results.append(
             (
                 position,
-                -len(fact.outlets),
+                -len({u.outlet for u in members}),
                 ConsensusFact(
-                    text=readable(story.units[best].text),
+                    text=text,
                     sources=sources,
-                    support=len(fact.outlets),
+                    support=len({u.outlet for u in members}),
                     article_ids=article_ids,
                 ),
             )
@@ -113,6 +132,40 @@ def _specificity(group: list[int], story: Story) -> float:
 def value_count(unit: FactUnit) -> int:
     values = unit.values
     return len(values.days) + len(values.since) + len(values.quantities)
+
+
+def _commits_to_same_kind(a: FactUnit, b: FactUnit) -> bool:
+    """Both state a day, or both a time span, or both a quantity: where they differ, one of them
+    contradicts the other."""
+    va, vb = a.values, b.values
+    return bool(
+        (va.days and vb.days) or (va.since and vb.since) or (va.quantities and vb.quantities)
+    )
+
+
+def _only_days_differ(a: FactUnit, b: FactUnit) -> bool:
+    """They name days that cannot be the same, and no quantity of theirs contradicts."""
+    va, vb = a.values, b.values
+    days_differ = bool(va.days and vb.days) and not any(
+        days_agree(x, y) for x in va.days for y in vb.days
+    )
+    quantities_clash = any(
+        x.slot == y.slot and not x.meets(y) for x in va.quantities for y in vb.quantities
+    )
+    return days_differ and not quantities_clash
+
+
+_DAY_PHRASE_RE = re.compile(
+    r",?\s+\b(?:on|last|this)\s+(?:"
+    + "|".join(w.capitalize() for w in WEEKDAYS)
+    + r")(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:,\s*\d{4})?)?\b"
+    r"|,?\s+\bon\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?\b"
+)
+
+
+def without_days(text: str) -> str:
+    """The sentence without its "on Tuesday" / "on July 1, 2025" phrases."""
+    return re.sub(r"\s+([,.;:])", r"\1", _DAY_PHRASE_RE.sub("", text)).strip()
 
 
 def _overlap(a: list[int], b: list[int], alignment: Alignment) -> float:
