@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = structlog.get_logger(__name__)
 
@@ -108,8 +110,13 @@ class EmbeddedRedis:
             return
         if self.process.poll() is None:
             # SHUTDOWN flushes the AOF and removes the socket before exiting.
+            # No retries: the server closing the connection is the answer, and redis-py's
+            # default retry policy would spend seconds reconnecting to a socket that is gone.
+            client = redis.Redis(
+                unix_socket_path=str(self.socket), socket_timeout=5, retry=Retry(NoBackoff(), 0)
+            )
             with suppress(redis.ConnectionError, redis.TimeoutError):
-                redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown()
+                client.shutdown()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
