@@ -93,10 +93,6 @@ def _observe(pipe: Any, keys: Keys, hist: Histogram, values: Sequence[float]) ->
 
 
 # -- recording (API: posts; workers: batches, model calls) -------------------------------------
-def count_posted(r: redis.Redis, keys: Keys, existing: bool) -> None:
-    r.hincrby(keys.metrics, "articles_existing" if existing else "articles_accepted", 1)
-
-
 def record_batch(
     r: redis.Redis,
     keys: Keys,

@@ -21,19 +21,19 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from service import metrics
 from service.errors import NotFound, ServiceUnavailable
 from service.keys import Keys
 from service.models import Accepted, ArticleIn, ArticleOut
 
 _CREATE = """
--- KEYS: article hash, content index, stream, [url index]
+-- KEYS: article hash, content index, stream, metrics hash, [url index]
 -- ARGV: id, article key prefix, then the article's field/value pairs
 local function found(id)
+  redis.call('HINCRBY', KEYS[4], 'articles_existing', 1)
   return {id, redis.call('HGET', ARGV[2] .. id, 'status') or 'queued', 1}
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return found(ARGV[1]) end
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   local other = redis.call('GET', KEYS[i])
   if other then return found(other) end
 end
@@ -41,8 +41,9 @@ local other = redis.call('GET', KEYS[2])
 if other then return found(other) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('SET', KEYS[2], ARGV[1])
-for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
+for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
 redis.call('XADD', KEYS[3], '*', 'article_id', ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'articles_accepted', 1)
 return {ARGV[1], 'queued', 0}
 """
 
@@ -110,13 +111,13 @@ class Store:
             self.keys.article(article_id),
             self.keys.content_index(content_digest(article.source, body)),
             self.keys.articles_stream,
+            self.keys.metrics,  # the accepted / existing counters, in the same round trip
         ]
         if article.url:
             keys.append(self.keys.url_index(_digest(canonical_url(article.url))))
         argv = [article_id, self.keys.article(""), *[x for kv in fields.items() for x in kv]]
         try:
             found_id, status, existing = self._create(keys=keys, args=argv)
-            metrics.count_posted(self.r, self.keys, existing=bool(existing))
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
         return Accepted(id=found_id.decode(), status=status.decode(), existing=bool(existing))
