@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service.app import connect, create_app
 from service.config import Settings
+from service.embed_check import embed_check
 from service.ingest import iter_files, post_all, read_articles, wait_processed
 from service.keys import Keys
 from service.liveness import Heartbeat
@@ -33,6 +34,7 @@ from service.stories import Stories
 app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
 )
+app.command("embed-check")(embed_check)
 log = structlog.get_logger(__name__)
 console = Console(stderr=True)
 out = Console(soft_wrap=True, highlight=False)
@@ -97,12 +99,12 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
 
 def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
     # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
-    from workers.embed import SentenceTransformerEmbedder
+    from workers.embed import make_embedder
     from workers.runner import Worker
 
     client = connect(url)
     keys = Keys(settings.key_prefix)
-    embedder = SentenceTransformerEmbedder(batch_size=settings.embed_batch)
+    embedder = make_embedder(settings)
     return Worker(
         client,
         settings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # older than this: then summaries go first, so a sustained burst cannot starve them.
     summary_max_lag_s: float = Field(60.0, ge=0)
     embed_batch: int = Field(64, gt=0)
+    # The embedding backend: "torch" (sentence-transformers) or "onnx-int8" (onnxruntime, exported
+    # once into data_dir/models; refused when its cosine to torch is below embed_min_cosine).
+    embed_backend: Literal["torch", "onnx-int8"] = "torch"
+    embed_threads: int | None = Field(None, gt=0)  # onnx-int8 intra-op threads; None: all cores
+    embed_min_cosine: float = Field(0.98, ge=0, le=1)
 
     # Stories.
     story_window_days: float = Field(

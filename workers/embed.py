@@ -12,10 +12,13 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 UPSTREAM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIM = 384
@@ -99,3 +102,17 @@ class SentenceTransformerEmbedder:
 def shared_embedder() -> SentenceTransformerEmbedder:
     """One model per process: the serve command's worker and the test suite share this one."""
     return SentenceTransformerEmbedder()
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder `settings.embed_backend` names: "torch" (SentenceTransformerEmbedder) or
+    "onnx-int8" (OnnxInt8Embedder, exported once into data_dir/models and checked against torch)."""
+    if settings.embed_backend == "onnx-int8":
+        from workers.embed_onnx import OnnxInt8Embedder
+
+        return OnnxInt8Embedder(
+            settings.data_dir / "models",
+            threads=settings.embed_threads,
+            min_cosine=settings.embed_min_cosine,
+        )
+    return SentenceTransformerEmbedder(batch_size=settings.embed_batch)
