@@ -19,6 +19,8 @@ Layout (prefix `sf` by default):
   {p}:stories:updated          zset: story id scored by its last update sequence number
   {p}:stories:active           zset: story id scored by its latest article time (assignment window)
   {p}:seq:update               counter: monotonic story update sequence
+  {p}:stories:state_changed    zset: story id scored by seq:state at its last assigner-state change
+  {p}:seq:state                counter: assigner-state change sequence (service.story_index)
   {p}:lock:assign              lock held while one worker assigns an article to a story
   {p}:lock:repair              lock held by the one worker running the HDBSCAN repair
   {p}:repair:due               counter: articles assigned since the last repair
@@ -102,6 +104,14 @@ class Keys:
     @property
     def update_seq(self) -> str:
         return f"{self.prefix}:seq:update"
+
+    @property
+    def stories_state_changed(self) -> str:
+        return f"{self.prefix}:stories:state_changed"
+
+    @property
+    def state_seq(self) -> str:
+        return f"{self.prefix}:seq:state"
 
     @property
     def assign_lock(self) -> str:

@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy.typing as npt
 import redis
 
 from service.errors import NotFound
 from service.keys import Keys
 from service.models import ArticleRef, StoryCard, StoryOut
 from service.store import decode_hash, from_ts
+from service.story_index import StoryIndex
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
 # all at once, so feed order and event ids never disagree.
@@ -87,6 +89,8 @@ class Stories:
         self.keys = keys
         self.events_retention = events_retention
         self._touch = client.register_script(_TOUCH)
+        # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
+        self.index = StoryIndex(client, keys)
 
     def touch(self, pipe: redis.client.Pipeline, story_id: str, event: str) -> None:
         """Queue on `pipe`: bump the story's update sequence and record `event` for /events."""
@@ -108,25 +112,18 @@ class Stories:
         return self.state_hashes([i.decode() for i in ids])
 
     def archived_states(
-        self, ts: float, window_s: float, archive_s: float
+        self,
+        ts: float,
+        window_s: float,
+        archive_s: float,
+        vector: npt.ArrayLike,
+        min_cosine: float,
     ) -> dict[str, dict[bytes, bytes]]:
-        """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`:
-        a late follow-up can still join, without loading every old story's member vectors."""
-        ids = [
-            i.decode()
-            for i in self.r.zrangebyscore(
-                self.keys.stories_active, ts - archive_s, f"({ts - window_s}"
-            )
-        ]
-        fields = (b"vector_sum", b"size", b"first_ts", b"last_ts")
-        pipe = self.r.pipeline(transaction=False)
-        for sid in ids:
-            pipe.hmget(self.keys.story_state(sid), *fields)
-        return {
-            sid: dict(zip(fields, row, strict=True))
-            for sid, row in zip(ids, pipe.execute(), strict=True)
-            if all(v is not None for v in row)
-        }
+        """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`,
+        whose centroid cosine to `vector` reaches `min_cosine` (the article's threshold: no other
+        quiet story can be chosen). A late follow-up can still join, without loading every old
+        story; the index (service.story_index) is brought up to date first: call under the lock."""
+        return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine)
 
     def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:
         pipe = self.r.pipeline(transaction=False)
@@ -155,6 +152,7 @@ class Stories:
         pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
         pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
         pipe.zadd(self.keys.stories_active, {story_id: last_ts})
+        self.index.record(pipe, [story_id])
         if created:
             pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
         pipe.execute()

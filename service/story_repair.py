@@ -127,4 +127,6 @@ class RepairStore:
             pipe.delete(self.keys.story_state(sid))
             pipe.hset(self.keys.story_state(sid), mapping=dict(state))
             pipe.zadd(self.keys.stories_active, {sid: last_ts})
+        # Merged-away states are gone, the others rebuilt: other workers' indexes re-read them.
+        self.stories.index.record(pipe, [*merges, *states])
         pipe.execute()

@@ -27,6 +27,7 @@ from workers.assign import (
     build_story,
     choose_story,
     start_story,
+    threshold_for,
 )
 from workers.embed import Vectors
 from workers.repair import RepairParams, RepairPlan, recluster, reconcile
@@ -84,7 +85,13 @@ class StoryOps:
         with self.store.assign_lock():
             # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
             raw = self.stories.active_states(p.ts, self.params.window_s)
-            raw |= self.stories.archived_states(p.ts, self.params.window_s, self.params.archive_s)
+            raw |= self.stories.archived_states(
+                p.ts,
+                self.params.window_s,
+                self.params.archive_s,
+                signal.vector,
+                threshold_for(signal, self.params),
+            )
             candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
             chosen = choose_story(signal, candidates, self.params)
             if chosen is None:

@@ -1,0 +1,536 @@
+"""Scale: Redis + worker memory and per-article assignment latency up to 100k stored articles.
+
+    .venv/bin/python -m benchmarks.scale /work/shared/benchmarks
+    .venv/bin/python -m benchmarks.scale /work/shared/benchmarks --articles 30000 --old-scan-every 50
+
+Goal (issue "Scale"): at most 1.5 GB of Redis + worker memory per 100k stored articles, and
+assignment time flat, not growing with the number of stories.
+
+How the volume is synthesised. Pushing 100k articles through the model is out of reach on a small
+machine (about 5 articles/s on 2 cores), and the model's per-article cost does not depend on how
+much is stored, so each unique text is embedded once and then reposted:
+- texts: GoogleNews-TS (11,109 preprocessed items, posted as plain text) and giveme5w1h-dev (179
+  full articles), read from DATA_DIR at run time (nothing is copied into the repository). Each is
+  made into a POST body as benchmarks/throughput.py does, cleaned with workers.extract.extract
+  and embedded with the packaged model (workers.embed.shared_embedder, in a child process, through
+  a vector cache outside the repository): headline vector + one vector per clean sentence, and the
+  article vector from workers.assign.article_vector with the first LEAD_SENTENCES sentences,
+  exactly as the worker computes them.
+- rounds: round k posts every text again under a new id (`r{k}-...`), from its outlet with the
+  suffix `-r{k}` (the store de-duplicates a source + text pair), published_at shifted by
+  k x (story window + 4 days), and every vector of the round (headline, sentences, article)
+  multiplied by one random orthogonal matrix Q_k (seeded; Q_0 = identity). Within a round the
+  cosine structure is exactly the real one (the dataset's clusters, its near-misses); between
+  rounds it is unrelated, so each round opens its own stories, and the number of stories grows
+  with the volume as it does with real news. Each earlier round's stories are quiet but still
+  within the archive horizon: every one of them is a candidate the assigner has to rule out.
+- per article, through the product's own storage code, in an embedded Redis
+  (service.redis_embedded.EmbeddedRedis, append-only file as the product runs it): Store.add_article
+  (the POST's Lua script: article hash, content index, stream entry), Store.save_extracted (sentences,
+  float16 sentence vectors, article vector) and StoryOps.assign (timed: the assign lock, the open
+  stories' states, the quiet-story index, choose_story, the commit). Every 16 articles the stories
+  they touched are summarised with StoryOps.summarise, as a worker batch does (timed per batch).
+
+Measured: per-article assignment latency, per-batch summary time, Redis INFO used_memory and the
+redis-server's RSS, this process's RSS and the worker's quiet-story index, bytes per article; at
+the end, the bytes per key type (MEMORY USAGE on samples of each type, scaled by the counts). With
+--old-scan-every N, every Nth article's quiet stories are also read the previous way (one HMGET
+per quiet story), next to the index lookup, and both choices are checked to agree.
+
+Not measured: the model (extract + embed; benchmarks/throughput.py measures it per article), the
+near-duplicate check (its MinHash keys expire after the story window, so they do not grow with
+the archive), the HDBSCAN repair (it runs on the open window only), the HTTP layer, metrics
+counters. This process holds the benchmark's own data (texts, vectors) besides what a worker
+holds: its RSS is an upper bound; the index's size is the worker's part that grows with stories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import redis
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from benchmarks.datasets import Doc, load_giveme, load_googlenews
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+console = Console(width=max(150, Console().width))  # the tables are wide; logs are not TTYs
+DAY = 86400.0
+GAP_DAYS = 4.0  # rounds are this much more than one story window apart
+BATCH = 16  # articles per worker batch (Settings.worker_batch)
+GOAL_BYTES_PER_ARTICLE = 1.5e9 / 100_000
+CACHE = Path.home() / ".cache" / "storyfold" / "bench"
+
+F32 = npt.NDArray[np.float32]
+
+
+# -- the texts, embedded once --------------------------------------------------------------------
+@dataclass
+class Item:
+    doc_id: str
+    source: str
+    text: str
+    title: str | None
+    ts: float
+    clean_title: str | None = None
+    sentences: list[str] = field(default_factory=list)
+    sentence_vecs: F32 = field(default_factory=lambda: np.zeros((0, 384), np.float32))
+    vector: F32 = field(default_factory=lambda: np.zeros(384, np.float32))
+
+
+def post_body(doc: Doc) -> tuple[str, str | None]:
+    """(text, title) as benchmarks/throughput.body posts a document."""
+    text = (doc.text or doc.title).strip()
+    return text, (doc.title.strip() or None) if doc.text and doc.title else None
+
+
+def load_items(data_dir: Path) -> list[Item]:
+    docs = load_googlenews(data_dir, "TS").docs + load_giveme(data_dir).docs
+    docs.sort(key=lambda d: (d.ts, d.doc_id))
+    items = []
+    for d in docs:
+        text, title = post_body(d)
+        source = f"outlet-{sum(d.doc_id.encode()) % 23}"
+        doc_id = re.sub(r"[^A-Za-z0-9._\-]", "_", d.doc_id)[:100]  # no ':' (key_type)
+        items.append(Item(doc_id, source, text, title, d.ts))
+    return items
+
+
+def _embed_child(texts: list[str], path: str) -> None:
+    from workers.embed import shared_embedder
+
+    vectors = shared_embedder().encode(texts)
+    np.save(path, np.asarray(vectors, np.float32))
+
+
+def embed_items(items: list[Item]) -> list[Item]:
+    """Extract each text as the worker does and embed headline + sentences once (cached). The model
+    runs in a child process, so this process's memory is what a worker holds besides its model."""
+    from workers.assign import LEAD_SENTENCES, article_vector
+    from workers.extract import extract
+
+    kept, texts = [], []
+    for it in tqdm(items, desc="extract", unit="doc"):
+        ex = extract(text=it.text or None, title=it.title)
+        if not ex.sentences and not ex.title:
+            continue  # the worker marks it failed: never stored as clustered
+        it.clean_title, it.sentences = ex.title, list(ex.sentences)
+        kept.append(it)
+        texts += [ex.title, *ex.sentences] if ex.title else ex.sentences
+    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+    cache = CACHE / f"scale-{key}.npy"
+    if not cache.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        console.print(f"embedding {len(texts)} texts once (child process) → {cache}")
+        t = time.perf_counter()
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=_embed_child, args=(texts, str(cache)))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise RuntimeError(f"embedding child exited with {proc.exitcode}")
+        console.print(f"  {len(texts) / (time.perf_counter() - t):.0f} texts/s")
+    vectors = np.load(cache)
+    row = 0
+    for it in kept:
+        title_vec = vectors[row] if it.clean_title else None
+        row += 1 if it.clean_title else 0
+        it.sentence_vecs = vectors[row : row + len(it.sentences)]
+        row += len(it.sentences)
+        it.vector = article_vector(title_vec, it.sentence_vecs[:LEAD_SENTENCES])
+    return kept
+
+
+def rotation(k: int, dim: int = 384) -> F32:
+    if k == 0:
+        return np.eye(dim, dtype=np.float32)
+    q, r = np.linalg.qr(np.random.default_rng(1000 + k).normal(size=(dim, dim)))
+    return (q * np.sign(np.diag(r))).astype(np.float32)
+
+
+# -- measuring -----------------------------------------------------------------------------------
+def rss_mb(pid: int | None) -> float:
+    try:
+        for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+@dataclass
+class Slice:
+    assign_ms: list[float] = field(default_factory=list)
+    summarise_ms: list[float] = field(default_factory=list)
+    index_ms: list[float] = field(default_factory=list)
+    scan_ms: list[float] = field(default_factory=list)
+    quiet: list[int] = field(default_factory=list)  # quiet stories the old scan read
+    disagree: int = 0
+
+
+@dataclass
+class Row:
+    articles: int
+    stories: int
+    sl: Slice
+    used_mb: float
+    redis_rss_mb: float
+    self_rss_mb: float
+    index_mb: float
+    bytes_per_article: float
+    elapsed_s: float
+
+
+def index_mb(ops: object) -> float:
+    index = ops.stories.index  # type: ignore[attr-defined]
+    arrays = index._centroids.nbytes + index._times.nbytes
+    return float(arrays + 120 * len(index._ids)) / 1e6  # + ids, dict and list entries (approx.)
+
+
+ARTICLE_KEYS = {
+    None: "article hash",
+    "sentences": "article :sentences (JSON)",
+    "vectors": "article :vectors (float16 rows)",
+    "vector": "article :vector (float32)",
+    "minhash": "article :minhash",
+}
+STORY_KEYS = {
+    None: "story hash",
+    "state": "story :state (centroid sum, 64 members)",
+    "articles": "story :articles (zset)",
+    "summary": "story :summary (JSON)",
+    "versions": "story :versions (list of JSON)",
+}
+
+
+def key_type(key: str) -> str:
+    """The kind of a key (article and story ids here have no ':'); a single key is its own kind."""
+    parts = key.split(":")
+    suffix = parts[3] if len(parts) > 3 else None
+    if key.startswith("sf:article:"):
+        return ARTICLE_KEYS.get(suffix, f"article :{suffix}")
+    if key.startswith("sf:story:"):
+        return STORY_KEYS.get(suffix, f"story :{suffix}")
+    for prefix in ("sf:idx:content:", "sf:idx:url:", "sf:dedup:", "sf:feed:size:", "sf:worker:"):
+        if key.startswith(prefix):
+            return prefix + "*"
+    return key
+
+
+def breakdown(
+    client: redis.Redis, articles: int, sample: int = 300
+) -> list[tuple[str, int, float, float]]:
+    """(key type, keys, mean bytes per key, bytes per article) from MEMORY USAGE samples."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    for raw in client.scan_iter(count=2000):
+        key = raw.decode()
+        kind = key_type(key)
+        counts[kind] += 1
+        if len(by_type[kind]) < sample:
+            by_type[kind].append(key)
+    out = []
+    small = 0.0
+    for kind, keys in by_type.items():
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.memory_usage(key, samples=0)
+        mean = float(np.mean([int(s or 0) for s in pipe.execute()]))
+        if counts[kind] * mean < 10_000:
+            small += counts[kind] * mean
+        else:
+            out.append((kind, counts[kind], mean, mean * counts[kind] / articles))
+    out.sort(key=lambda row: -row[3])
+    out.append(("other keys (< 10 kB per kind)", 0, small, small / articles))
+    return out
+
+
+# -- the run -------------------------------------------------------------------------------------
+def run(
+    items: list[Item],
+    n_articles: int,
+    report_every: int,
+    old_every: int,
+    work: Path,
+    max_minutes: float | None,
+) -> tuple[list[Row], list[tuple[str, int, float, float]], dict[str, float]]:
+    from service.app import connect
+    from service.config import Settings
+    from service.keys import Keys
+    from service.models import ArticleIn
+    from service.redis_embedded import EmbeddedRedis
+    from service.store import Store
+    from service.stories import Stories
+    from service.story_index import scan_archived_states
+    from workers.assign import StoryState, choose_story, threshold_for
+    from workers.story_ops import Prepared, StoryOps
+
+    rows: list[Row] = []
+    with EmbeddedRedis(work / "redis") as server:
+        settings = Settings(redis_url=server.url, _env_file=None)
+        client = connect(server.url)
+        keys = Keys(settings.key_prefix)
+        store, stories = Store(client, keys), Stories(client, keys)
+        ops = StoryOps(client, settings, store, stories)
+        params = ops.params
+        shift = params.window_s + GAP_DAYS * DAY
+        base_used = int(client.info("memory")["used_memory"])
+        redis_pid = server.process.pid if server.process else None
+        t_start = time.perf_counter()
+        deadline = t_start + 60 * max_minutes if max_minutes else float("inf")
+        stored = skipped = 0
+        sl = Slice()
+        touched: set[str] = set()
+
+        def summarise_batch() -> None:
+            t = time.perf_counter()
+            for sid in sorted(touched):
+                ops.summarise(sid)
+            sl.summarise_ms.append(1000 * (time.perf_counter() - t))
+            touched.clear()
+
+        def report() -> None:
+            nonlocal sl
+            used = int(client.info("memory")["used_memory"])
+            idx = index_mb(ops)
+            rows.append(
+                Row(
+                    stored,
+                    int(client.zcard(keys.stories_active)),
+                    sl,
+                    used / 1e6,
+                    rss_mb(redis_pid),
+                    rss_mb(None),
+                    idx,
+                    (used - base_used + idx * 1e6) / stored,
+                    time.perf_counter() - t_start,
+                )
+            )
+            bar.write(row_line(rows[-1]))
+            sl = Slice()
+
+        def reposts() -> Iterator[tuple[int, F32, Item]]:
+            k = 0
+            while True:
+                q = rotation(k, len(items[0].vector))
+                for it in items:
+                    yield k, q, it
+                k += 1
+
+        bar = tqdm(total=n_articles, desc="articles", unit="art", smoothing=0.05, mininterval=5)
+        rounds = 0
+        try:
+            for k, q, it in reposts():
+                if stored >= n_articles or time.perf_counter() > deadline:
+                    break
+                rounds = k + 1
+                aid = f"r{k}-{it.doc_id}"
+                published = datetime.fromtimestamp(it.ts + k * shift, UTC)
+                accepted = store.add_article(
+                    ArticleIn(
+                        id=aid,
+                        source=f"{it.source}-r{k}",
+                        text=it.text,
+                        title=it.title,
+                        published_at=published,
+                    )
+                )
+                if accepted.existing:  # the same text from the same outlet twice in the data
+                    skipped += 1
+                    continue
+                vector = it.vector @ q
+                store.save_extracted(
+                    aid, it.clean_title, it.sentences, it.sentence_vecs @ q, vector
+                )
+                ts = float(f"{published.timestamp():.3f}")  # as the worker reads it back
+                p = Prepared(aid, it.clean_title or "", it.sentences, vector, ts)
+                if old_every and stored % old_every == 0:
+                    signal = p.signal
+                    active = stories.active_states(ts, params.window_s)
+                    t = time.perf_counter()
+                    new = stories.archived_states(
+                        ts, params.window_s, params.archive_s, vector, threshold_for(signal, params)
+                    )
+                    sl.index_ms.append(1000 * (time.perf_counter() - t))
+                    t = time.perf_counter()
+                    old = scan_archived_states(client, keys, ts, params.window_s, params.archive_s)
+                    sl.scan_ms.append(1000 * (time.perf_counter() - t))
+                    sl.quiet.append(len(old))
+                    choices = [
+                        choose_story(
+                            signal,
+                            [StoryState.from_redis(s, d) for s, d in (active | quiet).items()],
+                            params,
+                        )
+                        for quiet in (new, old)
+                    ]
+                    sl.disagree += choices[0] != choices[1]
+                t = time.perf_counter()
+                touched.add(ops.assign(p))
+                sl.assign_ms.append(1000 * (time.perf_counter() - t))
+                stored += 1
+                bar.update()
+                if stored % BATCH == 0:
+                    summarise_batch()
+                if stored % report_every == 0:
+                    report()
+        except KeyboardInterrupt:
+            bar.write("interrupted: reporting what was stored so far")
+        bar.close()
+        if touched:
+            summarise_batch()
+        if stored and (not rows or rows[-1].articles != stored):
+            report()
+        console.print("memory by key type (MEMORY USAGE samples) …")
+        parts = breakdown(client, stored)
+        aof = sum(f.stat().st_size for f in (work / "redis").glob("*.aof*") if f.is_file())
+        info = {
+            "rounds": float(rounds),
+            "skipped": float(skipped),
+            "aof_mb": aof / 1e6,
+            "used_mb": int(client.info("memory")["used_memory"]) / 1e6,
+            "base_mb": base_used / 1e6,
+        }
+        client.close()
+    return rows, parts, info
+
+
+def fmt(x: float, spec: str = ".1f") -> str:
+    return "–" if x != x else format(x, spec)
+
+
+def row_line(r: Row) -> str:
+    return (
+        f"{r.articles} articles, {r.stories} stories: assign p50 {fmt(pct(r.sl.assign_ms, 50), '.2f')}"
+        f" / p95 {fmt(pct(r.sl.assign_ms, 95), '.2f')} ms, Redis {r.used_mb:.0f} MB, "
+        f"{r.bytes_per_article:.0f} B/article, {r.elapsed_s / 60:.1f} min"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("data_dir", type=Path, nargs="?", default=Path("/work/shared/benchmarks"))
+    p.add_argument("--data-dir", dest="data_dir_opt", type=Path, default=None)
+    p.add_argument("--articles", type=int, default=100_000)
+    p.add_argument("--report-every", type=int, default=10_000)
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this long and report what was stored (Ctrl-C does the same)",
+    )
+    p.add_argument(
+        "--old-scan-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="every Nth article, also time the previous full scan of quiet stories (0: never)",
+    )
+    args = p.parse_args(argv)
+    data_dir = args.data_dir_opt or args.data_dir
+
+    from service.logs import configure_logging
+
+    configure_logging(json_logs=True, level="WARNING")
+    items = embed_items(load_items(data_dir))
+    console.print(
+        f"{len(items)} texts per round; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at start"
+    )
+    with tempfile.TemporaryDirectory(prefix="sf-scale-") as tmp:
+        rows, parts, info = run(
+            items,
+            args.articles,
+            args.report_every,
+            args.old_scan_every,
+            Path(tmp),
+            args.max_minutes,
+        )
+
+    t = Table(
+        title=f"Scale: {rows[-1].articles} stored articles in {int(info['rounds'])} rounds of "
+        f"{len(items)} texts ({rows[-1].elapsed_s / 60:.1f} min; per slice of {args.report_every})"
+    )
+    for c in (
+        "stored articles",
+        "stories",
+        "assign ms p50 / p95 / max",
+        "quiet stories: index / old scan ms p50 (stories scanned)",
+        "summarise ms per batch p50 / p95",
+        "Redis used / RSS MB",
+        "process RSS / index MB",
+        "bytes per article",
+        "elapsed min",
+    ):
+        t.add_column(c)
+    for r in rows:
+        a = r.sl.assign_ms
+        old = (
+            f"{fmt(pct(r.sl.index_ms, 50), '.2f')} / {fmt(pct(r.sl.scan_ms, 50), '.1f')} "
+            f"({fmt(pct(r.sl.quiet, 50), '.0f')})"
+            + (f" [{r.sl.disagree} disagree]" if r.sl.disagree else "")
+            if r.sl.scan_ms
+            else "–"
+        )
+        t.add_row(
+            str(r.articles),
+            str(r.stories),
+            f"{fmt(pct(a, 50), '.2f')} / {fmt(pct(a, 95), '.2f')} / {fmt(max(a), '.0f')}",
+            old,
+            f"{fmt(pct(r.sl.summarise_ms, 50))} / {fmt(pct(r.sl.summarise_ms, 95))}",
+            f"{r.used_mb:.0f} / {fmt(r.redis_rss_mb, '.0f')}",
+            f"{fmt(r.self_rss_mb, '.0f')} / {r.index_mb:.1f}",
+            f"{r.bytes_per_article:.0f} (goal ≤ {GOAL_BYTES_PER_ARTICLE:.0f})",
+            f"{r.elapsed_s / 60:.1f}",
+        )
+    console.print(t)
+    b = Table(
+        title=f"Redis memory by key type at {rows[-1].articles} articles (used_memory "
+        f"{info['used_mb']:.0f} MB, {info['base_mb']:.1f} MB empty; AOF on disk {info['aof_mb']:.0f} MB)"
+    )
+    for c in ("key type", "keys", "mean bytes per key", "bytes per article", "share"):
+        b.add_column(c)
+    total = sum(x[3] for x in parts)
+    for kind, count, mean, per in parts:
+        b.add_row(
+            kind,
+            str(count) if count else "",
+            f"{mean:.0f}" if count else "",
+            f"{per:.0f}",
+            f"{per / total:.0%}",
+        )
+    b.add_row("sum of the above", "", "", f"{total:.0f}", "")
+    console.print(b)
+    if info["skipped"]:
+        console.print(
+            f"{int(info['skipped'])} reposts skipped: same outlet + text twice in the data"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
