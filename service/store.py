@@ -50,6 +50,35 @@ return {ARGV[1], 'queued', 0}
 _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
 
 
+DIM = 384
+# Sentence vectors are the largest thing kept per article. Stored as int8 with one float32 scale
+# per row: a quarter of float32, half of float16, and the cosine between a vector and its stored
+# copy stays above 0.9999 (tests/test_store_vectors.py). The magic cannot begin a float16 blob of
+# unit vectors (as float16 it reads 6.3, and no component of a unit vector exceeds 1), so rows
+# stored as float16 by earlier versions still read.
+_INT8_MAGIC = b"SFv8"
+
+
+def pack_sentence_vectors(vectors: npt.NDArray[np.float32]) -> bytes:
+    rows = np.asarray(vectors, np.float32).reshape(-1, DIM)
+    scale = np.abs(rows).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
+    return bytes(_INT8_MAGIC + scale.astype("<f4").tobytes() + codes.tobytes())
+
+
+def unpack_sentence_vectors(raw: bytes) -> npt.NDArray[np.float32]:
+    if not raw.startswith(_INT8_MAGIC):  # float16 rows, as stored before
+        legacy: npt.NDArray[np.float32] = np.frombuffer(raw, "<f2").astype(np.float32)
+        return legacy.reshape(-1, DIM)
+    body = raw[len(_INT8_MAGIC) :]
+    n = len(body) // (4 + DIM)
+    scale = np.frombuffer(body[: 4 * n], "<f4")
+    codes = np.frombuffer(body[4 * n :], np.int8).reshape(n, DIM)
+    rows: npt.NDArray[np.float32] = codes.astype(np.float32) * scale[:, None].astype(np.float32)
+    return rows
+
+
 def canonical_url(url: str) -> str:
     """Same article, same key: lower-case scheme and host, no fragment, no tracking parameters."""
     parts = urlsplit(url.strip())
@@ -165,10 +194,9 @@ class Store:
     ) -> None:
         """The clean sentences, the vectors of the first len(vectors) of them (the lead, at first:
         the rest follow with save_sentence_vectors) and the article vector."""
-        # float16 halves the memory of the largest thing we keep; cosine error stays below 1e-3.
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
-        pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
+        pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.set(self.keys.article_vector(article_id), article_vector.astype("<f4").tobytes())
         mapping = {"sentence_count": str(len(sentences)), "vector_rows": str(len(vectors))}
         if title:
@@ -180,7 +208,7 @@ class Store:
         """Every sentence's vector (lead included), replacing the lead-only rows: written whole,
         so a second worker finishing the same article writes the same bytes."""
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.keys.article_vectors(article_id), vectors.astype(np.float16).tobytes())
+        pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.hset(self.keys.article(article_id), "vector_rows", str(len(vectors)))
         pipe.execute()
 
@@ -215,9 +243,9 @@ class Store:
             sentences = json.loads(sentences_raw) if sentences_raw else []
             # Rows for the first sentences only while the rest are not embedded yet.
             vectors = (
-                np.frombuffer(vectors_raw, dtype=np.float16).astype(np.float32).reshape(-1, 384)
+                unpack_sentence_vectors(vectors_raw)
                 if vectors_raw and sentences
-                else np.zeros((0, 384), dtype=np.float32)
+                else np.zeros((0, DIM), dtype=np.float32)
             )
             out.append((sentences, vectors))
         return out
@@ -228,7 +256,7 @@ class Store:
         for aid in article_ids:
             pipe.get(self.keys.article_vector(aid))
         rows = [np.frombuffer(raw, "<f4") for raw in pipe.execute()]
-        return np.vstack(rows) if rows else np.zeros((0, 384), np.float32)
+        return np.vstack(rows) if rows else np.zeros((0, DIM), np.float32)
 
     def mark_failed(self, article_id: str, reason: str) -> None:
         self.r.hset(
