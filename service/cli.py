@@ -99,12 +99,12 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
 
 def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
     # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
-    from workers.embed import make_embedder
+    from workers.embed import make_embedders
     from workers.runner import Worker
 
     client = connect(url)
     keys = Keys(settings.key_prefix)
-    embedder = make_embedder(settings)
+    embedder, summary_embedder = make_embedders(settings)
     return Worker(
         client,
         settings,
@@ -113,6 +113,7 @@ def build_worker(settings: Settings, url: str, name: str | None = None):  # type
         Stories(client, keys, settings.events_retention),
         Queue(client, keys),
         name=name,
+        summary_embedder=summary_embedder,
     )
 
 

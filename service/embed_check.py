@@ -48,8 +48,9 @@ def embed_check(
     threads: Annotated[
         int | None, typer.Option(min=1, help="onnx-int8 threads [env STORYFOLD_EMBED_THREADS]")
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Where the int8 export is cached [env STORYFOLD_DATA_DIR]")
+    model_cache: Annotated[
+        Path | None,
+        typer.Option(help="Where the int8 export is cached [env STORYFOLD_MODEL_CACHE_DIR]"),
     ] = None,
 ) -> None:
     """Sentences/s of the torch and onnx-int8 embedders, and the int8 vectors' cosine to torch."""
@@ -70,7 +71,7 @@ def embed_check(
     torch_load = time.perf_counter() - started
     started = time.perf_counter()
     int8 = OnnxInt8Embedder(
-        (data_dir or settings.data_dir) / "models",
+        model_cache or settings.model_cache,
         threads=threads or settings.embed_threads,
         min_cosine=0.0,  # measure, do not refuse; the check's own result is printed below
         reference=torch_model,

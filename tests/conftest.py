@@ -23,6 +23,7 @@ from service.redis_embedded import EmbeddedRedis
 from service.store import Store
 from service.stories import Stories
 from workers.embed import SentenceTransformerEmbedder, shared_embedder
+from workers.embed_onnx import OnnxInt8Embedder
 from workers.runner import Worker
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -69,14 +70,41 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_worker(
-    settings: Settings, r: redis.Redis, embedder: SentenceTransformerEmbedder
+    settings: Settings,
+    r: redis.Redis,
+    embedder: SentenceTransformerEmbedder,
+    int8: OnnxInt8Embedder,
 ) -> Callable[..., Worker]:
+    """Workers as the product builds them by default: torch for headlines and leads (the story
+    decision), int8 for the other sentences (summary_embed_backend)."""
+
     def make(name: str = "w1", **overrides: object) -> Worker:
         s = settings.model_copy(update=overrides)
         keys = Keys(s.key_prefix)
-        return Worker(r, s, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys), name=name)
+        return Worker(
+            r,
+            s,
+            embedder,
+            Store(r, keys),
+            Stories(r, keys),
+            Queue(r, keys),
+            name=name,
+            summary_embedder=int8,
+        )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-models")
+
+
+@pytest.fixture(scope="session")
+def int8(cache_dir: Path, embedder: SentenceTransformerEmbedder) -> OnnxInt8Embedder:
+    model = OnnxInt8Embedder(cache_dir, reference=embedder)
+    assert model.exported  # a fresh folder: exported and quantised here, once
+    return model
 
 
 @pytest.fixture

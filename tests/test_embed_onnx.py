@@ -48,16 +48,8 @@ UNSEEN = [
 ]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-models")
-
-
-@pytest.fixture(scope="session")
-def int8(cache_dir: Path, embedder: SentenceTransformerEmbedder) -> OnnxInt8Embedder:
-    model = OnnxInt8Embedder(cache_dir, reference=embedder)
-    assert model.exported  # a fresh folder: exported and quantised here, once
-    return model
+# `cache_dir` and `int8` (exported once per session) are fixtures of conftest.py: the pipeline
+# tests' workers embed summary sentences with it, as the product does by default.
 
 
 def test_close_to_torch_on_unseen_sentences(

@@ -104,15 +104,24 @@ def shared_embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
 
 
-def make_embedder(settings: Settings) -> Embedder:
-    """The embedder `settings.embed_backend` names: "torch" (SentenceTransformerEmbedder) or
-    "onnx-int8" (OnnxInt8Embedder, exported once into data_dir/models and checked against torch)."""
-    if settings.embed_backend == "onnx-int8":
+def make_embedder(settings: Settings, backend: str | None = None) -> Embedder:
+    """The embedder `backend` (default `settings.embed_backend`) names: "torch"
+    (SentenceTransformerEmbedder) or "onnx-int8" (OnnxInt8Embedder, exported once into
+    settings.model_cache and checked against torch)."""
+    if (backend or settings.embed_backend) == "onnx-int8":
         from workers.embed_onnx import OnnxInt8Embedder
 
         return OnnxInt8Embedder(
-            settings.data_dir / "models",
+            settings.model_cache,
             threads=settings.embed_threads,
             min_cosine=settings.embed_min_cosine,
         )
     return SentenceTransformerEmbedder(batch_size=settings.embed_batch)
+
+
+def make_embedders(settings: Settings) -> tuple[Embedder, Embedder]:
+    """(headline + lead embedder, summary sentences embedder): one object when they are alike."""
+    lead = make_embedder(settings)
+    if settings.summary_embed_backend == settings.embed_backend:
+        return lead, lead
+    return lead, make_embedder(settings, settings.summary_embed_backend)

@@ -68,10 +68,12 @@ class Worker:
         stories: Stories,
         queue: Queue,
         name: str | None = None,
+        summary_embedder: Embedder | None = None,
     ) -> None:
         self.r = client
         self.settings = settings
-        self.embedder = embedder
+        self.embedder = embedder  # headline + lead: decides the story
+        self.summary_embedder = summary_embedder or embedder  # the other sentences
         self.store = store
         self.stories = stories
         self.queue = queue  # articles to place in a story
@@ -262,7 +264,7 @@ class Worker:
         loaded = self.store.load_extracted(article_ids)
         texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
         with metrics.timed_embed(self.r, self.store.keys, len(texts)):
-            vectors = self.embedder.encode(texts)
+            vectors = self.summary_embedder.encode(texts)
         row = 0
         for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):
             rest = vectors[row : row + len(sentences) - len(lead)]
