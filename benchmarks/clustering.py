@@ -1,7 +1,8 @@
 """Story clustering benchmark: storyfold (batch and streaming) against simple and BERTopic baselines.
 
     nice .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...]
-        [--no-bertopic] [--cache DIR] [--repair-every N]   (progress bars go to stderr)
+        [--no-bertopic] [--cache DIR] [--repair-every N] [--backend torch|onnx-int8]
+        (progress bars go to stderr)
 
 Methods: "storyfold streaming" is the runner's loop without Redis (choose_story / absorb /
 start_story one article at a time in time order, recluster + reconcile over the open window every
@@ -214,15 +215,21 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--no-bertopic", action="store_true")
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
+    ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="torch",
+                    help="the embedding backend (STORYFOLD_EMBED_BACKEND) whose vectors to use")
     args = ap.parse_args()
+    if args.backend != "torch":  # its own vector cache
+        args.cache = args.cache / args.backend
 
     encoder: list[Callable[[Sequence[str]], np.ndarray]] = []
 
     def encode(texts: Sequence[str]) -> np.ndarray:
         if not encoder:  # the model is loaded only when something is not cached yet
-            from workers.embed import SentenceTransformerEmbedder
+            from service.config import Settings
+            from workers.embed import make_embedder
 
-            encoder.append(SentenceTransformerEmbedder().encode)
+            settings = Settings(embed_backend=args.backend, _env_file=None)
+            encoder.append(make_embedder(settings).encode)
         batches = [list(texts[i:i + 256]) for i in range(0, len(texts), 256)]
         return np.concatenate([encoder[0](b) for b in tqdm(batches, desc="embed", leave=False)])
 

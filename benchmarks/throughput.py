@@ -117,13 +117,15 @@ class Stack:
 
 
 @contextmanager
-def stack(work: Path, label: str):  # type: ignore[no-untyped-def]
+def stack(work: Path, label: str, backend: str = "torch"):  # type: ignore[no-untyped-def]
     from service.redis_embedded import EmbeddedRedis
 
     with ExitStack() as es:
         server = es.enter_context(EmbeddedRedis(work / f"redis-{label}"))
         port = free_port()
-        env = service_env(server.url, port=port, host="127.0.0.1")
+        # One data folder for every stack of the run: an ONNX export is made once, before timing.
+        env = service_env(server.url, port=port, host="127.0.0.1", embed_backend=backend,
+                          data_dir=str(work / "data"))
         api = Service(f"api-{label}", ["api"], env, work)
         worker = Service(f"worker-{label}", ["worker", "--name", f"bench-{label}"], env, work)
         api.start()
@@ -204,6 +206,7 @@ class Poller(threading.Thread):
 
 @dataclass
 class EndToEnd:
+    backend: str = "torch"
     n: int = 0
     story_per_s: float = float("nan")
     summary_per_s: float = float("nan")
@@ -213,6 +216,8 @@ class EndToEnd:
     steady_rate: float = 0.0
     p50_s: float = float("nan")
     p95_s: float = float("nan")
+    p50_story_s: float = float("nan")
+    p95_story_s: float = float("nan")
     steady_unfinished: int = 0
     peak_mb: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -229,10 +234,11 @@ def proc_cpu_s(pid: int | None) -> float:
 
 
 def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
-                   timeout_s: float) -> EndToEnd:
-    out = EndToEnd(n=len(docs))
-    console.print(f"[bold]1a. burst[/]: {len(docs)} articles through api + worker processes")
-    with stack(work, "burst") as s, httpx.Client(timeout=60) as http:
+                   timeout_s: float, backend: str) -> EndToEnd:
+    out = EndToEnd(backend=backend, n=len(docs))
+    console.print(f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker "
+                  "processes")
+    with stack(work, f"burst-{backend}", backend) as s, httpx.Client(timeout=60) as http:
         poller = Poller(s.client)
         poller.start()
         cpu0 = {k: proc_cpu_s(v.pid) for k, v in (("api", s.api), ("worker", s.worker))}
@@ -262,8 +268,9 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
         pool = list(docs)
         random.Random(7).shuffle(pool)
         pool = pool[:n]
-        console.print(f"[bold]1b. steady[/]: {n} articles open-loop at {rate}/s on a fresh stack")
-        with stack(work, "steady") as s, httpx.Client(timeout=30) as http:
+        console.print(f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a "
+                      "fresh stack")
+        with stack(work, f"steady-{backend}", backend) as s, httpx.Client(timeout=30) as http:
             poller = Poller(s.client, 0.05)
             poller.start()
             due_at: dict[str, float] = {}
@@ -287,6 +294,10 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
             if lat:
                 out.p50_s = float(np.percentile(lat, 50))
                 out.p95_s = float(np.percentile(lat, 95))
+            placed = [poller.in_story[a] - due_at[a] for a in due_at if a in poller.in_story]
+            if placed:
+                out.p50_story_s = float(np.percentile(placed, 50))
+                out.p95_story_s = float(np.percentile(placed, 95))
             s.sample_memory()
             for k, v in s.peak_mb.items():
                 peak[k] = max(peak.get(k, 0.0), v)
@@ -494,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds to wait for the burst to be processed (default 900)")
     p.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")],
                    default=[32, 64, 128], help="encode batch sizes to compare (default 32,64,128)")
+    p.add_argument("--backends", type=lambda s: s.split(","), default=["torch", "onnx-int8"],
+                   help="STORYFOLD_EMBED_BACKEND values to run end to end and in the embedding "
+                        "part (default torch,onnx-int8)")
     for part in ("e2e", "bertopic", "embedding", "breakdown"):
         p.add_argument(f"--skip-{part}", action="store_true", help=f"skip the {part} part")
     args = p.parse_args(argv)
@@ -506,35 +520,36 @@ def main(argv: list[str] | None = None) -> int:
                   f"{os.getloadavg()[0]:.1f} at start (cores may be shared with other work)")
     with tempfile.TemporaryDirectory(prefix="sf-throughput-") as tmp:
         work = Path(tmp)
-        e2e = None if args.skip_e2e else run_end_to_end(
-            docs, work, args.steady_seconds, args.steady_rate, args.timeout)
+        runs = [] if args.skip_e2e else [
+            run_end_to_end(docs, work, args.steady_seconds, args.steady_rate, args.timeout, b)
+            for b in args.backends]
         bt = None if args.skip_bertopic else run_bertopic(docs)
         emb = None if args.skip_embedding else run_embedding(
-            [d for d in docs if d.text], args.batch_sizes, 16)
+            [d for d in docs if d.text], args.batch_sizes, 16, args.backends)
         bd = None if args.skip_breakdown else run_breakdown(docs, work)
 
-    if e2e or bt:
+    if runs or bt:
         n_gm = sum(1 for d in docs if d.text)
         t = Table(title=f"End to end: {len(docs)} articles ({n_gm} giveme5w1h-dev + "
                         f"{len(docs) - n_gm} GoogleNews-TS)")
         for c in ("system", "articles/s → in a story", "articles/s → with summary",
                   "ratio vs BERTopic (story / summary)", "goal"):
             t.add_column(c)
-        if e2e:
+        for e2e in runs:
             ratio = (f"{e2e.story_per_s / bt.per_s:.2f}× / {e2e.summary_per_s / bt.per_s:.2f}×"
                      if bt else "–")
             goal = (f"≥{GOAL_STORY}× / ≥{GOAL_SUMMARY}×: "
                     + ("met" if bt and e2e.story_per_s >= GOAL_STORY * bt.per_s
                        and e2e.summary_per_s >= GOAL_SUMMARY * bt.per_s else "not met")
                     if bt else "–")
-            t.add_row("storyfold (api + worker processes)", fmt(e2e.story_per_s, ".2f"),
-                      fmt(e2e.summary_per_s, ".2f"), ratio, goal)
+            t.add_row(f"storyfold, {e2e.backend} (api + worker processes)",
+                      fmt(e2e.story_per_s, ".2f"), fmt(e2e.summary_per_s, ".2f"), ratio, goal)
         if bt:
             t.add_row(f"BERTopic (embed {bt.embed_s:.1f} s + fit {bt.fit_s:.1f} s, "
                       f"{bt.topics} topics)", fmt(bt.per_s, ".2f"), "(no summaries)", "1×", "")
         console.print(t)
-    if e2e:
-        t = Table(title="storyfold latency, memory, CPU")
+    for e2e in runs:
+        t = Table(title=f"storyfold latency, memory, CPU ({e2e.backend})")
         t.add_column("measure")
         t.add_column("value")
         t.add_row("burst: failed / unfinished", f"{e2e.failed} / {e2e.unfinished}")
@@ -542,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{fmt(e2e.cpu_s.get('api', float('nan')))} / "
                   f"{fmt(e2e.cpu_s.get('worker', float('nan')))}")
         if e2e.steady_n:
+            t.add_row(f"steady {e2e.steady_rate}/s × {e2e.steady_n}: p50 / p95 POST → in a story",
+                      f"{fmt(e2e.p50_story_s, '.2f')} s / {fmt(e2e.p95_story_s, '.2f')} s")
             t.add_row(f"steady {e2e.steady_rate}/s × {e2e.steady_n}: p50 / p95 POST → processed",
                       f"{fmt(e2e.p50_s, '.2f')} s / {fmt(e2e.p95_s, '.2f')} s")
             t.add_row("steady: unfinished after 120 s drain", str(e2e.steady_unfinished))
