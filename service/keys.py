@@ -5,7 +5,7 @@ Layout (prefix `sf` by default):
   {p}:stream:summaries         stream of placed article ids whose story summary must take them in
   {p}:article:{id}             hash: the posted article, its status and story
   {p}:article:{id}:sentences   string: JSON list of clean sentences
-  {p}:article:{id}:vectors     string: float16 matrix, one row per sentence
+  {p}:article:{id}:vectors     string: int8 rows + a scale each, one per embedded sentence
   {p}:article:{id}:vector      string: float32 article vector (title + lead), for the repair
   {p}:article:{id}:minhash     string: MinHash signature, expires after the dedup window
   {p}:dedup:{day}              hash: LSH band key -> first article with it, one hash per day

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,12 @@ def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
         if m.article_id in embedded
         or (m.duplicate_of and (m.duplicate_of in embedded or m.duplicate_of not in member_ids))
     ]
+
+
+def _version(raw: bytes) -> dict[str, object]:
+    """One stored summary version: zlib-compressed JSON, or plain JSON as stored before."""
+    data: dict[str, object] = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
+    return data
 
 
 def new_story_fields(story_id: str, headline: str, parent: str | None = None) -> dict[str, str]:
@@ -239,7 +246,8 @@ class Stories:
                     sources = {m.source for m in members if not m.duplicate_of}
                     pipe.multi()
                     pipe.set(self.keys.story_summary(story_id), blob)
-                    pipe.rpush(self.keys.story_versions(story_id), blob)
+                    # Old versions are read rarely and are most of a story's bytes: compressed.
+                    pipe.rpush(self.keys.story_versions(story_id), zlib.compress(blob.encode()))
                     pipe.hset(
                         self.keys.story(story_id),
                         mapping={
@@ -318,7 +326,7 @@ class Stories:
         end = stored if before is None else min(before, stored)
         start = max(0, end - limit)
         rows = self.r.lrange(key, start, end - 1) if end > 0 else []
-        return [json.loads(raw) for raw in reversed(rows)], (start or None)
+        return [_version(raw) for raw in reversed(rows)], (start or None)
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))
