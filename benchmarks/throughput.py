@@ -367,8 +367,8 @@ class EmbedRow:
         return self.sentences / self.seconds
 
 
-def run_embedding(docs: list[Doc], batch_sizes: Sequence[int],
-                  worker_batch: int) -> tuple[dict[str, float], list[EmbedRow]]:
+def run_embedding(docs: list[Doc], batch_sizes: Sequence[int], worker_batch: int,
+                  backends: Sequence[str] = ("torch",)) -> tuple[dict[str, float], list[EmbedRow]]:
     import torch
 
     from workers.embed import SentenceTransformerEmbedder
@@ -413,6 +413,20 @@ def run_embedding(docs: list[Doc], batch_sizes: Sequence[int],
         emb.encode(shuffled[i:i + 64])
     rows.append(EmbedRow("calls of 64 in arrival order (no cross-call sort)", len(shuffled),
                          time.perf_counter() - t))
+    if "onnx-int8" in backends:
+        from service.config import Settings
+        from workers.embed import make_embedder
+
+        int8 = make_embedder(Settings(_env_file=None), "onnx-int8")
+        int8.encode(sentences[:64])  # warm-up
+        t = time.perf_counter()
+        int8.encode(sentences)
+        rows.append(EmbedRow("onnx-int8, one call", len(sentences), time.perf_counter() - t))
+        t = time.perf_counter()
+        for texts in tqdm(calls, desc="worker-style calls (int8)"):
+            int8.encode(texts)
+        rows.append(EmbedRow(f"onnx-int8, per stream batch of {worker_batch} articles (+titles)",
+                             sum(map(len, calls)), time.perf_counter() - t))
     info = {"sentences": len(sentences), "tokens": mean_tokens, "peak_gflops": peak / 1e9,
             "limit": limit, "p95_tokens": float(np.percentile(lengths, 95))}
     return info, rows
@@ -434,9 +448,9 @@ class Timers:
 
 
 class TimedEmbedder:
-    def __init__(self, inner: Any, timers: Timers) -> None:
+    def __init__(self, inner: Any, timers: Timers, name: str = "embed") -> None:
         self.inner, self.dim = inner, inner.dim
-        self.encode = timers.wrap("embed", inner.encode)
+        self.encode = timers.wrap(name, inner.encode)
 
 
 def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, float]]:
@@ -461,9 +475,15 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             for i in range(0, len(bodies), POST_CHUNK):
                 http.post("/articles", json=bodies[i:i + POST_CHUNK]).raise_for_status()
         keys = Keys(settings.key_prefix)
-        embedder = TimedEmbedder(shared_embedder(), timers)
+        from workers.embed import make_embedder
+
+        embedder = TimedEmbedder(shared_embedder(), timers, "embed headline + lead (torch)")
+        rest = (make_embedder(settings, settings.summary_embed_backend)
+                if settings.summary_embed_backend != "torch" else shared_embedder())
+        summary_embedder = TimedEmbedder(
+            rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
         w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
-                          name="breakdown")
+                          name="breakdown", summary_embedder=summary_embedder)
         w._original_of = timers.wrap("near-dup check", w._original_of)  # type: ignore[method-assign]
         w.ops.assign = timers.wrap("assign", w.ops.assign)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
@@ -542,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                     + ("met" if bt and e2e.story_per_s >= GOAL_STORY * bt.per_s
                        and e2e.summary_per_s >= GOAL_SUMMARY * bt.per_s else "not met")
                     if bt else "–")
-            t.add_row(f"storyfold, {e2e.backend} (api + worker processes)",
+            t.add_row(f"storyfold, lead {e2e.backend}, other sentences onnx-int8",
                       fmt(e2e.story_per_s, ".2f"), fmt(e2e.summary_per_s, ".2f"), ratio, goal)
         if bt:
             t.add_row(f"BERTopic (embed {bt.embed_s:.1f} s + fit {bt.fit_s:.1f} s, "

@@ -70,13 +70,10 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_worker(
-    settings: Settings,
-    r: redis.Redis,
-    embedder: SentenceTransformerEmbedder,
-    int8: OnnxInt8Embedder,
+    settings: Settings, r: redis.Redis, int8: OnnxInt8Embedder
 ) -> Callable[..., Worker]:
-    """Workers as the product builds them by default: torch for headlines and leads (the story
-    decision), int8 for the other sentences (summary_embed_backend)."""
+    """Workers as the product builds them by default: the int8 model for every sentence
+    (embed_backend and summary_embed_backend are onnx-int8)."""
 
     def make(name: str = "w1", **overrides: object) -> Worker:
         s = settings.model_copy(update=overrides)
@@ -84,7 +81,7 @@ def make_worker(
         return Worker(
             r,
             s,
-            embedder,
+            int8,
             Store(r, keys),
             Stories(r, keys),
             Queue(r, keys),

@@ -19,6 +19,7 @@ from workers.embed import (
     ModelIntegrityError,
     SentenceTransformerEmbedder,
     make_embedder,
+    make_embedders,
     packaged_model_path,
 )
 from workers.embed_onnx import CHECK_SENTENCES, CachePaths, EmbedQualityError, OnnxInt8Embedder
@@ -158,14 +159,17 @@ def test_refuses_to_export_weights_that_are_not_upstream(tmp_path: Path) -> None
     assert not CachePaths.under(tmp_path / "models").sidecar.exists()
 
 
-def test_the_setting_chooses_the_backend(
+def test_the_settings_choose_the_backends(
     cache_dir: Path, tmp_path: Path, int8: OnnxInt8Embedder
 ) -> None:
-    assert Settings(_env_file=None).embed_backend == "torch"
+    defaults = Settings(_env_file=None)
+    assert defaults.embed_backend == defaults.summary_embed_backend == "onnx-int8"
     shutil.copytree(cache_dir, tmp_path / "models")
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path, embed_backend="onnx-int8", embed_threads=1
-    )
+    settings = Settings(_env_file=None, model_cache_dir=tmp_path / "models", embed_threads=1)
     model = make_embedder(settings)
     assert isinstance(model, OnnxInt8Embedder)
-    assert not model.exported and model.threads == 1
+    assert not model.exported and model.threads == 1  # the cached export, reused
+    lead, rest = make_embedders(settings)
+    assert lead is rest  # one model when both settings name the same backend
+    lead, rest = make_embedders(settings.model_copy(update={"embed_backend": "torch"}))
+    assert isinstance(lead, SentenceTransformerEmbedder) and isinstance(rest, OnnxInt8Embedder)
