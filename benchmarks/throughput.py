@@ -464,7 +464,6 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
     from service.redis_embedded import EmbeddedRedis
     from service.store import Store
     from service.stories import Stories
-    from workers.embed import shared_embedder
 
     timers = Timers()
     with EmbeddedRedis(work / "redis-breakdown") as server:
@@ -475,11 +474,10 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             for i in range(0, len(bodies), POST_CHUNK):
                 http.post("/articles", json=bodies[i:i + POST_CHUNK]).raise_for_status()
         keys = Keys(settings.key_prefix)
-        from workers.embed import make_embedder
+        from workers.embed import make_embedders
 
-        embedder = TimedEmbedder(shared_embedder(), timers, "embed headline + lead (torch)")
-        rest = (make_embedder(settings, settings.summary_embed_backend)
-                if settings.summary_embed_backend != "torch" else shared_embedder())
+        lead, rest = make_embedders(settings)  # as the product builds them (default settings)
+        embedder = TimedEmbedder(lead, timers, f"embed headline + lead ({settings.embed_backend})")
         summary_embedder = TimedEmbedder(
             rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
         w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
@@ -492,7 +490,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         runner.extract = timers.wrap("extract", original_extract)  # type: ignore[assignment]
         console.print(f"[bold]4. breakdown[/]: in-process burst worker over {len(docs)} articles")
         try:
-            shared_embedder().encode(["warm-up"])
+            lead.encode(["warm-up"])
             t = time.perf_counter()
             done = w.run(burst=True)
             total = time.perf_counter() - t

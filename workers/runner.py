@@ -230,8 +230,11 @@ class Worker:
         to_embed: list[str] = []
         for job in jobs:
             f = self.store.article_fields(job.article_id)
-            if not f or f.get("status") in ("processed", "failed") or not f.get("story_id"):
-                continue  # already done, or a redelivery of a job whose article was failed
+            if f.get("status") == "processed":
+                result.processed.append(job.article_id)  # another job's summary took it in
+                continue
+            if not f or f.get("status") == "failed" or not f.get("story_id"):
+                continue  # a redelivery of a job whose article was failed (or is gone)
             if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
