@@ -105,48 +105,60 @@ class Stack:
     redis_url: str
     base: str
     api: Service
-    worker: Service
+    workers: list[Service]
     client: redis.Redis
     peak_mb: dict[str, float] = field(default_factory=dict)
 
     def sample_memory(self) -> None:
-        for name, svc in (("api", self.api), ("worker", self.worker)):
+        for name, svc in (("api", self.api), *((f"worker{i}", w) for i, w in enumerate(self.workers))):
             mb = vm_hwm_mb(svc.pid)
             if mb == mb:  # not NaN
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), mb)
 
 
 @contextmanager
-def stack(work: Path, label: str, backend: str = "torch"):  # type: ignore[no-untyped-def]
+def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-untyped-def]
+          workers: int = 1):
     from service.redis_embedded import EmbeddedRedis
 
     with ExitStack() as es:
         server = es.enter_context(EmbeddedRedis(work / f"redis-{label}"))
         port = free_port()
         # One data folder for every stack of the run: an ONNX export is made once, before timing.
+        # Several workers share the cores: one int8 thread each (torch keeps its default).
+        threads = {"embed_threads": max(1, (os.cpu_count() or 1) // workers)}
         env = service_env(server.url, port=port, host="127.0.0.1", embed_backend=backend,
-                          data_dir=str(work / "data"))
+                          data_dir=str(work / "data"), **threads)
         api = Service(f"api-{label}", ["api"], env, work)
-        worker = Service(f"worker-{label}", ["worker", "--name", f"bench-{label}"], env, work)
+        procs = [Service(f"worker-{label}-{i}", ["worker", "--name", f"bench-{label}-{i}"], env,
+                         work) for i in range(workers)]
         api.start()
         es.callback(api.stop)
-        worker.start()
-        es.callback(worker.stop)
+        for worker in procs:
+            worker.start()
+            es.callback(worker.stop)
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, 60, api)
         client = redis.Redis(unix_socket_path=server.url.removeprefix("unix://"))
-        s = Stack(server.url, base, api, worker, client)
+        s = Stack(server.url, base, api, procs, client)
         # Warm-up: the worker has loaded its model once it has processed one article.
         warm = {"id": f"warmup-{label}", "source": "warmup",
                 "text": "Warm-up article. It is posted once so the worker has its model loaded."}
         httpx.post(f"{base}/articles", json=warm, timeout=30).raise_for_status()
 
         def warmed() -> bool:
-            if worker.exited_on_its_own() is not None:
-                raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
+            for worker in procs:
+                if worker.exited_on_its_own() is not None:
+                    raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
             return s.client.hget(f"sf:article:warmup-{label}", "status") == b"processed"
 
         wait_for("worker warm-up", warmed, 180, 0.2)
+
+        def all_loaded() -> bool:
+            ready = httpx.get(f"{base}/readyz", timeout=10).json()
+            return int(ready["workers"]["model_loaded"]) >= len(procs)
+
+        wait_for("every worker's model loaded", all_loaded, 180, 0.2)
         yield s
         s.sample_memory()
 
@@ -207,6 +219,7 @@ class Poller(threading.Thread):
 @dataclass
 class EndToEnd:
     backend: str = "torch"
+    workers: int = 1
     n: int = 0
     story_per_s: float = float("nan")
     summary_per_s: float = float("nan")
@@ -234,14 +247,16 @@ def proc_cpu_s(pid: int | None) -> float:
 
 
 def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
-                   timeout_s: float, backend: str) -> EndToEnd:
-    out = EndToEnd(backend=backend, n=len(docs))
+                   timeout_s: float, backend: str, workers: int = 1) -> EndToEnd:
+    out = EndToEnd(backend=backend, n=len(docs), workers=workers)
     console.print(f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker "
                   "processes")
-    with stack(work, f"burst-{backend}", backend) as s, httpx.Client(timeout=60) as http:
+    with stack(work, f"burst-{backend}", backend, workers) as s, \
+            httpx.Client(timeout=60) as http:
         poller = Poller(s.client)
         poller.start()
-        cpu0 = {k: proc_cpu_s(v.pid) for k, v in (("api", s.api), ("worker", s.worker))}
+        cpu0 = {"api": proc_cpu_s(s.api.pid),
+                "worker": sum(proc_cpu_s(w.pid) for w in s.workers)}
         bodies = [body(d, "b-") for d in docs]
         t0 = time.monotonic()
         for i in range(0, len(bodies), POST_CHUNK):
@@ -252,8 +267,8 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
             poller.wait_all(len(bodies), timeout_s, bar)
         poller.stop.set()
         poller.join()
-        out.cpu_s = {k: proc_cpu_s(v.pid) - cpu0[k]
-                     for k, v in (("api", s.api), ("worker", s.worker))}
+        out.cpu_s = {"api": proc_cpu_s(s.api.pid) - cpu0["api"],
+                     "worker": sum(proc_cpu_s(w.pid) for w in s.workers) - cpu0["worker"]}
         ok = [b["id"] for b in bodies if b["id"] not in poller.failed]
         out.failed = len(poller.failed)
         out.unfinished = len([a for a in ok if a not in poller.processed])
@@ -270,7 +285,8 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
         pool = pool[:n]
         console.print(f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a "
                       "fresh stack")
-        with stack(work, f"steady-{backend}", backend) as s, httpx.Client(timeout=30) as http:
+        with stack(work, f"steady-{backend}", backend, workers) as s, \
+                httpx.Client(timeout=30) as http:
             poller = Poller(s.client, 0.05)
             poller.start()
             due_at: dict[str, float] = {}
@@ -523,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds to wait for the burst to be processed (default 900)")
     p.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")],
                    default=[32, 64, 128], help="encode batch sizes to compare (default 32,64,128)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes in the end-to-end stacks (default 1)")
     p.add_argument("--backends", type=lambda s: s.split(","), default=["torch", "onnx-int8"],
                    help="STORYFOLD_EMBED_BACKEND values to run end to end and in the embedding "
                         "part (default torch,onnx-int8)")
@@ -539,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sf-throughput-") as tmp:
         work = Path(tmp)
         runs = [] if args.skip_e2e else [
-            run_end_to_end(docs, work, args.steady_seconds, args.steady_rate, args.timeout, b)
+            run_end_to_end(docs, work, args.steady_seconds, args.steady_rate, args.timeout, b,
+                           args.workers)
             for b in args.backends]
         bt = None if args.skip_bertopic else run_bertopic(docs)
         emb = None if args.skip_embedding else run_embedding(
@@ -560,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
                     + ("met" if bt and e2e.story_per_s >= GOAL_STORY * bt.per_s
                        and e2e.summary_per_s >= GOAL_SUMMARY * bt.per_s else "not met")
                     if bt else "–")
-            t.add_row(f"storyfold, lead {e2e.backend}, other sentences onnx-int8",
+            t.add_row(f"storyfold, {e2e.workers} worker(s), lead {e2e.backend}, other sentences "
+                      "onnx-int8",
                       fmt(e2e.story_per_s, ".2f"), fmt(e2e.summary_per_s, ".2f"), ratio, goal)
         if bt:
             t.add_row(f"BERTopic (embed {bt.embed_s:.1f} s + fit {bt.fit_s:.1f} s, "
@@ -580,9 +600,10 @@ def main(argv: list[str] | None = None) -> int:
             t.add_row(f"steady {e2e.steady_rate}/s × {e2e.steady_n}: p50 / p95 POST → processed",
                       f"{fmt(e2e.p50_s, '.2f')} s / {fmt(e2e.p95_s, '.2f')} s")
             t.add_row("steady: unfinished after 120 s drain", str(e2e.steady_unfinished))
-        t.add_row("peak RSS (VmHWM) api / worker",
+        worker_mb = [v for k, v in e2e.peak_mb.items() if k.startswith("worker")]
+        t.add_row(f"peak RSS (VmHWM) api / each of {e2e.workers} worker(s)",
                   f"{fmt(e2e.peak_mb.get('api', float('nan')), '.0f')} MB / "
-                  f"{fmt(e2e.peak_mb.get('worker', float('nan')), '.0f')} MB")
+                  + " + ".join(f"{mb:.0f}" for mb in worker_mb) + " MB")
         console.print(t)
     if emb:
         info, rows = emb
