@@ -7,15 +7,15 @@ Goal (issue "Scale"): at most 1.5 GB of Redis + worker memory per 100k stored ar
 assignment time flat, not growing with the number of stories.
 
 How the volume is synthesised. Pushing 100k articles through the model is out of reach on a small
-machine (about 5 articles/s on 2 cores), and the model's per-article cost does not depend on how
+machine (a few articles/s on 2 cores), and the model's per-article cost does not depend on how
 much is stored, so each unique text is embedded once and then reposted:
 - texts: GoogleNews-TS (11,109 preprocessed items, posted as plain text) and giveme5w1h-dev (179
   full articles), read from DATA_DIR at run time (nothing is copied into the repository). Each is
   made into a POST body as benchmarks/throughput.py does, cleaned with workers.extract.extract
-  and embedded with the packaged model (workers.embed.shared_embedder, in a child process, through
-  a vector cache outside the repository): headline vector + one vector per clean sentence, and the
-  article vector from workers.assign.article_vector with the first LEAD_SENTENCES sentences,
-  exactly as the worker computes them.
+  and embedded with the packaged model (workers.embed.shared_embedder, the torch backend, in a
+  child process, through a vector cache outside the repository): headline vector + one vector
+  per clean sentence, and the article vector from workers.assign.article_vector with the first
+  LEAD_SENTENCES sentences, exactly as the worker computes them.
 - rounds: round k posts every text again under a new id (`r{k}-...`), from its outlet with the
   suffix `-r{k}` (the store de-duplicates a source + text pair), published_at shifted by
   k x (story window + 4 days), and every vector of the round (headline, sentences, article)
@@ -25,11 +25,12 @@ much is stored, so each unique text is embedded once and then reposted:
   with the volume as it does with real news. Each earlier round's stories are quiet but still
   within the archive horizon: every one of them is a candidate the assigner has to rule out.
 - per article, through the product's own storage code, in an embedded Redis
-  (service.redis_embedded.EmbeddedRedis, append-only file as the product runs it): Store.add_article
-  (the POST's Lua script: article hash, content index, stream entry), Store.save_extracted (sentences,
-  float16 sentence vectors, article vector) and StoryOps.assign (timed: the assign lock, the open
-  stories' states, the quiet-story index, choose_story, the commit). Every 16 articles the stories
-  they touched are summarised with StoryOps.summarise, as a worker batch does (timed per batch).
+  (service.redis_embedded.EmbeddedRedis, append-only file as the product runs it):
+  Store.add_article (the POST's Lua script: article hash, content index, stream entry),
+  Store.save_extracted (sentences, every sentence's vector as the store encodes it, the article
+  vector) and StoryOps.assign (timed: the assign lock, the open stories' states, the quiet-story
+  index, choose_story, the commit). Every 16 articles the stories they touched are summarised
+  with StoryOps.summarise, as a worker batch does (timed per batch).
 
 Measured: per-article assignment latency, per-batch summary time, Redis INFO used_memory and the
 redis-server's RSS, this process's RSS and the worker's quiet-story index, bytes per article; at
@@ -214,7 +215,7 @@ def index_mb(ops: object) -> float:
 ARTICLE_KEYS = {
     None: "article hash",
     "sentences": "article :sentences (JSON)",
-    "vectors": "article :vectors (float16 rows)",
+    "vectors": "article :vectors (sentence rows)",
     "vector": "article :vector (float32)",
     "minhash": "article :minhash",
 }
@@ -269,6 +270,37 @@ def breakdown(
     return out
 
 
+def article_bytes(
+    client: redis.Redis, items: list[Item]
+) -> list[tuple[str, int, float, dict[str, float]]]:
+    """Per dataset (short GoogleNews items vs full giveme5w1h articles): how many round-0 articles
+    were sampled, their mean sentence count and mean MEMORY USAGE of each per-article key."""
+    groups: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        name = "GoogleNews-TS" if it.doc_id.startswith("gn") else "giveme5w1h-dev (full articles)"
+        if len(groups[name]) < 300:
+            groups[name].append(it)
+    suffixes = {"hash": "", "sentences": ":sentences", "vectors": ":vectors", "vector": ":vector"}
+    out = []
+    for name, group in groups.items():
+        pipe = client.pipeline(transaction=False)
+        for it in group:
+            for suffix in suffixes.values():
+                pipe.memory_usage(f"sf:article:r0-{it.doc_id}{suffix}", samples=0)
+        raw = pipe.execute()
+        rows = [raw[i : i + len(suffixes)] for i in range(0, len(raw), len(suffixes))]
+        kept = [(it, row) for it, row in zip(group, rows, strict=True) if row[0]]
+        if not kept:
+            continue
+        means = {
+            kind: float(np.mean([int(row[j] or 0) for _, row in kept]))
+            for j, kind in enumerate(suffixes)
+        }
+        sentences = float(np.mean([len(it.sentences) for it, _ in kept]))
+        out.append((name, len(kept), sentences, means))
+    return out
+
+
 # -- the run -------------------------------------------------------------------------------------
 def run(
     items: list[Item],
@@ -277,7 +309,12 @@ def run(
     old_every: int,
     work: Path,
     max_minutes: float | None,
-) -> tuple[list[Row], list[tuple[str, int, float, float]], dict[str, float]]:
+) -> tuple[
+    list[Row],
+    list[tuple[str, int, float, float]],
+    list[tuple[str, int, float, dict[str, float]]],
+    dict[str, float],
+]:
     from service.app import connect
     from service.config import Settings
     from service.keys import Keys
@@ -407,6 +444,7 @@ def run(
             report()
         console.print("memory by key type (MEMORY USAGE samples) …")
         parts = breakdown(client, stored)
+        per_dataset = article_bytes(client, items)
         aof = sum(f.stat().st_size for f in (work / "redis").glob("*.aof*") if f.is_file())
         info = {
             "rounds": float(rounds),
@@ -416,7 +454,7 @@ def run(
             "base_mb": base_used / 1e6,
         }
         client.close()
-    return rows, parts, info
+    return rows, parts, per_dataset, info
 
 
 def fmt(x: float, spec: str = ".1f") -> str:
@@ -462,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.getloadavg()[0]:.1f} at start"
     )
     with tempfile.TemporaryDirectory(prefix="sf-scale-") as tmp:
-        rows, parts, info = run(
+        rows, parts, per_dataset, info = run(
             items,
             args.articles,
             args.report_every,
@@ -525,6 +563,27 @@ def main(argv: list[str] | None = None) -> int:
         )
     b.add_row("sum of the above", "", "", f"{total:.0f}", "")
     console.print(b)
+    d = Table(title="Bytes per article by dataset (MEMORY USAGE of each article's own keys)")
+    for c in (
+        "dataset",
+        "sampled",
+        "sentences",
+        "hash",
+        ":sentences",
+        ":vectors",
+        ":vector",
+        "sum",
+    ):
+        d.add_column(c)
+    for name, n, sentences, means in per_dataset:
+        d.add_row(
+            name,
+            str(n),
+            f"{sentences:.1f}",
+            *(f"{means[k]:.0f}" for k in ("hash", "sentences", "vectors", "vector")),
+            f"{sum(means.values()):.0f}",
+        )
+    console.print(d)
     if info["skipped"]:
         console.print(
             f"{int(info['skipped'])} reposts skipped: same outlet + text twice in the data"
