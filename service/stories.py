@@ -115,8 +115,7 @@ class Stories:
     # -- assignment --------------------------------------------------------------------------
     def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:
         """Assigner state of every story with an article within `window_s` of `ts`."""
-        ids = self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
-        return self.state_hashes([i.decode() for i in ids])
+        return self.index.active_states(ts, window_s)
 
     def archived_states(
         self,

@@ -28,6 +28,7 @@ makes the index load everything again.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -43,6 +44,10 @@ FIELDS = (b"vector_sum", b"size", b"first_ts", b"last_ts")
 # the exact check would accept; a story let through by it is dropped by the exact check.
 MARGIN = 1e-3
 LOAD_CHUNK = 1000
+# Open stories' whole states (centroid sum plus up to 64 member vectors, ~50 kB each) kept in
+# memory between assignments, most recently used first out of the way: a steady feed re-reads
+# only the stories that changed, not every open story per article.
+OPEN_CACHE = 1000
 
 # KEYS: seq:state counter, stories:state_changed zset; ARGV: the story ids whose state changed.
 _RECORD = """
@@ -98,6 +103,8 @@ class StoryIndex:
         self._centroids = np.zeros((0, 0), np.float32)
         self._times = np.zeros(0, np.float64)  # score in stories:active; NaN for a free row
         self.reads = 0  # stories read from Redis by refreshes (for tests and benchmarks)
+        self._open: OrderedDict[str, dict[bytes, bytes]] = OrderedDict()  # whole states, LRU
+        self.open_reads = 0  # whole states read from Redis by active_states
 
     # -- the write side: in the writer's MULTI ---------------------------------------------------
     def record(self, pipe: redis.client.Pipeline, story_ids: Iterable[str]) -> None:
@@ -111,6 +118,33 @@ class StoryIndex:
     # -- the read side ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._rows)
+
+    def active_states(self, ts: float, window_s: float) -> StateHashes:
+        """Whole states (members included) of the stories with an article within `window_s` of
+        `ts`, in ZRANGEBYSCORE's order, as Stories.state_hashes would read them: taken from memory
+        unless the change log says they changed since. Call under the assign lock."""
+        with self._lock:
+            self.refresh()
+            ids = [
+                i.decode()
+                for i in self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
+            ]
+            missing = [sid for sid in ids if sid not in self._open]
+            if missing:
+                pipe = self.r.pipeline(transaction=False)
+                for sid in missing:
+                    pipe.hgetall(self.keys.story_state(sid))
+                for sid, raw in zip(missing, pipe.execute(), strict=True):
+                    self._open[sid] = raw
+                self.open_reads += len(missing)
+            out = {}
+            for sid in ids:
+                self._open.move_to_end(sid)
+                if self._open[sid]:
+                    out[sid] = self._open[sid]
+            while len(self._open) > OPEN_CACHE:
+                self._open.popitem(last=False)
+            return out
 
     def archived_states(
         self,
@@ -180,13 +214,17 @@ class StoryIndex:
         if seq < self._seq:
             self._load_all()
             return
-        self._reload([c.decode() for c in changed])
+        changed_ids = [c.decode() for c in changed]
+        for sid in changed_ids:
+            self._open.pop(sid, None)
+        self._reload(changed_ids)
         self._seq = seq
 
     def _load_all(self) -> None:
         seq = int(self.r.get(self.keys.state_seq) or 0)  # changes after this are re-read later
         ids = [i.decode() for i in self.r.zrange(self.keys.stories_active, 0, -1)]
         self._rows, self._ids, self._free = {}, [], []
+        self._open.clear()
         self._centroids = np.zeros((0, 0), np.float32)
         self._times = np.zeros(0, np.float64)
         self._reload(ids)
