@@ -675,6 +675,11 @@ def run_faults(cfg: FaultConfig) -> FaultReport:
             reader.join(15)
         settled_at = time.monotonic()
         # Quiet workers before the census: SIGTERM finishes (and acknowledges) the batch in hand.
+        # One the supervisor has just restarted may still be importing, before its handler is
+        # installed: let it come up first, so the check is about stopping, not about starting.
+        for w in cluster.workers:
+            with suppress(TimeoutError):
+                wait_for(f"{w.name} ready", lambda w=w: not w.alive or cluster.model_loaded(w), 60)
         for w in cluster.workers:
             code = w.stop(timeout_s=60)
             if code not in (0, None):

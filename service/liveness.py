@@ -62,18 +62,23 @@ class Heartbeat:
 
     def ready(self, processed: Callable[[], int]) -> None:
         self.model_loaded, self.processed = True, processed
-        self.beat()
+        self._try_beat()
         log.info("worker.ready", worker=self.name, model_loaded=True)
+
+    def _try_beat(self) -> None:
+        """A worker started or running while Redis restarts keeps going: the next beat tries
+        again, and the worker loop waits for storage on its own."""
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            log.warning("worker.heartbeat_failed", worker=self.name, error=str(exc))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                self.beat()
-            except redis.RedisError as exc:  # Redis restarting: the next beat tries again
-                log.warning("worker.heartbeat_failed", worker=self.name, error=str(exc))
+            self._try_beat()
 
     def __enter__(self) -> Heartbeat:
-        self.beat()
+        self._try_beat()
         self._thread.start()
         return self
 

