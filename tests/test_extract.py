@@ -120,3 +120,22 @@ def test_html_body_and_title_come_through_trafilatura() -> None:
 
 def test_no_input_gives_nothing() -> None:
     assert extract() == Extracted(title=None, sentences=[])
+
+
+def test_sentence_splitting_matches_pysbd_on_hard_lines() -> None:
+    """The fast path and the span mapping give pysbd's own sentences, abbreviations and all."""
+    from workers.extract import _segmenter, _split_sentences
+
+    lines = [
+        "(CNN) A small plane crashed on Sunday, officials said.",
+        "Mr. Macron spoke to Mr. Putin at 3.30 p.m. on Tuesday. The call lasted two hours!",
+        'He said: "We will not back down." Then he left; nobody followed.',
+        "The U.S. and the U.K. agreed (in principle) to talk. Talks start Jan. 5 in St. Louis.",
+        "no punctuation at all in this lower-case line",
+        "Prices rose 2.5% in May... Analysts had expected 2%.",
+        "A sentence. A sentence. A sentence.",
+    ]
+    for line in lines:
+        expected = [s.strip() for s in _segmenter().segment(line)]
+        assert [s.strip() for s in _split_sentences(line)] == expected, line
+    assert len(_split_sentences(lines[1])) == 2  # "Mr." and "p.m." do not end a sentence
