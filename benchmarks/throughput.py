@@ -118,15 +118,16 @@ class Stack:
 
 @contextmanager
 def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-untyped-def]
-          workers: int = 1):
+          workers: int = 1, embed_threads: int | None = None):
     from service.redis_embedded import EmbeddedRedis
 
     with ExitStack() as es:
         server = es.enter_context(EmbeddedRedis(work / f"redis-{label}"))
         port = free_port()
         # One data folder for every stack of the run: an ONNX export is made once, before timing.
-        # Several workers share the cores: one int8 thread each (torch keeps its default).
-        threads = {"embed_threads": max(1, (os.cpu_count() or 1) // workers)}
+        # Several workers share the cores: by default the cores are split between them (torch
+        # keeps its own default); --embed-threads overrides it.
+        threads = {"embed_threads": embed_threads or max(1, (os.cpu_count() or 1) // workers)}
         env = service_env(server.url, port=port, host="127.0.0.1", embed_backend=backend,
                           data_dir=str(work / "data"), **threads)
         api = Service(f"api-{label}", ["api"], env, work)
@@ -247,11 +248,12 @@ def proc_cpu_s(pid: int | None) -> float:
 
 
 def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
-                   timeout_s: float, backend: str, workers: int = 1) -> EndToEnd:
+                   timeout_s: float, backend: str, workers: int = 1,
+                   embed_threads: int | None = None) -> EndToEnd:
     out = EndToEnd(backend=backend, n=len(docs), workers=workers)
     console.print(f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker "
                   "processes")
-    with stack(work, f"burst-{backend}", backend, workers) as s, \
+    with stack(work, f"burst-{backend}", backend, workers, embed_threads) as s, \
             httpx.Client(timeout=60) as http:
         poller = Poller(s.client)
         poller.start()
@@ -285,7 +287,7 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
         pool = pool[:n]
         console.print(f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a "
                       "fresh stack")
-        with stack(work, f"steady-{backend}", backend, workers) as s, \
+        with stack(work, f"steady-{backend}", backend, workers, embed_threads) as s, \
                 httpx.Client(timeout=30) as http:
             poller = Poller(s.client, 0.05)
             poller.start()
@@ -498,7 +500,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
         w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
                           name="breakdown", summary_embedder=summary_embedder)
-        w._original_of = timers.wrap("near-dup check", w._original_of)  # type: ignore[method-assign]
+        w._originals_of = timers.wrap("near-dup check", w._originals_of)  # type: ignore[method-assign]
         w.ops.assign = timers.wrap("assign", w.ops.assign)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
         w.ops.repair_if_due = timers.wrap("repair (HDBSCAN)", w.ops.repair_if_due)  # type: ignore[method-assign]
@@ -541,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=[32, 64, 128], help="encode batch sizes to compare (default 32,64,128)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes in the end-to-end stacks (default 1)")
+    p.add_argument("--embed-threads", type=int, default=None,
+                   help="int8 threads per worker (default: the cores divided among the workers)")
     p.add_argument("--backends", type=lambda s: s.split(","), default=["torch", "onnx-int8"],
                    help="STORYFOLD_EMBED_BACKEND values to run end to end and in the embedding "
                         "part (default torch,onnx-int8)")
@@ -558,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         runs = [] if args.skip_e2e else [
             run_end_to_end(docs, work, args.steady_seconds, args.steady_rate, args.timeout, b,
-                           args.workers)
+                           args.workers, args.embed_threads)
             for b in args.backends]
         bt = None if args.skip_bertopic else run_bertopic(docs)
         emb = None if args.skip_embedding else run_embedding(

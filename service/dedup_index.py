@@ -3,17 +3,31 @@
 One hash per day of story time, expiring after the story window: syndicated copies run within
 days of the original, and an index that forgets old days stays the size of the window (about
 3 kB per article) instead of growing with the archive.
+
+A worker asks for a whole batch at once (one round trip to look up, one to register), so the
+check costs the same whether a batch holds one article or fifty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
 
 from service.keys import Keys
 
 DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One article's entry in the index: its MinHash bytes, LSH band keys and story time."""
+
+    article_id: str
+    signature: bytes
+    bands: list[str]
+    ts: float
 
 
 class DedupIndex:
@@ -23,27 +37,38 @@ class DedupIndex:
         self.window_days = max(1, int(window_days + 0.999))
         self.ttl_s = (self.window_days + 2) * DAY_S
 
-    def _days(self, ts: float) -> list[int]:
+    def days(self, ts: float) -> range:
+        """The days whose articles an article at `ts` may copy (or be copied by)."""
         today = int(ts // DAY_S)
-        return list(range(today - self.window_days, today + 2))
+        return range(today - self.window_days, today + 2)
 
-    def candidates(self, bands: Sequence[str], ts: float) -> dict[str, bytes]:
-        """Articles sharing a band key with these, around time `ts`: id -> stored signature."""
+    def candidates(self, probes: Sequence[Probe]) -> list[dict[str, bytes]]:
+        """For each probe, the stored articles sharing a band key with it around its time:
+        id -> stored signature (the probe itself excluded, should it be registered already)."""
         pipe = self.r.pipeline(transaction=False)
-        for day in self._days(ts):
-            pipe.hmget(self.keys.dedup_bands(day), list(bands))
-        ids = sorted({v.decode() for row in pipe.execute() for v in row if v})
-        if not ids:
-            return {}
-        sigs = self.r.mget([self.keys.article_minhash(i) for i in ids])
-        return {i: s for i, s in zip(ids, sigs, strict=True) if s}
+        for p in probes:
+            for day in self.days(p.ts):
+                pipe.hmget(self.keys.dedup_bands(day), p.bands)
+        rows = iter(pipe.execute())
+        found: list[set[str]] = []
+        for p in probes:
+            ids = {v.decode() for _ in self.days(p.ts) for v in next(rows) if v}
+            found.append(ids - {p.article_id})
+        every = sorted(set().union(*found))
+        if not every:
+            return [{} for _ in probes]
+        raw = dict(
+            zip(every, self.r.mget([self.keys.article_minhash(i) for i in every]), strict=True)
+        )
+        return [{i: raw[i] for i in sorted(ids) if raw[i]} for ids in found]
 
-    def register(self, article_id: str, signature: bytes, bands: Sequence[str], ts: float) -> None:
-        """Remember this article's bands (first one wins a band) and its signature."""
-        key = self.keys.dedup_bands(int(ts // DAY_S))
+    def register(self, probes: Sequence[Probe]) -> None:
+        """Remember these articles' bands (first one wins a band, in this order) and signatures."""
         pipe = self.r.pipeline(transaction=False)
-        for band in bands:
-            pipe.hsetnx(key, band, article_id)
-        pipe.expire(key, self.ttl_s)
-        pipe.set(self.keys.article_minhash(article_id), signature, ex=self.ttl_s)
+        for p in probes:
+            key = self.keys.dedup_bands(int(p.ts // DAY_S))
+            for band in p.bands:
+                pipe.hsetnx(key, band, p.article_id)
+            pipe.expire(key, self.ttl_s)
+            pipe.set(self.keys.article_minhash(p.article_id), p.signature, ex=self.ttl_s)
         pipe.execute()

@@ -177,9 +177,30 @@ class Store:
             sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
         )
 
+    def articles_fields(self, article_ids: Sequence[str]) -> list[dict[str, str]]:
+        """article_fields of each, in one round trip ({} for an article that is gone)."""
+        pipe = self.r.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.hgetall(self.keys.article(article_id))
+        return [{k.decode(): v.decode() for k, v in raw.items()} for raw in pipe.execute()]
+
+    def copies_of(self, article_ids: Sequence[str]) -> list[str | None]:
+        """The original each of these articles is a near-duplicate of (None: it is an original)."""
+        pipe = self.r.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.hget(self.keys.article(article_id), "duplicate_of")
+        return [v.decode() if v else None for v in pipe.execute()]
+
     # -- worker side -------------------------------------------------------------------------
     def count_delivery(self, article_id: str) -> int:
-        return int(self.r.hincrby(self.keys.article(article_id), "deliveries", 1))
+        return self.count_deliveries([article_id])[0]
+
+    def count_deliveries(self, article_ids: Sequence[str]) -> list[int]:
+        """Count one more delivery of each (existing) article; returns the new counts."""
+        pipe = self.r.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.hincrby(self.keys.article(article_id), "deliveries", 1)
+        return [int(n) for n in pipe.execute()]
 
     def count_error(self, article_id: str) -> int:
         return int(self.r.hincrby(self.keys.article(article_id), "errors", 1))

@@ -54,3 +54,27 @@ def test_two_outlets_reporting_the_same_event_are_not_duplicates(
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
     make_worker().run(burst=True)
     assert all(client.get(f"/articles/{a}").json()["duplicate_of"] is None for a in ids)
+
+
+def test_copies_in_the_same_batch_as_their_original_fold_under_it(
+    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+) -> None:
+    """The near-duplicate check runs for a whole batch at once: a copy posted together with its
+    original, and a copy of that copy, still find the original (earlier in the batch counts as
+    earlier), and nothing else in the batch is taken for a copy."""
+    paragraphs = seeds[2]["text"].split("\n")
+    copy = {
+        "source": "syndicator.example",
+        "title": "Macron and Putin speak for two hours, first time since 2022",
+        "text": "\n".join(paragraphs[:3] + paragraphs[4:]),
+    }
+    copy_of_copy = {**copy, "source": "resyndicator.example", "text": copy["text"] + "\nEnds."}
+    posted = client.post("/articles", json=[*seeds, copy, copy_of_copy]).json()["articles"]
+    ids = [a["id"] for a in posted]
+    make_worker().run(burst=True)  # one batch: the worker takes up to worker_batch (16) at once
+
+    got = [client.get(f"/articles/{a}").json() for a in ids]
+    assert [g["duplicate_of"] for g in got] == [None] * 5 + [ids[2], ids[2]]
+    assert {g["story_id"] for g in got} == {got[2]["story_id"]}
+    assert all(g["status"] == "processed" for g in got)
+    assert not r.exists(f"sf:article:{ids[5]}:vector", f"sf:article:{ids[6]}:vector")

@@ -35,7 +35,7 @@ import structlog
 
 from service import metrics
 from service.config import Settings
-from service.dedup_index import DedupIndex
+from service.dedup_index import DAY_S, DedupIndex, Probe
 from service.queue import Job, Queue
 from service.store import Store
 from service.stories import Stories
@@ -193,11 +193,14 @@ class Worker:
         to_assign: list[str] = []
         copies: list[tuple[str, str, float]] = []  # (near-duplicate, its original, story time)
         placed: list[str] = []
-        for job in jobs:
-            f = self.store.article_fields(job.article_id)
-            if not f or f.get("status") in ("processed", "failed"):
-                continue  # already done: a redelivery
-            if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
+        fields = self.store.articles_fields([job.article_id for job in jobs])
+        live = [
+            (job, f)
+            for job, f in zip(jobs, fields, strict=True)
+            if f and f.get("status") not in ("processed", "failed")  # else a redelivery
+        ]
+        for (job, f), deliveries in zip(live, self._count_deliveries(live), strict=True):
+            if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
             if f.get("story_id"):
@@ -228,14 +231,16 @@ class Worker:
         result = BatchResult()
         to_summarise: dict[str, list[str]] = {}
         to_embed: list[str] = []
-        for job in jobs:
-            f = self.store.article_fields(job.article_id)
+        live = []
+        for job, f in zip(
+            jobs, self.store.articles_fields([j.article_id for j in jobs]), strict=True
+        ):
             if f.get("status") == "processed":
                 result.processed.append(job.article_id)  # another job's summary took it in
-                continue
-            if not f or f.get("status") == "failed" or not f.get("story_id"):
-                continue  # a redelivery of a job whose article was failed (or is gone)
-            if self.store.count_delivery(job.article_id) > self.settings.max_deliveries:
+            elif f and f.get("status") != "failed" and f.get("story_id"):
+                live.append((job, f))  # else a redelivery of a job whose article failed or is gone
+        for (job, f), deliveries in zip(live, self._count_deliveries(live), strict=True):
+            if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
             if not f.get("duplicate_of") and int(f.get("vector_rows") or 0) < int(
@@ -295,6 +300,9 @@ class Worker:
         (p,) = self._prepare([(article_id, f)], BatchResult(), dedup=False)[0]
         return self.ops.assign(p)
 
+    def _count_deliveries(self, live: list[tuple[Job, dict[str, str]]]) -> list[int]:
+        return self.store.count_deliveries([job.article_id for job, _ in live]) if live else []
+
     def _fail(self, article_id: str, reason: str, result: BatchResult) -> None:
         self.store.mark_failed(article_id, reason)
         result.failed.append(article_id)
@@ -306,7 +314,7 @@ class Worker:
         """Extract every article of the batch, set near-duplicates aside, then embed the others'
         headlines and leads in one model call (the rest waits for the summary stage). Returns
         (prepared originals, (copy, original, ts))."""
-        extracted, copies = [], []
+        every = []
         for article_id, f in rows:
             ex = extract(
                 text=f.get("text") or None, html=f.get("html") or None, title=f.get("title") or None
@@ -316,10 +324,15 @@ class Worker:
                     article_id, "no article text left after removing captions and markup", result
                 )
                 continue
-            original = (
-                self._original_of(article_id, ex.sentences, _article_ts(f)) if dedup else None
-            )
-            if original:
+            every.append((article_id, f, ex))
+        originals = (
+            self._originals_of([(aid, ex.sentences, _article_ts(f)) for aid, f, ex in every])
+            if dedup
+            else {}
+        )
+        extracted, copies = [], []
+        for article_id, f, ex in every:
+            if original := originals.get(article_id):
                 self.store.save_copy(article_id, ex.title, ex.sentences, original)
                 copies.append((article_id, original, _article_ts(f)))
             else:
@@ -341,23 +354,47 @@ class Worker:
             out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, _article_ts(f)))
         return out, copies
 
-    def _original_of(self, article_id: str, sentences: list[str], ts: float) -> str | None:
-        """The earlier article this one copies (following copies back to their original), after
-        registering this one so that later copies find it."""
-        body = " ".join(sentences)
-        if not dedup.eligible(body):
-            return None
-        sig = dedup.signature(body)
-        bands = dedup.band_keys(sig)
-        found = None
-        for other, raw in self.dedup_index.candidates(bands, ts).items():
-            if other != article_id and dedup.is_near_duplicate(
-                sig, dedup.signature_from_bytes(raw)
-            ):
-                root = self.store.article_fields(other).get("duplicate_of") or other
-                found = min(found or root, root)  # deterministic among several matches
-        self.dedup_index.register(article_id, dedup.signature_to_bytes(sig), bands, ts)
-        return found
+    def _originals_of(self, items: list[tuple[str, list[str], float]]) -> dict[str, str]:
+        """The earlier article each of these copies, following copies back to their original
+        (copy id -> original id). An article earlier in the batch counts as earlier; all are
+        registered afterwards, in order, so that later copies find them."""
+        probes, sigs = [], {}
+        for article_id, sentences, ts in items:
+            body = " ".join(sentences)
+            if dedup.eligible(body):
+                sig = sigs[article_id] = dedup.signature(body)
+                bands = dedup.band_keys(sig)
+                probes.append(Probe(article_id, dedup.signature_to_bytes(sig), bands, ts))
+        if not probes:
+            return {}
+        matches = []
+        for k, (p, stored) in enumerate(
+            zip(probes, self.dedup_index.candidates(probes), strict=True)
+        ):
+            sig, days = sigs[p.article_id], self.dedup_index.days(p.ts)
+            found = {
+                o
+                for o, raw in stored.items()
+                if dedup.is_near_duplicate(sig, dedup.signature_from_bytes(raw))
+            }
+            found |= {
+                q.article_id
+                for q in probes[:k]
+                if int(q.ts // DAY_S) in days
+                and not set(q.bands).isdisjoint(p.bands)
+                and dedup.is_near_duplicate(sig, sigs[q.article_id])
+            }
+            matches.append(found - {p.article_id})
+        in_batch = {p.article_id for p in probes}
+        stored_hits = sorted(set().union(*matches) - in_batch)
+        roots = dict(zip(stored_hits, self.store.copies_of(stored_hits), strict=True))
+        out: dict[str, str] = {}
+        for p, found in zip(probes, matches, strict=True):
+            for other in found:
+                root = (out.get(other) if other in in_batch else roots[other]) or other
+                out[p.article_id] = min(out.get(p.article_id) or root, root)  # deterministic
+        self.dedup_index.register(probes)
+        return out
 
     def _reload(self, article_ids: list[str]) -> list[Prepared]:
         """Articles embedded in an earlier, interrupted attempt: their stored vectors, no model."""
