@@ -109,3 +109,31 @@ def test_feed_pages_with_a_cursor(
     second = client.get(f"/stories?limit=1&cursor={first['next_cursor']}").json()
     assert len(second["stories"]) == 1 and not second["has_more"] and second["next_cursor"] is None
     assert first["stories"][0]["id"] != second["stories"][0]["id"]
+
+
+def test_one_summary_takes_in_every_member_placed_by_a_burst(
+    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+) -> None:
+    """A burst places the whole story before any summary job runs; the first summary job
+    embeds every waiting member, so the story is summarised once, not once per article, and
+    the other jobs find their articles already processed."""
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    w = make_worker(worker_batch=1)  # one job per batch: without folding, five summaries
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 10, None))
+    assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"clustered"}
+
+    first = w.summary_queue.read_new(w.name, 1, None)
+    w.summarise(first)
+    states = [client.get(f"/articles/{a}").json() for a in ids]
+    assert all(s["status"] == "processed" for s in states)
+    story_id = states[0]["story_id"]
+    story = client.get(f"/stories/{story_id}").json()
+    assert story["summary"]["version"] == 1 and story["source_count"] == 5
+    cited = {aid for fact in story["summary"]["consensus"] for aid in fact["article_ids"]}
+    assert len(cited) >= 3  # the one summary speaks from the other members too
+
+    w.run(burst=True)  # the four remaining jobs: already processed, no new version
+    assert client.get(f"/stories/{story_id}").json()["summary"]["version"] == 1
+    assert r.xpending("sf:stream:summaries", "workers")["pending"] == 0

@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +45,10 @@ from workers.extract import extract
 from workers.story_ops import Prepared, StoryOps
 
 log = structlog.get_logger(__name__)
+
+# Members of a story embedded ahead of their own summary job, at most, per batch: enough to fold
+# a burst's story into one summary, few enough to keep one batch well under a second of model time.
+EXTRA_PER_BATCH = 48
 
 
 @dataclass
@@ -248,7 +252,7 @@ class Worker:
             ):
                 to_embed.append(job.article_id)
             to_summarise.setdefault(f["story_id"], []).append(job.article_id)
-        self._embed_rest(to_embed)
+        self._embed_rest(to_embed + self._waiting_members(to_summarise, set(to_embed)))
         for story_id, article_ids in to_summarise.items():
             # Counted as processed where the summary marks them (also members of other jobs).
             self.processed_total += len(self.ops.summarise(story_id))
@@ -266,6 +270,20 @@ class Worker:
             result.processed += one.processed
             result.failed += one.failed
         return result
+
+    def _waiting_members(self, stories: Iterable[str], taken: set[str]) -> list[str]:
+        """Other members of these stories still waiting for the rest of their vectors (up to
+        EXTRA_PER_BATCH). A burst places many members of a story before any summary job runs:
+        embedding them now lets one summary take them all, instead of one summary per job over a
+        story that grows by one member each time. Their own jobs then find them processed."""
+        extra: list[str] = []
+        for story_id in stories:
+            for m in self.stories.members(story_id):
+                if len(extra) >= EXTRA_PER_BATCH:
+                    return extra
+                if m.status == "clustered" and not m.embedded and m.article_id not in taken:
+                    extra.append(m.article_id)
+        return extra
 
     def _embed_rest(self, article_ids: list[str]) -> None:
         """The sentences after the lead, all articles in one model call; stored whole."""
