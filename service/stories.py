@@ -124,12 +124,13 @@ class Stories:
         archive_s: float,
         vector: npt.ArrayLike,
         min_cosine: float,
+        refresh: bool = True,
     ) -> dict[str, dict[bytes, bytes]]:
         """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`,
         whose centroid cosine to `vector` reaches `min_cosine` (the article's threshold: no other
         quiet story can be chosen). A late follow-up can still join, without loading every old
         story; the index (service.story_index) is brought up to date first: call under the lock."""
-        return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine)
+        return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh)
 
     def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:
         pipe = self.r.pipeline(transaction=False)
@@ -158,10 +159,12 @@ class Stories:
         pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
         pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
         pipe.zadd(self.keys.stories_active, {story_id: last_ts})
+        at = len(pipe.command_stack)
         self.index.record(pipe, [story_id])
         if created:
             pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
-        pipe.execute()
+        seq = pipe.execute()[at]  # record's change number
+        self.index.took_own(story_id, state, last_ts, int(seq))
 
     def commit_copy(
         self, article_id: str, story_id: str, original_id: str, article_ts: float

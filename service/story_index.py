@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -115,6 +115,22 @@ class StoryIndex:
                 keys=[self.keys.state_seq, self.keys.stories_state_changed], args=ids, client=pipe
             )
 
+    def took_own(
+        self, story_id: str, state: Mapping[str, bytes | str], when: float, seq: int
+    ) -> None:
+        """This process just committed `state` (and `when` in stories:active) as change `seq`.
+        If that is the very next change after the last one taken in, nobody else wrote between:
+        hold it as written instead of re-reading it at the next refresh. Otherwise leave it to
+        refresh(), which then reads this change and the others'."""
+        with self._lock:
+            if seq != self._seq + 1:
+                return
+            raw = {k.encode(): v.encode() if isinstance(v, str) else v for k, v in state.items()}
+            self._put(story_id, np.frombuffer(raw[b"vector_sum"], "<f4"), when)
+            self._open[story_id] = raw
+            self._open.move_to_end(story_id)
+            self._seq = seq
+
     # -- the read side ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._rows)
@@ -153,13 +169,15 @@ class StoryIndex:
         archive_s: float,
         vector: npt.ArrayLike,
         min_cosine: float,
+        refresh: bool = True,
     ) -> StateHashes:
         """Centroid fields (as scan_archived_states gives them, in the same order) of the stories
         quiet for longer than `window_s` before `ts`, up to `archive_s`, whose centroid cosine to
         `vector` is at least `min_cosine` (the article's threshold: see the module docstring)."""
         x = np.asarray(vector, np.float32)
         with self._lock:
-            self.refresh()
+            if refresh or self._seq < 0:
+                self.refresh()
             ids = self._passing(ts, window_s, archive_s, x, min_cosine - MARGIN)
         if not ids:
             return {}

@@ -218,9 +218,8 @@ class Worker:
         prepared, found = self._prepare(to_prepare, result)
         prepared += self._reload(to_assign)
         # Originals first, so a copy whose original is in this same batch finds its story.
-        for p in prepared:
-            result.stories.add(self.ops.assign(p))
-            placed.append(p.article_id)
+        result.stories.update(self.ops.assign_many(prepared))
+        placed += [p.article_id for p in prepared]
         for article_id, original, ts in copies + found:
             result.stories.add(self._join_original(article_id, original, ts))
             placed.append(article_id)

@@ -79,35 +79,47 @@ class StoryOps:
 
     # -- assignment ------------------------------------------------------------------------------
     def assign(self, p: Prepared) -> str:
-        """Under the lock: nearest active story or a new one; article and story state move in one
-        transaction."""
-        signal = p.signal
+        return self.assign_many([p])[0]
+
+    def assign_many(self, prepared: Sequence[Prepared]) -> list[str]:
+        """Each article, in order, to the nearest active story or a new one, under one hold of the
+        lock for the batch (the story index is refreshed once per article, not re-read: this
+        worker's own writes are applied to it as they commit). Returns their story ids."""
+        if not prepared:
+            return []
         with self.store.assign_lock():
-            # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
-            raw = self.stories.active_states(p.ts, self.params.window_s)
-            raw |= self.stories.archived_states(
-                p.ts,
-                self.params.window_s,
-                self.params.archive_s,
-                signal.vector,
-                threshold_for(signal, self.params),
-            )
-            candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
-            chosen = choose_story(signal, candidates, self.params)
-            if chosen is None:
-                state = start_story(new_story_id(), signal)
-            else:
-                state = absorb(next(c for c in candidates if c.story_id == chosen), signal)
-            self.stories.commit_assignment(
-                p.article_id,
-                state.story_id,
-                state.to_redis(),
-                article_ts=p.ts,
-                last_ts=state.last_ts,
-                created=chosen is None,
-                headline=p.title or (p.sentences[0] if p.sentences else ""),
-            )
-        self.r.incr(self.store.keys.repair_due)
+            story_ids = [self._assign_locked(p) for p in prepared]
+        self.r.incrby(self.store.keys.repair_due, len(prepared))
+        return story_ids
+
+    def _assign_locked(self, p: Prepared) -> str:
+        """Article and story state move in one transaction."""
+        signal = p.signal
+        # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
+        raw = self.stories.active_states(p.ts, self.params.window_s)
+        raw |= self.stories.archived_states(
+            p.ts,
+            self.params.window_s,
+            self.params.archive_s,
+            signal.vector,
+            threshold_for(signal, self.params),
+            refresh=False,  # active_states just brought the index up to date, under this lock
+        )
+        candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
+        chosen = choose_story(signal, candidates, self.params)
+        if chosen is None:
+            state = start_story(new_story_id(), signal)
+        else:
+            state = absorb(next(c for c in candidates if c.story_id == chosen), signal)
+        self.stories.commit_assignment(
+            p.article_id,
+            state.story_id,
+            state.to_redis(),
+            article_ts=p.ts,
+            last_ts=state.last_ts,
+            created=chosen is None,
+            headline=p.title or (p.sentences[0] if p.sentences else ""),
+        )
         log.info(
             "article.assigned",
             article_id=p.article_id,
