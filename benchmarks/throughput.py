@@ -501,7 +501,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
                           name="breakdown", summary_embedder=summary_embedder)
         w._originals_of = timers.wrap("near-dup check", w._originals_of)  # type: ignore[method-assign]
-        w.ops.assign = timers.wrap("assign", w.ops.assign)  # type: ignore[method-assign]
+        w.ops.assign_many = timers.wrap("assign", w.ops.assign_many)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
         w.ops.repair_if_due = timers.wrap("repair (HDBSCAN)", w.ops.repair_if_due)  # type: ignore[method-assign]
         original_extract = runner.extract

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from workers.summarize import pairs
+from workers.summarize.pairs import shares_of_sentence
 from workers.summarize.units import FactUnit, Story
 
 # Weight of the lexical evidence. In one story, all-MiniLM-L6-v2 puts paraphrases and mere topical
@@ -67,49 +69,36 @@ def pair_scores(story: Story) -> npt.NDArray[np.float64]:
     if n == 0:
         return np.zeros((0, 0))
     cosine = np.clip(story.vectors.astype(np.float64) @ story.vectors.T.astype(np.float64), -1, 1)
-    outlet_ids = np.array([story.outlets.index(u.outlet) for u in units])
+    outlet_index = {outlet: k for k, outlet in enumerate(story.outlets)}
+    outlet_ids = np.array([outlet_index[u.outlet] for u in units])
     cross = outlet_ids[:, None] != outlet_ids[None, :]
     # What the cosine of two unrelated clauses of this story looks like: a clause that borrows its
     # sentence's vector is pulled toward it by the share of the sentence it does not hold.
     baseline = float(np.median(cosine[cross])) if cross.any() else 0.0
-    share = np.array([_share_of_sentence(u, story) for u in units])
+    share = shares_of_sentence(units)
     evidence = np.sqrt(share[:, None] * share[None, :])
     scores: npt.NDArray[np.float64] = baseline + evidence * (cosine - baseline)
     # The corrections are bounded (lexical ≤ +0.34, clash ≤ -0.15): a pair this far below
     # the unique-fact threshold cannot matter, and skipping it keeps large stories quick.
     reachable = scores >= NOT_REPORTED_ELSEWHERE - LEXICAL_WEIGHT
     scores -= LEXICAL_WEIGHT * LEXICAL_BASELINE
-    for i in range(n):
-        for j in range(i + 1, n):
-            if not (cross[i, j] and reachable[i, j]):
-                continue
-            a, b = units[i], units[j]
-            lexical = _lexical(a, b, story)
-            adjust = LEXICAL_WEIGHT * lexical - CLASH_WEIGHT * min(_clash(a, b, story), 1.0)
-            if lexical < NUMBERS_CONFIRMED and counts_disagree(a, b):
-                adjust -= CLASH_WEIGHT
-            scores[i, j] += adjust
-            scores[j, i] += adjust
+    # Each pair once (i < j), its correction added to both halves, so the matrix stays exactly
+    # symmetric. The arithmetic is the per-pair definitions' (pairs.py), element by element.
+    i, j = np.nonzero(np.triu(cross & reachable, k=1))
+    if i.size:
+        lexical = pairs.lexical(units, story.stem_weight, i, j)
+        found = [particulars(u, story) for u in units]
+        clash = pairs.clash(units, found, i, j)
+        adjust = LEXICAL_WEIGHT * lexical - CLASH_WEIGHT * np.minimum(clash, 1.0)
+        # Numbers that cannot both be true, in clauses whose words do not confirm one fact.
+        # (Subtracting 0.0 from the other pairs leaves them exactly as they are.)
+        adjust -= CLASH_WEIGHT * (
+            (lexical < NUMBERS_CONFIRMED) & pairs.counts_disagree_pairs(units, i, j)
+        )
+        scores[i, j] += adjust
+        scores[j, i] += adjust
     scores[~cross] = -np.inf
     return scores
-
-
-def _share_of_sentence(unit: FactUnit, story: Story) -> float:
-    if unit.is_whole_sentence:
-        return 1.0
-    siblings = [
-        u for u in story.units if u.doc is unit.doc and u.sentence_index == unit.sentence_index
-    ]
-    total = sum(len(u.stems) for u in siblings)
-    return len(unit.stems) / total if total else 1.0 / len(siblings)
-
-
-def _lexical(a: FactUnit, b: FactUnit, story: Story) -> float:
-    """Rarity-weighted Dice overlap of the two clauses' content words."""
-    weight = story.stem_weight
-    total = sum(weight[s] for s in a.stems) + sum(weight[s] for s in b.stems)
-    shared = sum(weight[s] for s in a.stems & b.stems)
-    return 2.0 * shared / total if total > 0 else 0.0
 
 
 def particulars(unit: FactUnit, story: Story) -> dict[str, float]:
@@ -121,24 +110,6 @@ def particulars(unit: FactUnit, story: Story) -> dict[str, float]:
     return found
 
 
-def _clash(a: FactUnit, b: FactUnit, story: Story) -> float:
-    """Evidence that two clauses are about different things: both name particulars the other
-    lacks. One side adding detail is normal in a paraphrase; both sides naming different specifics
-    is not."""
-    pa, pb = particulars(a, story), particulars(b, story)
-    only_a = sum(w for k, w in pa.items() if k not in pb and k not in b.names)
-    only_b = sum(w for k, w in pb.items() if k not in pa and k not in a.names)
-    return min(only_a, only_b)
-
-
-def counts_disagree(a: FactUnit, b: FactUnit) -> bool:
-    return any(
-        qa.slot == qb.slot and qa.slot.startswith("count:") and not qa.meets(qb)
-        for qa in a.values.quantities
-        for qb in b.values.quantities
-    )
-
-
 def _cluster(
     units: list[FactUnit], scores: npt.NDArray[np.float64], threshold: float
 ) -> list[list[int]]:
@@ -148,33 +119,39 @@ def _cluster(
     first), so the same input always gives the same groups."""
     n = len(units)
     members: list[list[int]] = [[i] for i in range(n)]
-    outlet_names = sorted({u.outlet for u in units})
-    has_outlet = np.zeros((n, len(outlet_names)), dtype=np.float64)
-    for i, unit in enumerate(units):
-        has_outlet[i, outlet_names.index(unit.outlet)] = 1.0
+    outlet_ids = np.array([u.outlet for u in units])
+    # Whether two groups hold clauses of one outlet; kept up to date by OR-ing rows on a merge
+    # rather than recomputed each round.
+    shares_outlet = outlet_ids[:, None] == outlet_ids[None, :]
     finite = np.isfinite(scores)
     sums = np.where(finite, scores, 0.0)  # sum of pair scores between groups
     best_link = np.where(finite, scores, -np.inf)  # best pair score between groups
     sizes = np.ones(n)
     alive = np.ones(n, dtype=bool)
-    while n:
-        average = sums / np.outer(sizes, sizes)
-        allowed = (has_outlet @ has_outlet.T == 0) & np.outer(alive, alive)
-        allowed &= (best_link >= threshold) & (average >= threshold - AVERAGE_MARGIN)
+    # A group's best links are maxima of its clauses' scores, so a clause with no same-fact link
+    # never merges: each round looks only at the others, in index order, which keeps argmax's
+    # first-of-equals the same pair as over the whole matrix.
+    active = np.flatnonzero((best_link >= threshold).any(axis=1))
+    while active.size:
+        block = np.ix_(active, active)
+        average = sums[block] / np.outer(sizes[active], sizes[active])
+        allowed = ~shares_outlet[block]
+        allowed &= (best_link[block] >= threshold) & (average >= threshold - AVERAGE_MARGIN)
         np.fill_diagonal(allowed, False)
         if not allowed.any():
             break
-        i, j = divmod(int(np.argmax(np.where(allowed, average, -np.inf))), n)
-        i, j = min(i, j), max(i, j)
+        a, b = divmod(int(np.argmax(np.where(allowed, average, -np.inf))), active.size)
+        i, j = int(active[min(a, b)]), int(active[max(a, b)])
         members[i].extend(members[j])
-        has_outlet[i] += has_outlet[j]
-        has_outlet[j] = 0.0
+        shares_outlet[i, :] |= shares_outlet[j, :]
+        shares_outlet[:, i] |= shares_outlet[:, j]
         sums[i, :] += sums[j, :]
         sums[:, i] += sums[:, j]
         best_link[i, :] = np.maximum(best_link[i, :], best_link[j, :])
         best_link[:, i] = np.maximum(best_link[:, i], best_link[:, j])
         sizes[i] += sizes[j]
         alive[j] = False
+        active = active[active != j]
     groups = [sorted(members[i]) for i in np.flatnonzero(alive)]
     return sorted(groups, key=lambda g: g[0])
 
