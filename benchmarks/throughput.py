@@ -474,6 +474,7 @@ class TimedEmbedder:
 def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, float]]:
     from fastapi.testclient import TestClient
 
+    import workers.lead as lead_stage
     import workers.runner as runner
     from service.app import connect, create_app
     from service.config import Settings
@@ -500,12 +501,12 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
         w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
                           name="breakdown", summary_embedder=summary_embedder)
-        w._originals_of = timers.wrap("near-dup check", w._originals_of)  # type: ignore[method-assign]
+        w.lead.originals_of = timers.wrap("near-dup check", w.lead.originals_of)  # type: ignore[method-assign]
         w.ops.assign_many = timers.wrap("assign", w.ops.assign_many)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
         w.ops.repair_if_due = timers.wrap("repair (HDBSCAN)", w.ops.repair_if_due)  # type: ignore[method-assign]
-        original_extract = runner.extract
-        runner.extract = timers.wrap("extract", original_extract)  # type: ignore[assignment]
+        original_extract = lead_stage.extract
+        lead_stage.extract = timers.wrap("extract", original_extract)  # type: ignore[assignment]
         console.print(f"[bold]4. breakdown[/]: in-process burst worker over {len(docs)} articles")
         try:
             lead.encode(["warm-up"])
@@ -513,7 +514,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             done = w.run(burst=True)
             total = time.perf_counter() - t
         finally:
-            runner.extract = original_extract  # type: ignore[assignment]
+            lead_stage.extract = original_extract  # type: ignore[assignment]
         r.close()
     return total, done, timers.s
 
