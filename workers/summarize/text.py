@@ -24,6 +24,10 @@ _REPORTING_WORDS = frozenset({
 # fmt: on
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _REPORTING_WORDS
 
+# Sentences and clauses remembered per process by the per-text caches below and in units.py
+# (least recently used first out): a story of ~100 articles, ~12 MB when full.
+MEMO_SIZE = 4096
+
 _WORD_RE = re.compile(r"(?:[A-Z]\.){2,}|[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'’\-]*|\d[\d,.]*\d|\d")
 _QUOTE_RE = re.compile(r"[\"“”]([^\"“”]{3,}?)[\"“”]|(?<![A-Za-z])['‘]([^'‘’]{3,}?)['’](?![A-Za-z])")
 
@@ -100,38 +104,62 @@ def names(
     capitalises it mid-sentence ("Putin said", not "Consumers should" or "According to"). A run of
     capitalised words ("U.S. Department of Agriculture") also yields its initials when the story
     uses them as an acronym, so it meets "USDA"."""
+    first = _WORD_RE.search(text)
+    first_is_name = first is not None and _is_name(first.group(0), True, capitalised_inside)
+    # Added in the order the text yields them: the set, and so the order the frozenset iterates
+    # in, is the one a single pass over the text builds.
     found: set[str] = set()
+    for key, initials, whole in _name_candidates(text, first_is_name):
+        if (
+            initials is None
+            or (acronyms is None and whole)
+            or (acronyms is not None and initials in acronyms)
+        ):
+            found.add(key)
+    return frozenset(found)
+
+
+# A worker summarises a growing story again with each new article: most clauses it reads have been
+# read before. What a clause yields on its own is remembered here; only what the rest of the story
+# decides (is the first word a name, which initials are acronyms) is settled per call.
+@lru_cache(maxsize=MEMO_SIZE)
+def _name_candidates(text: str, first_is_name: bool) -> tuple[tuple[str, str | None, bool], ...]:
+    """(key, None, _) for each name, (key, initials, whole run) for each stretch of a run of names
+    that may be an acronym, in text order."""
+    found: list[tuple[str, str | None, bool]] = []
     run: list[str] = []
     previous_end = 0
 
     def close_run() -> None:
         # Any stretch of the run may be the acronym: "U.S. Department of Agriculture's Food
         # Safety and Inspection Service" holds both USDA and FSIS.
+        letters = [_initials(word) for word in run]
         for begin in range(len(run)):
+            initials = letters[begin]
             for end in range(begin + 2, len(run) + 1):
-                initials = "".join(_initials(word) for word in run[begin:end]).upper()
-                whole = begin == 0 and end == len(run)
-                if (acronyms is None and whole) or (acronyms is not None and initials in acronyms):
-                    found.add(name_key(initials))
+                initials += letters[end - 1]
+                upper = initials.upper()
+                found.append((name_key(upper), upper, begin == 0 and end == len(run)))
         run.clear()
 
     for position, match in enumerate(_WORD_RE.finditer(text)):
         token = match.group(0)
-        if text[previous_end : match.start()].strip():
+        if run and text[previous_end : match.start()].strip():
             close_run()  # punctuation between two words ends a run of names
         previous_end = match.end()
         if run and token in _NAME_CONNECTORS:
             continue  # "Department of Agriculture", "Food Safety and Inspection Service"
-        if not _is_name(token, position == 0, capitalised_inside):
-            close_run()
+        if not (first_is_name if position == 0 else _is_name(token, False, None)):
+            if run:
+                close_run()
             continue
-        found.add(name_key(token))
+        found.append((name_key(token), None, False))
         if _bare(token).isupper() and len(_bare(token)) > 1 and "." not in token:
             close_run()  # an acronym is a name of its own, not part of a longer one
         else:
             run.append(token)
     close_run()
-    return frozenset(found)
+    return tuple(found)
 
 
 _NAME_CONNECTORS = frozenset({"of", "and", "for", "the", "de", "du", "la", "von", "van"})
@@ -153,16 +181,22 @@ def _is_name(token: str, first: bool, capitalised_inside: frozenset[str] | None)
 
 def capitalised_inside_sentences(sentences: list[str]) -> frozenset[str]:
     """Words the story capitalises somewhere other than at a sentence's start."""
-    return frozenset(w for s in sentences for w in words(s)[1:] if w[0].isupper())
+    return frozenset().union(*(_capitals(s)[0] for s in sentences))
 
 
 def acronyms_used(texts: list[str]) -> frozenset[str]:
-    return frozenset(
-        bare.replace(".", "")
-        for text in texts
-        for w in words(text)
-        if (bare := _bare(w)).isupper() and len(bare) > 1
+    return frozenset().union(*(_capitals(t)[1] for t in texts))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _capitals(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The words a text capitalises after its first, and the acronyms it uses."""
+    found = words(text)
+    inside = frozenset(w for w in found[1:] if w[0].isupper())
+    acronyms = frozenset(
+        bare.replace(".", "") for w in found if (bare := _bare(w)).isupper() and len(bare) > 1
     )
+    return inside, acronyms
 
 
 def _bare(token: str) -> str:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from workers.summarize.clauses import split_clauses
 from workers.summarize.text import (
+    MEMO_SIZE,
     acronyms_used,
     capitalised_inside_sentences,
     content_stems,
@@ -74,14 +77,15 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
     texts = [s for doc in originals for s in doc.sentences]
     capitalised, acronyms = capitalised_inside_sentences(texts), acronyms_used(texts)
     units: list[FactUnit] = []
-    vectors: list[npt.NDArray[np.float32]] = []
+    blocks: list[npt.NDArray[np.float32]] = []
     for doc in originals:
         last = max(len(doc.sentences) - 1, 1)
+        rows: list[int] = []
         # A sentence without a vector (a doc whose vectors were cut short) cannot be aligned.
         for s_index, sentence in enumerate(doc.sentences[: len(doc.vectors)]):
-            clauses = split_clauses(sentence)
+            clauses = _clauses(sentence)
             for c_index, clause in enumerate(clauses):
-                values = parse_values(clause, doc.published_at)
+                found = _clause_features(clause, doc.published_at, _offset(doc.published_at))
                 units.append(
                     FactUnit(
                         index=len(units),
@@ -93,14 +97,16 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
                         position=s_index / last,
                         text=clause,
                         sentence=sentence,
-                        stems=content_stems(without_attribution(clause)) | value_tokens(values),
-                        names=names(without_attribution(clause), capitalised, acronyms),
-                        values=values,
-                        quote_share=quote_share(clause),
+                        stems=found.stems,
+                        names=names(found.unattributed, capitalised, acronyms),
+                        values=found.values,
+                        quote_share=found.quote_share,
                     )
                 )
-                vectors.append(np.asarray(doc.vectors[s_index], dtype=np.float32))
-    matrix = np.vstack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+                rows.append(s_index)
+        if rows:
+            blocks.append(np.asarray(doc.vectors, dtype=np.float32)[rows])
+    matrix = np.vstack(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
     outlets = sorted({u.outlet for u in units})
     return Story(
         docs=ordered,
@@ -122,6 +128,42 @@ def value_tokens(values: Values) -> frozenset[str]:
     tokens |= {f"#day={d.day or d.weekday}" for d in values.days}
     tokens |= {f"#since={v.year}-{v.month}" for v in values.since}
     return frozenset(tokens)
+
+
+# A worker summarises a growing story again with each new article, so most clauses it reads it
+# has read before: what a sentence or clause yields on its own is remembered (text.MEMO_SIZE).
+@lru_cache(maxsize=MEMO_SIZE)
+def _clauses(sentence: str) -> tuple[str, ...]:
+    return tuple(split_clauses(sentence))
+
+
+@dataclass(frozen=True)
+class _ClauseFeatures:
+    unattributed: str  # the clause without "according to …" / ", … said"
+    stems: frozenset[str]
+    values: Values
+    quote_share: float
+
+
+def _offset(published: datetime | None) -> timedelta | None:
+    return published.utcoffset() if published else None
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _clause_features(
+    clause: str, published: datetime | None, offset: timedelta | None
+) -> _ClauseFeatures:
+    """What a clause says on its own. `offset` only completes the key: two aware datetimes are
+    equal when they are the same instant, but they may fall on different dates (which weekday
+    resolution reads) when their UTC offsets differ."""
+    unattributed = without_attribution(clause)
+    values = parse_values(clause, published)
+    return _ClauseFeatures(
+        unattributed=unattributed,
+        stems=content_stems(unattributed) | value_tokens(values),
+        values=values,
+        quote_share=quote_share(clause),
+    )
 
 
 def _original(doc: SourceDoc, by_id: dict[str, SourceDoc]) -> SourceDoc:
