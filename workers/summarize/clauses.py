@@ -29,6 +29,7 @@ _FINITE_RE = re.compile(
     re.IGNORECASE,
 )
 _MIN_CLAUSE_WORDS = 5
+_COMMA_RE = re.compile(r",\s*")
 
 
 def is_full_clause(text: str) -> bool:
@@ -74,7 +75,7 @@ _OPENS_SUBORDINATE = frozenset({
 
 
 def _interrupted(before: str) -> bool:
-    segments = [seg for seg in re.split(r",\s*", before) if seg.strip()]
+    segments = [seg for seg in _COMMA_RE.split(before) if seg.strip()]
     if len(segments) < 2:
         return False
     last = words(segments[-1])

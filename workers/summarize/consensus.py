@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,7 @@ from workers.summarize.align import (
     particulars,
 )
 from workers.summarize.dates import WEEKDAYS, days_agree, parse_dates
-from workers.summarize.text import words
+from workers.summarize.text import MEMO_SIZE, words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import ConsensusFact
 
@@ -162,10 +163,12 @@ _DAY_PHRASE_RE = re.compile(
     r"|,?\s+\bon\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?\b"
 )
 
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([,.;:])")
+
 
 def without_days(text: str) -> str:
     """The sentence without its "on Tuesday" / "on July 1, 2025" phrases."""
-    return re.sub(r"\s+([,.;:])", r"\1", _DAY_PHRASE_RE.sub("", text)).strip()
+    return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", _DAY_PHRASE_RE.sub("", text)).strip()
 
 
 def _overlap(a: list[int], b: list[int], alignment: Alignment) -> float:
@@ -196,7 +199,13 @@ def _quality(
 
 def readability(unit: FactUnit) -> float:
     """0 for a clean, self-contained statement of reasonable length; negative otherwise."""
-    text = readable(unit.text)
+    return _readability(unit.text, unit.quote_share)
+
+
+# Asked for every candidate clause each time a story is summarised again (text.MEMO_SIZE).
+@lru_cache(maxsize=MEMO_SIZE)
+def _readability(clause: str, quote_share: float) -> float:
+    text = readable(clause)
     count = len(words(text))
     score = 0.0
     if count < _IDEAL_WORDS[0]:
@@ -206,7 +215,7 @@ def readability(unit: FactUnit) -> float:
     first = words(text)[0].lower() if count else ""
     if first in _PRONOUN_START:
         score -= 0.15  # "He reiterated …" needs the sentence before it
-    if unit.quote_share > 0.5:
+    if quote_share > 0.5:
         score -= 0.2  # mostly someone's words: a fragment of a statement, not the fact
     return score
 

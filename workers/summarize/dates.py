@@ -23,6 +23,7 @@ _DATE_RE = re.compile(
     r"|(?P<m3>[A-Z][a-z]{2,8})\.?\s+(?P<y3>\d{4})"
     r"|(?P<y4>(?:19|20)\d{2})(?!\s*(?:-|\s)(?:hour|day|year|km|people)))",
 )
+_DIGIT_RE = re.compile(r"\d")
 _WEEKDAY_RE = re.compile(
     r"(?P<prep>\b(?:on|last|next|this)\s+)?\b(?P<day>" + "|".join(WEEKDAYS) + r")\b", re.IGNORECASE
 )
@@ -59,7 +60,8 @@ def parse_dates(
     days: list[DayValue] = []
     since: list[SinceValue] = []
     masked = text
-    for match in _DATE_RE.finditer(text):
+    # Every form of date has a digit in it: most clauses have none, and the search is skipped.
+    for match in _DATE_RE.finditer(text) if _DIGIT_RE.search(text) else ():
         month_name = match.group("m1") or match.group("m2") or match.group("m3")
         month = _MONTHS.get(month_name.lower().rstrip(".")) if month_name else None
         if month_name and month is None:

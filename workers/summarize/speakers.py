@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from workers.summarize.text import quotes, words
+from workers.summarize.text import MEMO_SIZE, quotes, words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import Claim, Conflict
 
@@ -32,13 +33,9 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
     for unit in story.units:
         if unit.clause_index:
             continue  # one look per sentence
-        speaker = speaker_of(unit.sentence)
-        if speaker is None:
-            continue
-        for quote in quotes(unit.sentence):
-            key = " ".join(w.lower() for w in words(quote))
-            if len(key.split()) >= _MIN_QUOTE_WORDS:
-                quoted.setdefault(key, []).append((unit, speaker))
+        speaker, keys = _attributed_quotes(unit.sentence)
+        for key in keys:
+            quoted.setdefault(key, []).append((unit, speaker))
     for key, items in sorted(quoted.items()):
         people = _people([speaker for _, speaker in items])
         if len(set(people.values())) < 2 or len({u.outlet for u, _ in items}) < 2:
@@ -62,6 +59,19 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
         short = key if len(key) <= 60 else key[:57].rsplit(" ", 1)[0] + " …"
         found.append(Conflict(about=f"who said “{short}”", claims=claims))
     return found
+
+
+# A worker summarises a growing story again with each new article: the sentences it has read
+# before are not parsed again (text.MEMO_SIZE).
+@lru_cache(maxsize=MEMO_SIZE)
+def _attributed_quotes(sentence: str) -> tuple[str, tuple[str, ...]]:
+    """The sentence's named speaker and the keys (lower-case words) of its long-enough quotes;
+    no keys when it names no speaker."""
+    speaker = speaker_of(sentence)
+    if speaker is None:
+        return "", ()
+    keys = (" ".join(w.lower() for w in words(quote)) for quote in quotes(sentence))
+    return speaker, tuple(key for key in keys if len(key.split()) >= _MIN_QUOTE_WORDS)
 
 
 def speaker_of(sentence: str) -> str | None:

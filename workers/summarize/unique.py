@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from workers.summarize.align import (
     NOT_REPORTED_ELSEWHERE,
     SAME_FACT,
@@ -9,7 +11,7 @@ from workers.summarize.align import (
     best_elsewhere,
 )
 from workers.summarize.consensus import readability, readable
-from workers.summarize.text import quotes, words
+from workers.summarize.text import MEMO_SIZE, quotes, words
 from workers.summarize.units import FactUnit, Story
 from workers.summary_model import SourceFacts, UniqueFact
 
@@ -39,15 +41,22 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
     for unit in story.units:
         values_by_outlet.setdefault(unit.outlet, set()).update(value_keys(unit))
 
+    # What the other outlets say, once per outlet.
+    elsewhere: dict[str, tuple[set[str], set[str], set[str]]] = {
+        outlet: (
+            set().union(*(s for o, s in stems_by_outlet.items() if o != outlet)),
+            set().union(*(n for o, n in names_by_outlet.items() if o != outlet)),
+            set().union(*(v for o, v in values_by_outlet.items() if o != outlet)),
+        )
+        for outlet in stems_by_outlet
+    }
+
     ranked: dict[str, list[tuple[float, FactUnit]]] = {}
     for unit in story.units:
-        if unit.index in grouped_with_others or len(words(unit.text)) < _MIN_WORDS:
+        word_count, quoted = _shape(unit.text)
+        if unit.index in grouped_with_others or word_count < _MIN_WORDS:
             continue
-        elsewhere_stems = set().union(*(s for o, s in stems_by_outlet.items() if o != unit.outlet))
-        elsewhere_names = set().union(*(n for o, n in names_by_outlet.items() if o != unit.outlet))
-        elsewhere_values = set().union(
-            *(v for o, v in values_by_outlet.items() if o != unit.outlet)
-        )
+        elsewhere_stems, elsewhere_names, elsewhere_values = elsewhere[unit.outlet]
         new_names = unit.names - elsewhere_names
         new_values = value_keys(unit) - elsewhere_values
         closest = best_elsewhere(unit.index, alignment.scores)
@@ -59,7 +68,7 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
         information = (
             _NAME_WEIGHT * len(new_names)
             + _VALUE_WEIGHT * len(new_values)
-            + _QUOTE_WEIGHT * any(len(q.split()) >= 3 for q in quotes(unit.text))
+            + _QUOTE_WEIGHT * quoted
             + _WORD_WEIGHT
             * min(
                 sum(
@@ -91,6 +100,13 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
         ]
         result.append(SourceFacts(source=outlet, facts=facts))
     return result
+
+
+# Asked for every clause each time a story is summarised again (text.MEMO_SIZE).
+@lru_cache(maxsize=MEMO_SIZE)
+def _shape(text: str) -> tuple[int, bool]:
+    """The clause's word count, and whether it quotes someone at some length (3+ words)."""
+    return len(words(text)), any(len(q.split()) >= 3 for q in quotes(text))
 
 
 def value_keys(unit: FactUnit) -> set[str]:

@@ -97,6 +97,8 @@ _QUANTITY_RE = re.compile(
     re.IGNORECASE,
 )
 
+_REFERENCE_RE = re.compile(r"\b(?:the|their|its|our|both)\s*$")
+
 
 @dataclass(frozen=True)
 class Quantity:
@@ -132,7 +134,7 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         factor = _SCALE[scale.lower()]
         low, high = low * factor, high * factor
     before = match.string[max(0, match.start() - 6) : match.start()].lower()
-    if low < 10 and re.search(r"\b(?:the|their|its|our|both)\s*$", before):
+    if low < 10 and _REFERENCE_RE.search(before):
         return None  # "the two leaders": a reference to known things, not a reported count
     after = [w.lower() for w in (match.group("after") or "").split()]
     vague = match.group("num").lower() in _VAGUE
