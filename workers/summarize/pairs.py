@@ -111,11 +111,17 @@ def clash(
 def counts_disagree_pairs(
     units: Sequence[FactUnit], first: Pairs, second: Pairs
 ) -> npt.NDArray[np.bool_]:
-    counting = [u for u in units if any(q.slot.startswith("count:") for q in u.values.quantities)]
+    """counts_disagree for each pair; only clauses that count the same thing can disagree."""
+    by_slot: dict[str, list[FactUnit]] = {}
+    for unit in units:
+        for slot in {q.slot for q in unit.values.quantities if q.slot.startswith("count:")}:
+            by_slot.setdefault(slot, []).append(unit)
     disagree = np.zeros((len(units), len(units)), dtype=bool)
-    for a in counting:
-        for b in counting:
-            disagree[a.index, b.index] = a.index != b.index and counts_disagree(a, b)
+    for counting in by_slot.values():
+        for k, a in enumerate(counting):
+            for b in counting[k + 1 :]:
+                if counts_disagree(a, b):  # symmetric: meets() is
+                    disagree[a.index, b.index] = disagree[b.index, a.index] = True
     result: npt.NDArray[np.bool_] = disagree[first, second]
     return result
 

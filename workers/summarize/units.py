@@ -8,10 +8,12 @@ two facts of a sentence that joins them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -179,12 +181,10 @@ def _rarity(features: list[frozenset[str]]) -> dict[str, float]:
     uses, near 0 for one nearly every clause uses. Words the whole story repeats ("Putin", "call")
     say nothing about which fact a clause states; words few clauses use ("ceasefire", "Izhevsk")
     do."""
-    count: dict[str, int] = {}
-    for items in features:
-        for item in items:
-            count[item] = count.get(item, 0) + 1
-    span = math.log(max(len(features), 2))
-    return {item: math.log(max(len(features), 2) / n) / span for item, n in count.items()}
+    count = Counter(chain.from_iterable(features))  # first-seen order, as a dict keeps it
+    total = max(len(features), 2)
+    span = math.log(total)
+    return {item: math.log(total / n) / span for item, n in count.items()}
 
 
 def outlets_of(units: Sequence[FactUnit]) -> list[str]:
