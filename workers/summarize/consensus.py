@@ -64,13 +64,13 @@ def consensus_facts(
         # again what a chosen one says is folded into it (its outlets back the chosen wording);
         # one that a chosen fact mostly covers (it would be "reported elsewhere" in the summary
         # itself) is left out; the rest are listed.
-        twin = next((c for c in chosen if _same_fact(c.units, fact.units, alignment)), None)
+        # Each chosen fact's pair scores with this one, read once for both tests.
+        blocks = [_cross_scores(c.units, fact.units, alignment) for c in chosen]
+        twin = next((c for c, block in zip(chosen, blocks, strict=True) if _same_fact(block)), None)
         if twin is not None:
             twin.units.extend(fact.units)
             twin.outlets |= fact.outlets
-        elif any(
-            _overlap(c.units, fact.units, alignment) >= NOT_REPORTED_ELSEWHERE for c in chosen
-        ):
+        elif any(_overlap(block) >= NOT_REPORTED_ELSEWHERE for block in blocks):
             continue
         elif len(chosen) < MAX_CONSENSUS:
             chosen.append(fact)
@@ -171,16 +171,19 @@ def without_days(text: str) -> str:
     return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", _DAY_PHRASE_RE.sub("", text)).strip()
 
 
-def _overlap(a: list[int], b: list[int], alignment: Alignment) -> float:
-    """Mean pair score between two groups' clauses of different outlets."""
+def _cross_scores(a: list[int], b: list[int], alignment: Alignment) -> npt.NDArray[np.float64]:
+    """Pair scores between two groups' clauses of different outlets."""
     block = alignment.scores[np.ix_(a, b)]
-    finite = block[np.isfinite(block)]
+    finite: npt.NDArray[np.float64] = block[np.isfinite(block)]
+    return finite
+
+
+def _overlap(finite: npt.NDArray[np.float64]) -> float:
+    """Mean pair score between two groups' clauses of different outlets."""
     return float(finite.mean()) if finite.size else 0.0
 
 
-def _same_fact(a: list[int], b: list[int], alignment: Alignment) -> bool:
-    block = alignment.scores[np.ix_(a, b)]
-    finite = block[np.isfinite(block)]
+def _same_fact(finite: npt.NDArray[np.float64]) -> bool:
     if finite.size == 0:
         return False
     return bool(finite.max() >= SAME_FACT and finite.mean() >= SAME_FACT - AVERAGE_MARGIN)
