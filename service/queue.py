@@ -37,6 +37,11 @@ def _jobs(entries: list[tuple[bytes | str, dict[bytes, bytes]]] | None) -> list[
     return jobs
 
 
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class Queue:
     def __init__(self, client: redis.Redis, keys: Keys, stream: str | None = None) -> None:
         self.r = client
@@ -100,6 +105,32 @@ class Queue:
                     ms = int((eid.decode() if isinstance(eid, bytes) else eid).split("-")[0])
                     return max(0.0, time.time() - ms / 1000)
         return 0.0
+
+    def trim_done(self) -> int:
+        """Drop the entries every worker is done with (acknowledged: before both the oldest pending
+        entry and the group's last delivered one), else a stream keeps an entry per article
+        forever. Returns how many went. XTRIM MINID: Redis >= 6.2."""
+        last = self._last_delivered()
+        if last is None:
+            return 0
+        pending = self.r.xpending(self.stream, WORKER_GROUP)
+        ms, seq = _entry_key(last)
+        floor = f"{ms}-{seq + 1}"  # MINID keeps ids >= floor: the last delivered one goes too
+        if pending["pending"]:  # always at or before the last delivered one
+            oldest = pending["min"]
+            floor = oldest.decode() if isinstance(oldest, bytes) else str(oldest)
+        return int(self.r.xtrim(self.stream, minid=floor, approximate=False))
+
+    def _last_delivered(self) -> str | None:
+        try:
+            groups = self.r.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return None
+        for g in groups:
+            if g["name"] in (WORKER_GROUP, WORKER_GROUP.encode()):
+                last = g["last-delivered-id"]
+                return last.decode() if isinstance(last, bytes) else str(last)
+        return None
 
     def ack(self, jobs: list[Job]) -> None:
         if jobs:

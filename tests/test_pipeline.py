@@ -137,3 +137,24 @@ def test_one_summary_takes_in_every_member_placed_by_a_burst(
     w.run(burst=True)  # the four remaining jobs: already processed, no new version
     assert client.get(f"/stories/{story_id}").json()["summary"]["version"] == 1
     assert r.xpending("sf:stream:summaries", "workers")["pending"] == 0
+
+
+def test_finished_stream_entries_are_trimmed_and_pending_ones_kept(
+    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+) -> None:
+    """Streams would keep an entry per article forever: trim_done drops what every worker has
+    acknowledged, and nothing still pending (a crashed worker's entries) or not yet read."""
+    client.post("/articles", json=seeds[:3])
+    make_worker().run(burst=True)
+    client.post("/articles", json=seeds[3:])
+    held = make_worker("w2")
+    jobs = held.queue.read_new(held.name, 1, None)  # read, never acknowledged: as if it crashed
+    assert len(jobs) == 1
+
+    assert held.queue.trim_done() == 3  # the three placed ones
+    assert r.xlen("sf:stream:articles") == 2  # the pending one and the unread one
+    assert held.summary_queue.trim_done() == 3  # their summary jobs, all done
+
+    make_worker("w3", claim_min_idle_ms=0).run(burst=True)  # takes over and finishes both
+    assert all(client.get(f"/articles/{j.article_id}").json()["status"] == "processed" for j in jobs)
+    assert held.queue.trim_done() == 2 and r.xlen("sf:stream:articles") == 0

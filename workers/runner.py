@@ -110,7 +110,9 @@ class Worker:
                 stop.wait(1.0)
                 pending = None
                 continue
-            self.ops.repair_if_due()
+            if self.ops.repair_if_due() is not None:  # now and then: drop finished stream entries
+                for q in (self.queue, self.summary_queue):
+                    q.trim_done()
             done += len(result.processed) + len(result.failed)
             since_report += len(result.processed)
             if time.monotonic() - last_report > 30:
