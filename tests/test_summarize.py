@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import random
+import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import fixtures_story as recall
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from workers.embed import SentenceTransformerEmbedder, shared_embedder
@@ -17,10 +22,15 @@ from workers.summarize import summarize
 from workers.summarize.align import align
 from workers.summarize.consensus import without_days
 from workers.summarize.dates import days_agree
+from workers.summarize.pairs import counts_disagree
 from workers.summarize.render import render_text
-from workers.summarize.units import build_story
+from workers.summarize.text import name_key, names
+from workers.summarize.units import FactUnit, Story, build_story
 from workers.summarize.values import parse_values
 from workers.summary_model import Conflict, SourceDoc, Summary
+
+# The module, not the function the package exports under the same name.
+align_mod = importlib.import_module("workers.summarize.align")
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 CALL_DAY = datetime(2025, 7, 1, 18, 0, tzinfo=UTC)  # 1 July 2025 was a Tuesday
@@ -360,3 +370,96 @@ def test_render_text_shows_every_part_with_its_sources(seed_summary: Summary) ->
 
 def test_empty_input_gives_an_empty_summary() -> None:
     assert summarize([]) == Summary(headline="")
+
+
+# -- the fast paths give what the plain definitions give --------------------------------------
+def _pair_scores_one_by_one(story: Story) -> npt.NDArray[np.float64]:
+    """align.pair_scores as the per-pair definitions read (pairs.py), one pair at a time."""
+    units, weight = story.units, story.stem_weight
+    cosine = np.clip(story.vectors.astype(np.float64) @ story.vectors.T.astype(np.float64), -1, 1)
+    outlet = np.array([story.outlets.index(u.outlet) for u in units])
+    cross = outlet[:, None] != outlet[None, :]
+    baseline = float(np.median(cosine[cross])) if cross.any() else 0.0
+
+    def share(unit: FactUnit) -> float:
+        siblings = [
+            u for u in units if u.doc is unit.doc and u.sentence_index == unit.sentence_index
+        ]
+        total = sum(len(u.stems) for u in siblings)
+        return 1.0 if unit.is_whole_sentence else len(unit.stems) / total if total else 0.5
+
+    shares = np.array([share(u) for u in units])
+    scores = baseline + np.sqrt(shares[:, None] * shares[None, :]) * (cosine - baseline)
+    reachable = scores >= align_mod.NOT_REPORTED_ELSEWHERE - align_mod.LEXICAL_WEIGHT
+    scores -= align_mod.LEXICAL_WEIGHT * align_mod.LEXICAL_BASELINE
+    for i, j in zip(*np.nonzero(np.triu(cross & reachable, k=1)), strict=True):
+        a, b = units[i], units[j]
+        total = sum(weight[s] for s in a.stems) + sum(weight[s] for s in b.stems)
+        shared = sum(weight[s] for s in a.stems & b.stems)
+        lexical = 2.0 * shared / total if total > 0 else 0.0
+        pa, pb = align_mod.particulars(a, story), align_mod.particulars(b, story)
+        only_a = sum(w for k, w in pa.items() if k not in pb and k not in b.names)
+        only_b = sum(w for k, w in pb.items() if k not in pa and k not in a.names)
+        adjust = align_mod.LEXICAL_WEIGHT * lexical - align_mod.CLASH_WEIGHT * min(
+            min(only_a, only_b), 1.0
+        )
+        if lexical < align_mod.NUMBERS_CONFIRMED and counts_disagree(a, b):
+            adjust -= align_mod.CLASH_WEIGHT
+        scores[i, j] += adjust
+        scores[j, i] += adjust
+    scores[~cross] = -np.inf
+    return scores
+
+
+def test_pair_scores_are_bit_for_bit_the_per_pair_definitions(
+    seed_docs: list[SourceDoc], recall_docs: list[SourceDoc]
+) -> None:
+    for docs in (seed_docs, recall_docs):
+        story = build_story(docs)
+        assert np.array_equal(align_mod.pair_scores(story), _pair_scores_one_by_one(story))
+
+
+def _forget_parsed_text() -> None:
+    for name, module in list(sys.modules.items()):
+        if name.startswith("workers.summarize"):
+            for value in vars(module).values():
+                if isinstance(value, functools._lru_cache_wrapper):
+                    value.cache_clear()
+
+
+def test_summary_does_not_depend_on_what_the_process_summarised_before(
+    seed_docs: list[SourceDoc], recall_docs: list[SourceDoc]
+) -> None:
+    _forget_parsed_text()
+    first = summarize(seed_docs).to_dict()
+    summarize(recall_docs)
+    summarize(seed_docs[:3])  # a smaller story: the same sentences, other names and acronyms
+    assert summarize(seed_docs).to_dict() == first
+
+
+def test_one_instant_on_two_dates_resolves_weekdays_by_each_date() -> None:
+    # Equal datetimes (one instant) that fall on Tuesday in New York and Wednesday in UTC: each
+    # article's "Wednesday" is the one on or before its own date.
+    new_york = datetime(2025, 7, 1, 23, 0, tzinfo=timezone(timedelta(hours=-4)))
+    utc = datetime(2025, 7, 2, 3, 0, tzinfo=UTC)
+    assert new_york == utc
+    text = ["The two ministers met in Geneva on Wednesday to sign the accord."]
+    vector = np.ones((1, 4), dtype=np.float32) / 2
+    story = build_story(
+        [
+            SourceDoc("a", "x", text, vector, published_at=new_york),
+            SourceDoc("b", "y", text, vector, published_at=utc),
+        ]
+    )
+    days = [unit.values.days[0].day for unit in story.units]
+    assert days == [date(2025, 6, 25), date(2025, 7, 2)]
+
+
+def test_names_of_one_text_follow_each_story() -> None:
+    # The same text read for two stories (the second time from the per-process cache).
+    text = "Officials of the Food Safety and Inspection Service said the plant stopped."
+    assert name_key("FSIS") in names(text, frozenset(), frozenset({"FSIS"}))
+    assert name_key("FSIS") not in names(text, frozenset(), frozenset())
+    opening = "Kroger pulled the dumplings."
+    assert name_key("Kroger") in names(opening, frozenset({"Kroger"}), frozenset())
+    assert name_key("Kroger") not in names(opening, frozenset(), frozenset())
