@@ -496,6 +496,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         from workers.embed import make_embedders
 
         lead, rest = make_embedders(settings)  # as the product builds them (default settings)
+        runner.one_blas_thread()  # as `storyfold worker` does
         embedder = TimedEmbedder(lead, timers, f"embed headline + lead ({settings.embed_backend})")
         summary_embedder = TimedEmbedder(
             rest, timers, f"embed other sentences ({settings.summary_embed_backend})")

@@ -100,8 +100,9 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
 def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
     # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
     from workers.embed import make_embedders
-    from workers.runner import Worker
+    from workers.runner import Worker, one_blas_thread
 
+    one_blas_thread()
     client = connect(url)
     keys = Keys(settings.key_prefix)
     embedder, summary_embedder = make_embedders(settings)

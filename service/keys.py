@@ -8,6 +8,7 @@ Layout (prefix `sf` by default):
   {p}:article:{id}:vectors     string: int8 rows + a scale each, one per embedded sentence
   {p}:article:{id}:vector      string: float32 article vector (title + lead), for the repair
   {p}:article:{id}:minhash     string: MinHash signature, expires after the dedup window
+  {p}:article:{id}:rest        string: which worker embeds the article's other sentences (TTL)
   {p}:dedup:{day}              hash: LSH band key -> first article with it, one hash per day
   {p}:idx:url:{sha1}           string: article id owning a canonical URL
   {p}:idx:content:{sha1}       string: article id owning a source + text pair
@@ -65,6 +66,9 @@ class Keys:
 
     def article_vector(self, article_id: str) -> str:
         return f"{self.prefix}:article:{article_id}:vector"
+
+    def article_rest_claim(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}:rest"
 
     def article_minhash(self, article_id: str) -> str:
         return f"{self.prefix}:article:{article_id}:minhash"

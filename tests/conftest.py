@@ -24,7 +24,9 @@ from service.store import Store
 from service.stories import Stories
 from workers.embed import SentenceTransformerEmbedder, shared_embedder
 from workers.embed_onnx import OnnxInt8Embedder
-from workers.runner import Worker
+from workers.runner import Worker, one_blas_thread
+
+one_blas_thread()  # as every worker process runs (storyfold worker / serve): same summaries
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

@@ -158,3 +158,35 @@ def test_finished_stream_entries_are_trimmed_and_pending_ones_kept(
     make_worker("w3", claim_min_idle_ms=0).run(burst=True)  # takes over and finishes both
     assert all(client.get(f"/articles/{j.article_id}").json()["status"] == "processed" for j in jobs)
     assert held.queue.trim_done() == 2 and r.xlen("sf:stream:articles") == 0
+
+
+def test_an_article_claimed_by_another_worker_is_not_embedded_twice(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers never both embed an article's other sentences: an extra claimed elsewhere is
+    left to its claimer; an own article claimed by a worker that then died is embedded after a
+    short wait, so its job still ends processed."""
+    import workers.rest as rest
+
+    monkeypatch.setattr(rest, "AWAIT_S", 0.2)
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    w = make_worker(worker_batch=1)
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 10, None))
+    for aid in ids[1:3]:  # claimed by a worker that died at once: nobody embeds them for 30 s
+        r.set(f"sf:article:{aid}:rest", "dead-worker", px=30_000)
+
+    (job,) = w.summary_queue.read_new(w.name, 1, None)
+    w.summarise([job])
+    status = {a: client.get(f"/articles/{a}").json()["status"] for a in ids}
+    claimed = set(ids[1:3]) - {job.article_id}
+    assert all(status[a] == "clustered" for a in claimed)  # left to their claimer
+    assert all(status[a] == "processed" for a in set(ids) - claimed)
+
+    w.run(burst=True)  # their own jobs: waited for, then embedded here
+    assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}

@@ -26,10 +26,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import redis
 import structlog
 
@@ -40,13 +39,10 @@ from service.store import Store
 from service.stories import Stories
 from workers.embed import Embedder
 from workers.lead import LeadStage, article_ts
+from workers.rest import RestStage
 from workers.story_ops import Prepared, StoryOps
 
 log = structlog.get_logger(__name__)
-
-# Members of a story embedded ahead of their own summary job, at most, per batch: enough to fold
-# a burst's story into one summary, few enough to keep one batch well under a second of model time.
-EXTRA_PER_BATCH = 48
 
 
 @dataclass
@@ -54,6 +50,17 @@ class BatchResult:
     processed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     stories: set[str] = field(default_factory=set)
+
+
+def one_blas_thread() -> None:
+    """numpy's BLAS on one thread in a worker process. Its matrices (a story's sentence cosines, a
+    repair's window) are small: a second BLAS thread costs more in hand-offs than it saves, and
+    it competes with the model's own threads for the same cores (measured: the summariser 2.5x
+    slower with two). One setting everywhere also keeps summaries reproducible: a float sum's
+    low bits, and so an exact tie between two sentences, depend on how BLAS splits the work."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def default_consumer_name() -> str:
@@ -83,6 +90,7 @@ class Worker:
         self.name = name or default_consumer_name()
         self.ops = StoryOps(client, settings, store, stories)
         self.lead = LeadStage(client, settings, store, embedder)
+        self.rest = RestStage(client, store, stories, self.summary_embedder, self.name)
         self.processed_total = 0
 
     # -- loop ----------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ class Worker:
             ):
                 to_embed.append(job.article_id)
             to_summarise.setdefault(f["story_id"], []).append(job.article_id)
-        self._embed_rest(to_embed + self._waiting_members(to_summarise, set(to_embed)))
+        self.rest.embed(to_embed, to_summarise)
         for story_id, article_ids in to_summarise.items():
             # Counted as processed where the summary marks them (also members of other jobs).
             self.processed_total += len(self.ops.summarise(story_id))
@@ -270,31 +278,8 @@ class Worker:
             result.failed += one.failed
         return result
 
-    def _waiting_members(self, stories: Iterable[str], taken: set[str]) -> list[str]:
-        """Other members of these stories still waiting for the rest of their vectors (up to
-        EXTRA_PER_BATCH). A burst places many members of a story before any summary job runs:
-        embedding them now lets one summary take them all, instead of one summary per job over a
-        story that grows by one member each time. Their own jobs then find them processed."""
-        extra: list[str] = []
-        for story_id in stories:
-            for m in self.stories.members(story_id):
-                if len(extra) >= EXTRA_PER_BATCH:
-                    return extra
-                if m.status == "clustered" and not m.embedded and m.article_id not in taken:
-                    extra.append(m.article_id)
-        return extra
-
     def _embed_rest(self, article_ids: list[str]) -> None:
-        """The sentences after the lead, all articles in one model call; stored whole."""
-        loaded = self.store.load_extracted(article_ids)
-        texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
-        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
-            vectors = self.summary_embedder.encode(texts)
-        row = 0
-        for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):
-            rest = vectors[row : row + len(sentences) - len(lead)]
-            row += len(rest)
-            self.store.save_sentence_vectors(aid, np.vstack([lead, rest]))
+        self.rest.embed(article_ids, [])
 
     def _join_original(self, article_id: str, original: str, ts: float) -> str:
         """A near-duplicate joins its original's story, without a model pass. If the original is

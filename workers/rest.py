@@ -1,0 +1,104 @@
+"""Stage 2's model work: the sentences after the lead, embedded before a story's summary.
+
+A summary job embeds its own article's other sentences and also those of the story's other
+members still waiting for theirs (up to EXTRA_PER_BATCH): a burst places many members of a story
+before any summary job runs, and embedding them together lets one summary take them all in,
+instead of one summary per job over a story that grows by one member each time. Their own jobs
+then find them processed.
+
+With several workers that would embed the same article twice (one as its own job, another as an
+extra), so each article is claimed first (`SET NX` with a TTL). An extra already claimed is left
+to its claimer. An own article claimed by someone else is waited for a few seconds, then embedded
+here anyway: its claimer may have died, and a job is only acknowledged once its article is done.
+
+IO: the store (sentences and vectors, claims) and the summary model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import redis
+
+from service import metrics
+from service.store import Store
+from service.stories import Stories
+from workers.embed import Embedder
+
+# Members embedded ahead of their own summary job, at most, per batch: enough to fold a burst's
+# story into one summary, few enough to keep one batch well under a second of model time.
+EXTRA_PER_BATCH = 48
+CLAIM_MS = 30_000  # longer than any batch's model time; a dead claimer's claims lapse after it
+AWAIT_S = 5.0  # how long an own article claimed by another worker is waited for
+
+
+class RestStage:
+    def __init__(
+        self, client: redis.Redis, store: Store, stories: Stories, embedder: Embedder, name: str
+    ) -> None:
+        self.r = client
+        self.store = store
+        self.stories = stories
+        self.embedder = embedder
+        self.name = name
+
+    def embed(self, own: Sequence[str], stories: Iterable[str]) -> None:
+        """Embed the rest of `own` (this batch's articles still missing vectors) and of the
+        waiting members of `stories`; returns once every one of `own` has all its vectors."""
+        claimed = self._claim(own)
+        others = [a for a, ok in zip(own, claimed, strict=True) if not ok]
+        mine = [a for a, ok in zip(own, claimed, strict=True) if ok]
+        extras = self._waiting_members(stories, set(own))
+        extras = [a for a, ok in zip(extras, self._claim(extras), strict=True) if ok]
+        self._embed(mine + extras)
+        self._embed(self._await_embedded(others))
+
+    def _claim(self, article_ids: Sequence[str]) -> list[bool]:
+        if not article_ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.set(self.store.keys.article_rest_claim(aid), self.name, nx=True, px=CLAIM_MS)
+        return [bool(ok) for ok in pipe.execute()]
+
+    def _waiting_members(self, stories: Iterable[str], taken: set[str]) -> list[str]:
+        extra: list[str] = []
+        for story_id in stories:
+            for m in self.stories.members(story_id):
+                if len(extra) >= EXTRA_PER_BATCH:
+                    return extra
+                if m.status == "clustered" and not m.embedded and m.article_id not in taken:
+                    extra.append(m.article_id)
+        return extra
+
+    def _await_embedded(self, article_ids: list[str]) -> list[str]:
+        """Those of `article_ids` another worker has not embedded within AWAIT_S."""
+        deadline = time.monotonic() + AWAIT_S
+        waiting = article_ids
+        while waiting:
+            fields = self.store.articles_fields(waiting)
+            waiting = [
+                a
+                for a, f in zip(waiting, fields, strict=True)
+                if int(f.get("vector_rows") or 0) < int(f.get("sentence_count") or 0)
+            ]
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return waiting
+
+    def _embed(self, article_ids: list[str]) -> None:
+        """The sentences after the lead, all articles in one model call; stored whole."""
+        if not article_ids:
+            return
+        loaded = self.store.load_extracted(article_ids)
+        texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
+        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
+            vectors = self.embedder.encode(texts)
+        row = 0
+        for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):
+            rest = vectors[row : row + len(sentences) - len(lead)]
+            row += len(rest)
+            self.store.save_sentence_vectors(aid, np.vstack([lead, rest]))
