@@ -3,7 +3,8 @@
 Layout (prefix `sf` by default):
   {p}:stream:articles          stream of article ids to place in a story (consumer group `workers`)
   {p}:stream:summaries         stream of placed article ids whose story summary must take them in
-  {p}:article:{id}             hash: the posted article, its status and story
+  {p}:article:{id}             hash: the posted article, its status and story (placed_at and
+                               processed_at: when it got them, unix seconds)
   {p}:article:{id}:sentences   string: JSON list of clean sentences
   {p}:article:{id}:vectors     string: int8 rows + a scale each, one per embedded sentence
   {p}:article:{id}:vector      string: float32 article vector (title + lead), for the repair

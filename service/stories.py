@@ -152,7 +152,7 @@ class Stories:
         """Article joins story and the story's state moves, in one transaction: a crash leaves
         either both or neither, and a retried article sees its story_id and skips this step."""
         pipe = self.r.pipeline(transaction=True)
-        fields = {"status": "clustered", "story_id": story_id}
+        fields = {"status": "clustered", "story_id": story_id, "placed_at": f"{time.time():.3f}"}
         if duplicate_of:
             fields["duplicate_of"] = duplicate_of
         pipe.hset(self.keys.article(article_id), mapping=fields)
@@ -174,7 +174,12 @@ class Stories:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(
             self.keys.article(article_id),
-            mapping={"status": "clustered", "story_id": story_id, "duplicate_of": original_id},
+            mapping={
+                "status": "clustered",
+                "story_id": story_id,
+                "duplicate_of": original_id,
+                "placed_at": f"{time.time():.3f}",
+            },
         )
         pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
         pipe.execute()
@@ -259,9 +264,10 @@ class Stories:
                             "source_count": str(len(sources)),
                         },
                     )
+                    done = {"status": "processed", "processed_at": f"{time.time():.3f}"}
                     for m in ready:
                         if m.status != "processed":
-                            pipe.hset(self.keys.article(m.article_id), "status", "processed")
+                            pipe.hset(self.keys.article(m.article_id), mapping=done)
                     self.touch(pipe, story_id, "story.created" if version == 1 else "story.updated")
                     pipe.execute()
                     return ready
