@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # older than this: then summaries go first, so a sustained burst cannot starve them.
     summary_max_lag_s: float = Field(60.0, ge=0)
     embed_batch: int = Field(64, gt=0)
+    # Sentences of an article the summary reads (and so embeds), from the top; 0: all. A cap saves
+    # model time on long articles and costs the facts only their later paragraphs report (README,
+    # "Two stages", has the measured trade-off), so it is off unless asked for.
+    summary_max_sentences: int = Field(0, ge=0)
     # The embedding backends: "torch" (sentence-transformers) or "onnx-int8" (onnxruntime, exported
     # once into model_cache; refused when its cosine to torch is below embed_min_cosine).
     # embed_backend embeds the headline and lead, which decide the story; summary_embed_backend

@@ -177,6 +177,12 @@ class Store:
             sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
         )
 
+    @staticmethod
+    def missing_vectors(f: dict[str, str]) -> bool:
+        """Whether an article (its fields) still waits for the vectors of some of its sentences."""
+        target = f.get("vector_target") or f.get("sentence_count") or 0
+        return int(f.get("vector_rows") or 0) < int(target)
+
     def articles_fields(self, article_ids: Sequence[str]) -> list[dict[str, str]]:
         """article_fields of each, in one round trip ({} for an article that is gone)."""
         pipe = self.r.pipeline(transaction=False)
@@ -212,14 +218,20 @@ class Store:
         sentences: list[str],
         vectors: npt.NDArray[np.float32],
         article_vector: npt.NDArray[np.float32],
+        vector_target: int | None = None,
     ) -> None:
         """The clean sentences, the vectors of the first len(vectors) of them (the lead, at first:
-        the rest follow with save_sentence_vectors) and the article vector."""
+        the rest follow with save_sentence_vectors), the article vector, and how many sentences
+        get a vector in the end (`vector_target`, default all)."""
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_sentences(article_id), json.dumps(sentences))
         pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.set(self.keys.article_vector(article_id), article_vector.astype("<f4").tobytes())
-        mapping = {"sentence_count": str(len(sentences)), "vector_rows": str(len(vectors))}
+        mapping = {
+            "sentence_count": str(len(sentences)),
+            "vector_rows": str(len(vectors)),
+            "vector_target": str(len(sentences) if vector_target is None else vector_target),
+        }
         if title:
             mapping["clean_title"] = title
         pipe.hset(self.keys.article(article_id), mapping=mapping)

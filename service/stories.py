@@ -200,12 +200,22 @@ class Stories:
                 "sentence_count",
                 "vector_rows",
                 "received_at",
+                "vector_target",
             )
         out = []
         for aid, row in zip(ids, pipe.execute(), strict=True):
-            source, clean_title, title, published, dup, status, n_sentences, n_vectors, received = (
-                v.decode() if v else "" for v in row
-            )
+            (
+                source,
+                clean_title,
+                title,
+                published,
+                dup,
+                status,
+                n_sentences,
+                n_vectors,
+                received,
+                target,
+            ) = (v.decode() if v else "" for v in row)
             out.append(
                 MemberDoc(
                     aid,
@@ -214,7 +224,9 @@ class Stories:
                     from_ts(published),
                     dup or None,
                     status,
-                    embedded=bool(dup) or not n_vectors or int(n_vectors) >= int(n_sentences or 0),
+                    embedded=bool(dup)
+                    or not n_vectors
+                    or int(n_vectors) >= int(target or n_sentences or 0),
                     received_at=float(received or 0),
                 )
             )

@@ -57,7 +57,10 @@ def test_two_outlets_reporting_the_same_event_are_not_duplicates(
 
 
 def test_copies_in_the_same_batch_as_their_original_fold_under_it(
-    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
 ) -> None:
     """The near-duplicate check runs for a whole batch at once: a copy posted together with its
     original, and a copy of that copy, still find the original (earlier in the batch counts as

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -112,7 +113,10 @@ def test_feed_pages_with_a_cursor(
 
 
 def test_one_summary_takes_in_every_member_placed_by_a_burst(
-    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
 ) -> None:
     """A burst places the whole story before any summary job runs; the first summary job
     embeds every waiting member, so the story is summarised once, not once per article, and
@@ -140,7 +144,10 @@ def test_one_summary_takes_in_every_member_placed_by_a_burst(
 
 
 def test_finished_stream_entries_are_trimmed_and_pending_ones_kept(
-    client: TestClient, r: redis.Redis, make_worker: Callable[..., Worker], seeds: list[dict[str, str]]
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
 ) -> None:
     """Streams would keep an entry per article forever: trim_done drops what every worker has
     acknowledged, and nothing still pending (a crashed worker's entries) or not yet read."""
@@ -156,7 +163,9 @@ def test_finished_stream_entries_are_trimmed_and_pending_ones_kept(
     assert held.summary_queue.trim_done() == 3  # their summary jobs, all done
 
     make_worker("w3", claim_min_idle_ms=0).run(burst=True)  # takes over and finishes both
-    assert all(client.get(f"/articles/{j.article_id}").json()["status"] == "processed" for j in jobs)
+    assert all(
+        client.get(f"/articles/{j.article_id}").json()["status"] == "processed" for j in jobs
+    )
     assert held.queue.trim_done() == 2 and r.xlen("sf:stream:articles") == 0
 
 
@@ -190,3 +199,26 @@ def test_an_article_claimed_by_another_worker_is_not_embedded_twice(
 
     w.run(burst=True)  # their own jobs: waited for, then embedded here
     assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}
+
+
+def test_summary_max_sentences_embeds_only_the_top_of_long_articles(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+) -> None:
+    """STORYFOLD_SUMMARY_MAX_SENTENCES=20: an article of 32 sentences gets 20 vectors, still
+    counts as fully embedded (processed), and its story's summary reads nothing past them."""
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    make_worker(summary_max_sentences=20).run(burst=True)
+    states = {a: client.get(f"/articles/{a}").json() for a in ids}
+    assert {s["status"] for s in states.values()} == {"processed"}
+    long_id = next(a for a, s in states.items() if s["sentence_count"] > 20)
+    stored = r.hmget(f"sf:article:{long_id}", "vector_rows", "vector_target")
+    assert [int(v) for v in stored] == [20, 20]
+    sentences = json.loads(r.get(f"sf:article:{long_id}:sentences"))
+    late = sentences[20:]
+    summary = client.get(f"/stories/{states[long_id]['story_id']}").json()["summary"]
+    quoted = [f["text"] for f in summary["consensus"]]
+    quoted += [f["text"] for u in summary["unique"] for f in u["facts"]]
+    assert not any(s in q for s in late for q in quoted)

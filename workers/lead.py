@@ -18,6 +18,7 @@ from service.store import Store
 from workers import assign, dedup
 from workers.embed import Embedder
 from workers.extract import extract
+from workers.rest import target_sentences
 from workers.story_ops import Prepared
 
 
@@ -28,6 +29,7 @@ class LeadStage:
         self.r = client
         self.store = store
         self.embedder = embedder  # headline + lead: decides the story
+        self.max_sentences = settings.summary_max_sentences
         self.dedup_index = DedupIndex(client, store.keys, settings.story_window_days)
 
     def prepare(
@@ -73,7 +75,8 @@ class LeadStage:
             lead_vecs = vectors[row : row + min(len(ex.sentences), assign.LEAD_SENTENCES)]
             row += len(lead_vecs)
             vector = assign.article_vector(title_vec, lead_vecs)
-            self.store.save_extracted(article_id, ex.title, ex.sentences, lead_vecs, vector)
+            target = len(target_sentences(ex.sentences, self.max_sentences))
+            self.store.save_extracted(article_id, ex.title, ex.sentences, lead_vecs, vector, target)
             out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, article_ts(f)))
         return out, copies
 

@@ -23,6 +23,7 @@ import numpy as np
 import redis
 
 from service import metrics
+from service.config import Settings
 from service.store import Store
 from service.stories import Stories
 from workers.embed import Embedder
@@ -36,9 +37,16 @@ AWAIT_S = 5.0  # how long an own article claimed by another worker is waited for
 
 class RestStage:
     def __init__(
-        self, client: redis.Redis, store: Store, stories: Stories, embedder: Embedder, name: str
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        store: Store,
+        stories: Stories,
+        embedder: Embedder,
+        name: str,
     ) -> None:
         self.r = client
+        self.max_sentences = settings.summary_max_sentences
         self.store = store
         self.stories = stories
         self.embedder = embedder
@@ -80,9 +88,7 @@ class RestStage:
         while waiting:
             fields = self.store.articles_fields(waiting)
             waiting = [
-                a
-                for a, f in zip(waiting, fields, strict=True)
-                if int(f.get("vector_rows") or 0) < int(f.get("sentence_count") or 0)
+                a for a, f in zip(waiting, fields, strict=True) if self.store.missing_vectors(f)
             ]
             if not waiting or time.monotonic() > deadline:
                 break
@@ -93,7 +99,10 @@ class RestStage:
         """The sentences after the lead, all articles in one model call; stored whole."""
         if not article_ids:
             return
-        loaded = self.store.load_extracted(article_ids)
+        loaded = [
+            (target_sentences(sentences, self.max_sentences), lead)
+            for sentences, lead in self.store.load_extracted(article_ids)
+        ]
         texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
         with metrics.timed_embed(self.r, self.store.keys, len(texts)):
             vectors = self.embedder.encode(texts)
@@ -102,3 +111,8 @@ class RestStage:
             rest = vectors[row : row + len(sentences) - len(lead)]
             row += len(rest)
             self.store.save_sentence_vectors(aid, np.vstack([lead, rest]))
+
+
+def target_sentences(sentences: list[str], max_sentences: int) -> list[str]:
+    """The sentences that get a vector: the first `max_sentences` (0: all)."""
+    return sentences[:max_sentences] if max_sentences else sentences

@@ -90,7 +90,7 @@ class Worker:
         self.name = name or default_consumer_name()
         self.ops = StoryOps(client, settings, store, stories)
         self.lead = LeadStage(client, settings, store, embedder)
-        self.rest = RestStage(client, store, stories, self.summary_embedder, self.name)
+        self.rest = RestStage(client, settings, store, stories, self.summary_embedder, self.name)
         self.processed_total = 0
 
     # -- loop ----------------------------------------------------------------------------------
@@ -254,9 +254,7 @@ class Worker:
             if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
-            if not f.get("duplicate_of") and int(f.get("vector_rows") or 0) < int(
-                f.get("sentence_count") or 0
-            ):
+            if not f.get("duplicate_of") and self.store.missing_vectors(f):
                 to_embed.append(job.article_id)
             to_summarise.setdefault(f["story_id"], []).append(job.article_id)
         self.rest.embed(to_embed, to_summarise)
