@@ -119,7 +119,7 @@ class Stack:
 
 @contextmanager
 def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-untyped-def]
-          workers: int = 1, embed_threads: int | None = None):
+          workers: int = 1, embed_threads: int | None = None, max_sentences: int = 0):
     from service.redis_embedded import EmbeddedRedis
 
     with ExitStack() as es:
@@ -130,7 +130,8 @@ def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-unt
         # keeps its own default); --embed-threads overrides it.
         threads = {"embed_threads": embed_threads or max(1, (os.cpu_count() or 1) // workers)}
         env = service_env(server.url, port=port, host="127.0.0.1", embed_backend=backend,
-                          data_dir=str(work / "data"), **threads)
+                          data_dir=str(work / "data"), summary_max_sentences=max_sentences,
+                          **threads)
         api = Service(f"api-{label}", ["api"], env, work)
         procs = [Service(f"worker-{label}-{i}", ["worker", "--name", f"bench-{label}-{i}"], env,
                          work) for i in range(workers)]
@@ -230,6 +231,7 @@ class Poller(threading.Thread):
 class EndToEnd:
     backend: str = "torch"
     workers: int = 1
+    max_sentences: int = 0
     n: int = 0
     story_per_s: float = float("nan")
     summary_per_s: float = float("nan")
@@ -258,11 +260,11 @@ def proc_cpu_s(pid: int | None) -> float:
 
 def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
                    timeout_s: float, backend: str, workers: int = 1,
-                   embed_threads: int | None = None) -> EndToEnd:
-    out = EndToEnd(backend=backend, n=len(docs), workers=workers)
+                   embed_threads: int | None = None, max_sentences: int = 0) -> EndToEnd:
+    out = EndToEnd(backend=backend, n=len(docs), workers=workers, max_sentences=max_sentences)
     console.print(f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker "
                   "processes")
-    with stack(work, f"burst-{backend}", backend, workers, embed_threads) as s, \
+    with stack(work, f"burst-{backend}", backend, workers, embed_threads, max_sentences) as s, \
             httpx.Client(timeout=60) as http:
         poller = Poller(s.client)
         poller.start()
@@ -296,7 +298,8 @@ def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
         pool = pool[:n]
         console.print(f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a "
                       "fresh stack")
-        with stack(work, f"steady-{backend}", backend, workers, embed_threads) as s, \
+        with stack(work, f"steady-{backend}", backend, workers, embed_threads,
+                   max_sentences) as s, \
                 httpx.Client(timeout=30) as http:
             poller = Poller(s.client, 0.05)
             poller.start()
@@ -554,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=[32, 64, 128], help="encode batch sizes to compare (default 32,64,128)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes in the end-to-end stacks (default 1)")
+    p.add_argument("--summary-max-sentences", type=int, default=0, metavar="N",
+                   help="STORYFOLD_SUMMARY_MAX_SENTENCES of the end-to-end stacks (default 0: all)")
     p.add_argument("--embed-threads", type=int, default=None,
                    help="int8 threads per worker (default: the cores divided among the workers)")
     p.add_argument("--backends", type=lambda s: s.split(","), default=["torch", "onnx-int8"],
@@ -573,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         runs = [] if args.skip_e2e else [
             run_end_to_end(docs, work, args.steady_seconds, args.steady_rate, args.timeout, b,
-                           args.workers, args.embed_threads)
+                           args.workers, args.embed_threads, args.summary_max_sentences)
             for b in args.backends]
         bt = None if args.skip_bertopic else run_bertopic(docs)
         emb = None if args.skip_embedding else run_embedding(
@@ -594,8 +599,9 @@ def main(argv: list[str] | None = None) -> int:
                     + ("met" if bt and e2e.story_per_s >= GOAL_STORY * bt.per_s
                        and e2e.summary_per_s >= GOAL_SUMMARY * bt.per_s else "not met")
                     if bt else "–")
+            cap = f", first {e2e.max_sentences} sentences" if e2e.max_sentences else ""
             t.add_row(f"storyfold, {e2e.workers} worker(s), lead {e2e.backend}, other sentences "
-                      "onnx-int8",
+                      f"onnx-int8{cap}",
                       fmt(e2e.story_per_s, ".2f"), fmt(e2e.summary_per_s, ".2f"), ratio, goal)
         if bt:
             t.add_row(f"BERTopic (embed {bt.embed_s:.1f} s + fit {bt.fit_s:.1f} s, "
