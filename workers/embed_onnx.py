@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from workers.embed import (
@@ -207,18 +208,13 @@ class OnnxInt8Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime as ort
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self.model_dir = model_dir or packaged_model_path()
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.threads = threads or default_threads()
         self.paths = CachePaths.under(Path(cache_dir))
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(
-            str(self.model_dir), local_files_only=True
-        )
+        self._tokenizer = FastTokenizer(self.model_dir, max_seq_length)
 
         self.paths.model.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.paths.lock):  # concurrent workers: one exports, the others reuse it
@@ -262,8 +258,7 @@ class OnnxInt8Embedder:
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model sees it ([CLS] and [SEP] included, truncated)."""
-        enc = self._tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)
-        return [len(ids) for ids in enc["input_ids"]]
+        return [int(n) for n in self._tokenizer(list(texts))["attention_mask"].sum(axis=1)]
 
     # -- the cache -------------------------------------------------------------------------
 
@@ -359,10 +354,40 @@ class OnnxInt8Embedder:
         )
 
 
+class FastTokenizer:
+    """The model's own tokenizer.json through the `tokenizers` library: the same ids, mask and
+    truncation as transformers' AutoTokenizer (padding=True, truncation to max_seq_length; tested),
+    without importing transformers, which imports torch (about 230 MB of a worker's memory that
+    the int8 backend never uses)."""
+
+    def __init__(self, model_dir: Path, max_seq_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+        self.tok.no_padding()  # the file pads to 128: pad per batch to its longest instead
+        self.tok.enable_truncation(max_length=max_seq_length)
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.int64]]:
+        encodings = self.tok.encode_batch(list(texts))
+        width = max((len(e.ids) for e in encodings), default=0)
+        out = {
+            name: np.zeros((len(encodings), width), dtype=np.int64)
+            for name in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            out["input_ids"][row, :n] = e.ids
+            out["attention_mask"][row, :n] = e.attention_mask
+            out["token_type_ids"][row, :n] = e.type_ids
+        return out
+
+
 class _Runner:
     """Tokenise in length-sorted batches, run the session, return rows in input order."""
 
-    def __init__(self, tokenizer: Any, session: Any, batch_size: int, max_seq_length: int):
+    def __init__(
+        self, tokenizer: FastTokenizer, session: Any, batch_size: int, max_seq_length: int
+    ):
         self.tokenizer = tokenizer
         self.session = session
         self.batch_size = batch_size
@@ -378,14 +403,8 @@ class _Runner:
         out = np.empty((len(texts), DIM), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
-            feeds = {name: np.asarray(enc[name], dtype=np.int64) for name in self.inputs}
+            enc = self.tokenizer([texts[i] for i in rows])
+            feeds = {name: enc[name] for name in self.inputs}
             (vectors,) = self.session.run([OUTPUT_NAME], feeds)
             out[rows] = vectors
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
