@@ -322,11 +322,15 @@ class Cluster:
         return False
 
     def holding(self, w: Service) -> int:
-        with suppress(redis.RedisError):
-            for c in self.r.xinfo_consumers(KEYS.articles_stream, WORKER_GROUP):
-                if c["name"].decode() == self._consumer(w):
-                    return int(c["pending"])
-        return 0
+        """Entries the worker has read and not acknowledged, on either stream (placements are
+        done in milliseconds; a summary batch, embedding the rest of its articles, takes longer)."""
+        held = 0
+        for stream in (KEYS.articles_stream, KEYS.summaries_stream):
+            with suppress(redis.RedisError):
+                for c in self.r.xinfo_consumers(stream, WORKER_GROUP):
+                    if c["name"].decode() == self._consumer(w):
+                        held += int(c["pending"])
+        return held
 
     def supervise(self) -> None:
         """Start again any worker that exited without being told to (a crash is a finding)."""
@@ -344,7 +348,7 @@ class Cluster:
         victim = rng.choice(ready or self.workers)
         # The most telling moment: it has entries it has not acknowledged.
         with suppress(TimeoutError):
-            wait_for("entries in hand", lambda: self.holding(victim), 3.0, 0.02)
+            wait_for("entries in hand", lambda: self.holding(victim), 5.0, 0.005)
         time.sleep(rng.uniform(0, 0.3))
         held = self.holding(victim)
         victim.kill()
