@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -222,3 +223,27 @@ def test_summary_max_sentences_embeds_only_the_top_of_long_articles(
     quoted = [f["text"] for f in summary["consensus"]]
     quoted += [f["text"] for u in summary["unique"] for f in u["facts"]]
     assert not any(s in q for s in late for q in quoted)
+
+
+def test_a_worker_restarted_under_its_name_takes_back_its_own_claims(
+    client: TestClient,
+    make_worker: Callable[..., Worker],
+    r: redis.Redis,
+    seeds: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim this consumer name made before a crash is its own: no waiting for it to lapse."""
+    import workers.rest as rest
+
+    monkeypatch.setattr(rest, "AWAIT_S", 60.0)  # were it waited for, the test would time out
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    w = make_worker("w-restarted")
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 10, None))
+    for aid in ids:  # claimed by this name before it crashed
+        r.set(f"sf:article:{aid}:rest", "w-restarted", px=30_000)
+    started = time.monotonic()
+    w.run(burst=True)
+    assert time.monotonic() - started < 30
+    assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}

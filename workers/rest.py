@@ -64,12 +64,18 @@ class RestStage:
         self._embed(self._await_embedded(others))
 
     def _claim(self, article_ids: Sequence[str]) -> list[bool]:
+        """Whether each is this worker's to embed: newly claimed, or claimed by this same name
+        before (a worker restarted under its name picks up its own articles at once)."""
         if not article_ids:
             return []
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
-            pipe.set(self.store.keys.article_rest_claim(aid), self.name, nx=True, px=CLAIM_MS)
-        return [bool(ok) for ok in pipe.execute()]
+            key = self.store.keys.article_rest_claim(aid)
+            pipe.set(key, self.name, nx=True, px=CLAIM_MS)
+            pipe.get(key)
+        raw = pipe.execute()
+        mine = self.name.encode()
+        return [bool(new) or owner == mine for new, owner in zip(raw[::2], raw[1::2], strict=True)]
 
     def _waiting_members(self, stories: Iterable[str], taken: set[str]) -> list[str]:
         extra: list[str] = []
