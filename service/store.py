@@ -115,6 +115,12 @@ def _s(raw: bytes | None) -> str | None:
     return raw.decode() if raw else None
 
 
+def missing_vectors(f: dict[str, str]) -> bool:
+    """Whether an article (its fields) still waits for the vectors of some of its sentences."""
+    target = f.get("vector_target") or f.get("sentence_count") or 0
+    return int(f.get("vector_rows") or 0) < int(target)
+
+
 class Store:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
@@ -177,12 +183,6 @@ class Store:
             sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
         )
 
-    @staticmethod
-    def missing_vectors(f: dict[str, str]) -> bool:
-        """Whether an article (its fields) still waits for the vectors of some of its sentences."""
-        target = f.get("vector_target") or f.get("sentence_count") or 0
-        return int(f.get("vector_rows") or 0) < int(target)
-
     def articles_fields(self, article_ids: Sequence[str]) -> list[dict[str, str]]:
         """article_fields of each, in one round trip ({} for an article that is gone)."""
         pipe = self.r.pipeline(transaction=False)
@@ -198,9 +198,6 @@ class Store:
         return [v.decode() if v else None for v in pipe.execute()]
 
     # -- worker side -------------------------------------------------------------------------
-    def count_delivery(self, article_id: str) -> int:
-        return self.count_deliveries([article_id])[0]
-
     def count_deliveries(self, article_ids: Sequence[str]) -> list[int]:
         """Count one more delivery of each (existing) article; returns the new counts."""
         pipe = self.r.pipeline(transaction=False)

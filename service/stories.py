@@ -20,7 +20,7 @@ import redis
 from service.errors import NotFound
 from service.keys import Keys
 from service.models import ArticleRef, StoryCard, StoryOut
-from service.store import decode_hash, from_ts
+from service.store import decode_hash, from_ts, missing_vectors
 from service.story_index import StoryIndex
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
@@ -33,6 +33,21 @@ redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'seq', seq)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq)
 return seq
 """
+
+
+# What a summary needs of each member (Stories.members).
+MEMBER_FIELDS = (
+    "source",
+    "clean_title",
+    "title",
+    "published_at",
+    "duplicate_of",
+    "status",
+    "sentence_count",
+    "vector_rows",
+    "vector_target",
+    "received_at",
+)
 
 
 @dataclass(frozen=True)
@@ -189,45 +204,23 @@ class Stories:
         ids = [i.decode() for i in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
         pipe = self.r.pipeline(transaction=False)
         for aid in ids:
-            pipe.hmget(
-                self.keys.article(aid),
-                "source",
-                "clean_title",
-                "title",
-                "published_at",
-                "duplicate_of",
-                "status",
-                "sentence_count",
-                "vector_rows",
-                "received_at",
-                "vector_target",
-            )
+            pipe.hmget(self.keys.article(aid), *MEMBER_FIELDS)
         out = []
         for aid, row in zip(ids, pipe.execute(), strict=True):
-            (
-                source,
-                clean_title,
-                title,
-                published,
-                dup,
-                status,
-                n_sentences,
-                n_vectors,
-                received,
-                target,
-            ) = (v.decode() if v else "" for v in row)
+            f = {k: v.decode() if v else "" for k, v in zip(MEMBER_FIELDS, row, strict=True)}
             out.append(
                 MemberDoc(
                     aid,
-                    source,
-                    clean_title or title or None,
-                    from_ts(published),
-                    dup or None,
-                    status,
-                    embedded=bool(dup)
-                    or not n_vectors
-                    or int(n_vectors) >= int(target or n_sentences or 0),
-                    received_at=float(received or 0),
+                    f["source"],
+                    f["clean_title"] or f["title"] or None,
+                    from_ts(f["published_at"]),
+                    f["duplicate_of"] or None,
+                    f["status"],
+                    # A copy is never embedded; no vector_rows: stored before vectors were counted.
+                    embedded=bool(f["duplicate_of"])
+                    or not f["vector_rows"]
+                    or not missing_vectors(f),
+                    received_at=float(f["received_at"] or 0),
                 )
             )
         return out

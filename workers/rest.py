@@ -24,7 +24,7 @@ import redis
 
 from service import metrics
 from service.config import Settings
-from service.store import Store
+from service.store import Store, missing_vectors
 from service.stories import Stories
 from workers.embed import Embedder
 
@@ -94,7 +94,7 @@ class RestStage:
         while waiting:
             fields = self.store.articles_fields(waiting)
             waiting = [
-                a for a, f in zip(waiting, fields, strict=True) if self.store.missing_vectors(f)
+                a for a, f in zip(waiting, fields, strict=True) if missing_vectors(f)
             ]
             if not waiting or time.monotonic() > deadline:
                 break

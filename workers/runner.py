@@ -35,7 +35,7 @@ import structlog
 from service import metrics
 from service.config import Settings
 from service.queue import Job, Queue
-from service.store import Store
+from service.store import Store, missing_vectors
 from service.stories import Stories
 from workers.embed import Embedder
 from workers.lead import LeadStage, article_ts
@@ -254,7 +254,7 @@ class Worker:
             if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
-            if not f.get("duplicate_of") and self.store.missing_vectors(f):
+            if not f.get("duplicate_of") and missing_vectors(f):
                 to_embed.append(job.article_id)
             to_summarise.setdefault(f["story_id"], []).append(job.article_id)
         self.rest.embed(to_embed, to_summarise)
