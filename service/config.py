@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # Where the onnx-int8 export is cached; shared by every process and data folder of the user
     # (unset: $XDG_CACHE_HOME/storyfold/models, else ~/.cache/storyfold/models).
     model_cache_dir: Path | None = None
-    embed_threads: int | None = Field(None, gt=0)  # onnx-int8 intra-op threads; None: all cores
+    embed_threads: int | None = Field(None, gt=0)  # onnx-int8 batches run side by side; None: cores
     embed_min_cosine: float = Field(0.98, ge=0, le=1)
 
     # Stories.

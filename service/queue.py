@@ -91,20 +91,18 @@ class Queue:
 
     def oldest_waiting_age_s(self) -> float:
         """Age of the oldest entry no worker has read yet (0 when none waits)."""
-        try:
-            groups = self.r.xinfo_groups(self.stream)
-        except redis.ResponseError:
+        first = self.peek_unread(1)
+        if not first:
             return 0.0
-        for g in groups:
-            if g["name"] in (WORKER_GROUP, WORKER_GROUP.encode()):
-                last = g["last-delivered-id"]
-                last = last.decode() if isinstance(last, bytes) else last
-                first = self.r.xrange(self.stream, min=f"({last}", count=1)
-                if first:
-                    eid = first[0][0]
-                    ms = int((eid.decode() if isinstance(eid, bytes) else eid).split("-")[0])
-                    return max(0.0, time.time() - ms / 1000)
-        return 0.0
+        return max(0.0, time.time() - _entry_key(first[0].entry_id)[0] / 1000)
+
+    def peek_unread(self, count: int, after: str = "0-0") -> list[Job]:
+        """Up to `count` entries no worker has read yet (and later than `after`), left unread."""
+        last = self._last_delivered()
+        if last is None:
+            return []
+        start = max(last, after, key=_entry_key)
+        return _jobs(self.r.xrange(self.stream, min=f"({start}", count=count))
 
     def trim_done(self) -> int:
         """Drop the entries every worker is done with (acknowledged: before both the oldest pending

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,14 @@ from workers.embed import (
     make_embedders,
     packaged_model_path,
 )
-from workers.embed_onnx import CHECK_SENTENCES, CachePaths, EmbedQualityError, OnnxInt8Embedder
+from workers.embed_onnx import (
+    CHECK_SENTENCES,
+    BatchPool,
+    CachePaths,
+    EmbedQualityError,
+    OnnxInt8Embedder,
+    default_threads,
+)
 
 # Not in CHECK_SENTENCES: the check list must not be the only text the int8 model is judged on.
 UNSEEN = [
@@ -223,3 +231,48 @@ def test_a_worker_on_the_int8_backend_never_loads_torch(
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_batches_side_by_side_give_the_vectors_of_one_thread(
+    cache_dir: Path, tmp_path: Path, int8: OnnxInt8Embedder
+) -> None:
+    """Threads run whole batches (one core each), so the vectors do not depend on how many run
+    at once; a background call (a summary's sentences) gives the same vectors too, in halves."""
+    shutil.copytree(cache_dir, tmp_path / "models")
+    one = OnnxInt8Embedder(tmp_path / "models", threads=1)
+    texts = [f"{s} ({n})" for n, s in enumerate(CHECK_SENTENCES * 3)]
+    assert int8.threads == default_threads()
+    side_by_side = OnnxInt8Embedder(tmp_path / "models", threads=3).encode(texts)
+    np.testing.assert_array_equal(side_by_side, one.encode(texts))
+    background = int8.in_background().encode(texts)
+    assert float(np.min(np.sum(background * one.encode(texts), axis=1))) > 0.99
+
+
+def test_the_pool_runs_story_decisions_before_waiting_summary_batches() -> None:
+    pool = BatchPool(threads=1)
+    gate, ran = threading.Event(), []
+    blocker = threading.Thread(target=pool.run_all, args=([gate.wait],))
+    blocker.start()  # holds the only thread until the gate opens
+    time.sleep(0.05)
+    background = threading.Thread(
+        target=pool.run_all, args=([lambda: ran.append("summary")],), kwargs={"priority": 1}
+    )
+    background.start()
+    time.sleep(0.05)
+    foreground = threading.Thread(target=pool.run_all, args=([lambda: ran.append("story")],))
+    foreground.start()
+    time.sleep(0.05)
+    gate.set()
+    for t in (blocker, background, foreground):
+        t.join(5)
+    assert ran == ["story", "summary"]
+
+
+def test_an_error_in_a_pooled_batch_reaches_the_caller() -> None:
+    def broken() -> None:
+        raise ValueError("bad batch")
+
+    pool = BatchPool(threads=2)
+    with pytest.raises(ValueError, match="bad batch"):
+        pool.run_all([lambda: None, broken, lambda: None])
+    pool.run_all([lambda: None])  # the threads survive it

@@ -12,6 +12,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from service.store import missing_vectors
 from workers.runner import Worker
 
 # Written for this test: nothing to do with the seeds' diplomatic call.
@@ -246,4 +247,29 @@ def test_a_worker_restarted_under_its_name_takes_back_its_own_claims(
     started = time.monotonic()
     w.run(burst=True)
     assert time.monotonic() - started < 30
+    assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}
+
+
+def test_summary_jobs_not_yet_read_are_embedded_ahead_and_left_for_their_reader(
+    client: TestClient,
+    r: redis.Redis,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+) -> None:
+    """While stage 1 is placing, stage 2 embeds the coming jobs' articles without reading the
+    jobs: each is still delivered once, and its summary then needs no model call."""
+    ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    w = make_worker()
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 10, None))
+    assert w.rest.embed_ahead(w.summary_queue, 3) == 3
+    assert w.rest.embed_ahead(w.summary_queue, 10) == 2  # goes on after the ones looked at
+    assert w.rest.embed_ahead(w.summary_queue, 10) == 0
+    fields = w.store.articles_fields(ids)
+    assert not any(missing_vectors(f) for f in fields)
+    assert {f["status"] for f in fields} == {"clustered"}  # not summarised: that is stage 2's
+    jobs = w.summary_queue.read_new(w.name, 10, None)
+    assert sorted(j.article_id for j in jobs) == sorted(ids)  # every job still there, once
+    w.summarise(jobs)
     assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -84,17 +85,21 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self._model.max_seq_length = max_seq_length
         self.batch_size = batch_size
+        # One call at a time: a worker's two stages share the model, and a Hugging Face fast
+        # tokenizer refuses concurrent use ("Already borrowed"); torch uses every core anyway.
+        self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -117,6 +122,13 @@ def make_embedder(settings: Settings, backend: str | None = None) -> Embedder:
             min_cosine=settings.embed_min_cosine,
         )
     return SentenceTransformerEmbedder(batch_size=settings.embed_batch)
+
+
+def in_background(embedder: Embedder) -> Embedder:
+    """`embedder`'s model with its batches run after other callers' waiting ones, where the
+    backend can order them (onnx-int8's BatchPool); else `embedder` itself."""
+    make = getattr(embedder, "in_background", None)
+    return cast(Embedder, make()) if callable(make) else embedder
 
 
 def make_embedders(settings: Settings) -> tuple[Embedder, Embedder]:

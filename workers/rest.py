@@ -24,6 +24,7 @@ import redis
 
 from service import metrics
 from service.config import Settings
+from service.queue import Queue
 from service.store import Store, missing_vectors
 from service.stories import Stories
 from workers.embed import Embedder
@@ -44,24 +45,51 @@ class RestStage:
         stories: Stories,
         embedder: Embedder,
         name: str,
+        background: Embedder | None = None,
     ) -> None:
+        """`background`: the same model, run after story decisions waiting for it (the default
+        while summaries keep up); `embedder` itself runs when they fall behind."""
         self.r = client
         self.max_sentences = settings.summary_max_sentences
         self.store = store
         self.stories = stories
         self.embedder = embedder
+        self.background = background or embedder
         self.name = name
+        self._ahead = "0-0"  # the last summary job embed_ahead looked at
 
-    def embed(self, own: Sequence[str], stories: Iterable[str]) -> None:
+    def embed(self, own: Sequence[str], stories: Iterable[str], urgent: bool = False) -> None:
         """Embed the rest of `own` (this batch's articles still missing vectors) and of the
-        waiting members of `stories`; returns once every one of `own` has all its vectors."""
+        waiting members of `stories`; returns once every one of `own` has all its vectors.
+        `urgent`: summaries are behind, the model takes these in turn with story decisions."""
+        model = self.embedder if urgent else self.background
         claimed = self._claim(own)
         others = [a for a, ok in zip(own, claimed, strict=True) if not ok]
         mine = [a for a, ok in zip(own, claimed, strict=True) if ok]
         extras = self._waiting_members(stories, set(own))
         extras = [a for a, ok in zip(extras, self._claim(extras), strict=True) if ok]
-        self._embed(mine + extras)
-        self._embed(self._await_embedded(others))
+        self._embed(model, mine + extras)
+        self._embed(model, self._await_embedded(others))
+
+    def embed_ahead(self, queue: Queue, count: int) -> int:
+        """Embed, in the background, the articles of up to `count` summary jobs no worker has
+        read yet, claimed as usual (their jobs then find them done); for a summary stage that
+        holds its summaries back while stage 1 is placing. Returns the jobs looked at (0: none
+        is waiting past those looked at before)."""
+        jobs = queue.peek_unread(count, after=self._ahead)
+        if not jobs:
+            return 0
+        self._ahead = jobs[-1].entry_id
+        ids = [j.article_id for j in jobs]
+        fields = self.store.articles_fields(ids)
+        waiting = [
+            aid
+            for aid, f in zip(ids, fields, strict=True)
+            if f.get("status") == "clustered" and not f.get("duplicate_of") and missing_vectors(f)
+        ]
+        mine = [a for a, ok in zip(waiting, self._claim(waiting), strict=True) if ok]
+        self._embed(self.background, mine)
+        return len(jobs)
 
     def _claim(self, article_ids: Sequence[str]) -> list[bool]:
         """Whether each is this worker's to embed: newly claimed, or claimed by this same name
@@ -101,7 +129,7 @@ class RestStage:
             time.sleep(0.05)
         return waiting
 
-    def _embed(self, article_ids: list[str]) -> None:
+    def _embed(self, model: Embedder, article_ids: list[str]) -> None:
         """The sentences after the lead, all articles in one model call; stored whole."""
         if not article_ids:
             return
@@ -111,7 +139,7 @@ class RestStage:
         ]
         texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
         with metrics.timed_embed(self.r, self.store.keys, len(texts)):
-            vectors = self.embedder.encode(texts)
+            vectors = model.encode(texts)
         row = 0
         for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):
             rest = vectors[row : row + len(sentences) - len(lead)]

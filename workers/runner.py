@@ -5,10 +5,12 @@
   summaries → embed the rest of the article's sentences → rewrite its story's summary (marks every
               member it reflects `processed`) → ack
 
-The story decision needs only the lead (workers.assign.LEAD_SENTENCES sentences), a fraction of
-the model work, so the first stage goes first: under a burst every article is in its story long
-before every summary has caught up. Summaries are not starved: when the oldest waiting summary
-job is older than `summary_max_lag_s`, summaries go first.
+The stages run side by side in two threads of the worker. The story decision needs only the lead
+(workers.assign.LEAD_SENTENCES sentences), a fraction of the model work, so its model batches go
+first: under a burst every article is in its story long before every summary has caught up, and
+the summary stage's batches fill the model's idle time. Summaries are not starved: when the
+oldest waiting summary job is older than `summary_max_lag_s`, their batches take turns with the
+story decisions' instead.
 
 The only pipeline module that does IO (through service.store / service.stories / service.queue).
 Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
@@ -22,6 +24,7 @@ twice (a crash between the write and the XACK) is finished, not redone:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -37,12 +40,17 @@ from service.config import Settings
 from service.queue import Job, Queue
 from service.store import Store, missing_vectors
 from service.stories import Stories
-from workers.embed import Embedder
+from workers.embed import Embedder, in_background
 from workers.lead import LeadStage, article_ts
 from workers.rest import RestStage
 from workers.story_ops import Prepared, StoryOps
 
 log = structlog.get_logger(__name__)
+
+
+# Longest a summary batch waits for stage 1 to run out of articles: under a sustained stream that
+# never lets up, summaries still go on, a batch every few seconds at least.
+YIELD_S = 5.0
 
 
 @dataclass
@@ -90,75 +98,127 @@ class Worker:
         self.name = name or default_consumer_name()
         self.ops = StoryOps(client, settings, store, stories)
         self.lead = LeadStage(client, settings, store, embedder)
-        self.rest = RestStage(client, settings, store, stories, self.summary_embedder, self.name)
+        self.rest = RestStage(
+            client,
+            settings,
+            store,
+            stories,
+            self.summary_embedder,
+            self.name,
+            background=in_background(self.summary_embedder),
+        )
         self.processed_total = 0
+        # Cleared while stage 1 has articles waiting: stage 2 then holds its summaries back.
+        self._placing_idle = threading.Event()
+        self._placing_idle.set()
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
         """Process until `stop` is set, or (burst) until both streams are drained. Returns the
-        number of articles finished (summarised or failed)."""
+        number of articles finished (summarised or failed).
+
+        The two stages run side by side, each in its own thread over its own stream: while one
+        runs Python (extract, assign, summarise) the other's model batches use the other core
+        (onnxruntime releases the GIL). The model runs story decisions first (see BatchPool)."""
         stop = stop or threading.Event()
+        placing_over = threading.Event()
+        failure: list[BaseException] = []
+        counts = [0, 0]
+
+        def summaries() -> None:
+            try:
+                counts[1] = self._loop(self.summary_queue, burst, stop, after=placing_over)
+            except BaseException as exc:  # a bug, not a bad article: stop the worker with it
+                failure.append(exc)
+                stop.set()
+
+        thread = threading.Thread(target=summaries, name=f"{self.name}-summaries")
+        thread.start()
+        try:
+            counts[0] = self._loop(self.queue, burst, stop)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            placing_over.set()
+            self._placing_idle.set()
+            thread.join()
+        if failure:
+            raise failure[0]
+        return sum(counts)
+
+    def _loop(
+        self,
+        queue: Queue,
+        burst: bool,
+        stop: threading.Event,
+        after: threading.Event | None = None,
+    ) -> int:
+        """One stage's loop over its stream. In burst mode it ends when its stream is drained
+        and the stage feeding it (`after`, if any) has ended: nothing more can arrive then."""
         batch = self.settings.worker_batch
-        pending = self._start(batch, stop)
+        placing = queue is self.queue
+        handler = self.place if placing else functools.partial(self.summarise, after_placing=True)
+        pending = self._start(queue, batch, stop)
         done = 0
         last_report, since_report = time.monotonic(), 0
         while not stop.is_set():
+            upstream_over = after is None or after.is_set()  # read before the stream is
             try:
-                queue, jobs = pending or self._fetch(batch, burst)
-                pending = None
+                jobs = pending or self._fetch(queue, batch, burst)
+                pending = []
                 if not jobs:
-                    if burst:
+                    if burst and upstream_over:
                         break
+                    if burst:
+                        stop.wait(0.01)  # the other stage is still placing
                     continue
-                handler = self.place if queue is self.queue else self.summarise
                 result = self._process_isolating_failures(handler, queue, jobs)
+                if placing and self.ops.repair_if_due() is not None:
+                    for q in (self.queue, self.summary_queue):  # drop finished stream entries
+                        q.trim_done()
             except redis.ConnectionError as exc:
                 # Storage went away: entries stay pending (claimed again later); wait and retry.
-                log.warning("worker.storage_unavailable", error=str(exc))
+                log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
-                pending = None
+                pending = []
                 continue
-            if self.ops.repair_if_due() is not None:  # now and then: drop finished stream entries
-                for q in (self.queue, self.summary_queue):
-                    q.trim_done()
             done += len(result.processed) + len(result.failed)
             since_report += len(result.processed)
             if time.monotonic() - last_report > 30:
                 per_s = since_report / (time.monotonic() - last_report)
-                log.info("worker.throughput", articles=since_report, per_s=round(per_s, 2))
+                log.info(
+                    "worker.throughput",
+                    stage="place" if placing else "summarise",
+                    articles=since_report,
+                    per_s=round(per_s, 2),
+                )
                 last_report, since_report = time.monotonic(), 0
         return done
 
-    def _start(self, batch: int, stop: threading.Event) -> tuple[Queue, list[Job]] | None:
-        """Join both groups and take back what this name held before a restart; a worker started
+    def _start(self, queue: Queue, batch: int, stop: threading.Event) -> list[Job]:
+        """Join the group and take back what this name held before a restart; a worker started
         while Redis is down waits for it instead of exiting."""
         while not stop.is_set():
             try:
-                for queue in (self.queue, self.summary_queue):
-                    queue.ensure_group()
-                for queue in (self.queue, self.summary_queue):
-                    if jobs := queue.read_own_pending(self.name, batch):
-                        return queue, jobs
-                return None
+                queue.ensure_group()
+                return queue.read_own_pending(self.name, batch)
             except redis.ConnectionError as exc:
-                log.warning("worker.storage_unavailable", error=str(exc))
+                log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
-        return None
+        return []
 
-    def _fetch(self, batch: int, burst: bool) -> tuple[Queue, list[Job]]:
-        """Articles first (the story decision is cheap), then summaries; summaries first when the
-        oldest waiting one is overdue. Blocks (unless burst) on the article stream only: summary
-        jobs come from a worker's own first stage, which then looks for them itself."""
-        order = [self.queue, self.summary_queue]
-        if self.summary_queue.oldest_waiting_age_s() > self.settings.summary_max_lag_s:
-            order.reverse()
-        for queue in order:
-            jobs = queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
-            if jobs := jobs or queue.read_new(self.name, batch, None):
-                return queue, jobs
-        if burst:
-            return self.queue, []
-        return self.queue, self.queue.read_new(self.name, batch, self.settings.block_ms)
+    def _fetch(self, queue: Queue, batch: int, burst: bool) -> list[Job]:
+        """Stale entries of a dead worker first, then new ones (blocking, unless burst)."""
+        jobs = queue.claim_stale(self.name, self.settings.claim_min_idle_ms, batch)
+        jobs = jobs or queue.read_new(self.name, batch, None)
+        if queue is self.queue and jobs:
+            self._placing_idle.clear()
+        elif queue is self.queue:
+            self._placing_idle.set()
+        if jobs or burst:
+            return jobs
+        return queue.read_new(self.name, batch, self.settings.block_ms)
 
     def _process_isolating_failures(
         self, handler: Callable[[list[Job]], BatchResult], queue: Queue, jobs: list[Job]
@@ -237,8 +297,12 @@ class Worker:
         return result
 
     # -- stage 2: the summary --------------------------------------------------------------------
-    def summarise(self, jobs: list[Job]) -> BatchResult:
-        """Embed the rest of each article, then rewrite each touched story's summary once."""
+    def summarise(self, jobs: list[Job], after_placing: bool = False) -> BatchResult:
+        """Embed the rest of each article, then rewrite each touched story's summary once.
+
+        `after_placing` (the worker's own loop): between the two, wait while stage 1 has articles
+        waiting, up to YIELD_S. The summaries are Python work that would take the GIL, and so
+        time, from story decisions; the model work goes on beside them (in the background)."""
         result = BatchResult()
         to_summarise: dict[str, list[str]] = {}
         to_embed: list[str] = []
@@ -257,7 +321,11 @@ class Worker:
             if not f.get("duplicate_of") and missing_vectors(f):
                 to_embed.append(job.article_id)
             to_summarise.setdefault(f["story_id"], []).append(job.article_id)
-        self.rest.embed(to_embed, to_summarise)
+        lag = self.summary_queue.oldest_waiting_age_s() if to_embed else 0.0
+        urgent = lag > self.settings.summary_max_lag_s
+        self.rest.embed(to_embed, to_summarise, urgent=urgent)
+        if after_placing and not urgent:
+            self._embed_ahead_while_placing()
         for story_id, article_ids in to_summarise.items():
             # Counted as processed where the summary marks them (also members of other jobs).
             self.processed_total += len(self.ops.summarise(story_id))
@@ -266,6 +334,15 @@ class Worker:
         self.summary_queue.ack(jobs)  # every job is now processed, failed, or was already done
         metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
         return result
+
+    def _embed_ahead_while_placing(self) -> None:
+        """Hold this batch's summaries back while stage 1 has articles waiting (up to YIELD_S),
+        embedding the coming summary jobs' articles meanwhile: the model's background work goes
+        on beside story decisions, the summaries' Python work does not take their GIL."""
+        deadline = time.monotonic() + YIELD_S
+        while not self._placing_idle.is_set() and time.monotonic() < deadline:
+            if not self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch):
+                self._placing_idle.wait(0.05)
 
     def process(self, jobs: list[Job]) -> BatchResult:
         """Both stages for these article jobs and every summary job waiting (tests, tools)."""
