@@ -439,6 +439,8 @@ class _Runner:
 
         # Background batches are half as long: a story decision waits at most for one of them.
         size = self.batch_size if priority == 0 else max(1, self.batch_size // 2)
+        if self.pool is not None and len(texts) < size * self.pool.threads:
+            size = -(-len(texts) // self.pool.threads)  # a short call: every thread a share
         batches = [order[start : start + size] for start in range(0, len(texts), size)]
         if self.pool is None or len(batches) == 1:
             for rows in batches:
@@ -466,7 +468,7 @@ class BatchPool:
             collections.deque(),
             collections.deque(),
         )
-        self._threads = threads
+        self.threads = threads
         self._background_max = max(1, threads - 1)
         self._background_running = 0
         self._foreground_at = -FOREGROUND_QUIET_S
@@ -503,7 +505,7 @@ class BatchPool:
                 foreground, background = self._queues
                 if foreground:
                     return foreground.popleft(), False
-                width = self._background_max if self._foreground_lately() else self._threads
+                width = self._background_max if self._foreground_lately() else self.threads
                 if background and self._background_running < width:
                     self._background_running += 1
                     return background.popleft(), True
