@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
@@ -111,6 +112,7 @@ class Worker:
         # Cleared while stage 1 has articles waiting: stage 2 then holds its summaries back.
         self._placing_idle = threading.Event()
         self._placing_idle.set()
+        self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-ahead")
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
@@ -326,11 +328,17 @@ class Worker:
         self.rest.embed(to_embed, to_summarise, urgent=urgent)
         if after_placing and not urgent:
             self._embed_ahead_while_placing()
-        for story_id, article_ids in to_summarise.items():
-            # Counted as processed where the summary marks them (also members of other jobs).
-            self.processed_total += len(self.ops.summarise(story_id))
-            result.stories.add(story_id)
-            result.processed += article_ids
+        # The model embeds the next jobs' articles while this thread writes the summaries.
+        ahead = self._ahead.submit(self._embed_ahead_once) if after_placing else None
+        try:
+            for story_id, article_ids in to_summarise.items():
+                # Counted as processed where the summary marks them (also members of other jobs).
+                self.processed_total += len(self.ops.summarise(story_id))
+                result.stories.add(story_id)
+                result.processed += article_ids
+        finally:
+            if ahead is not None:
+                ahead.result()
         self.summary_queue.ack(jobs)  # every job is now processed, failed, or was already done
         metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
         return result
@@ -343,6 +351,9 @@ class Worker:
         while not self._placing_idle.is_set() and time.monotonic() < deadline:
             if not self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch):
                 self._placing_idle.wait(0.05)
+
+    def _embed_ahead_once(self) -> None:
+        self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch)
 
     def process(self, jobs: list[Job]) -> BatchResult:
         """Both stages for these article jobs and every summary job waiting (tests, tools)."""
