@@ -57,7 +57,8 @@ def embed_check(
     from service.config import Settings
     from service.logs import configure_logging
     from workers.embed import SentenceTransformerEmbedder
-    from workers.embed_onnx import CHECK_SENTENCES, OnnxInt8Embedder
+    from workers.embed_onnx import OnnxInt8Embedder
+    from workers.onnx_export import CHECK_SENTENCES
 
     settings = Settings()
     configure_logging(settings.log_json, level="WARNING")

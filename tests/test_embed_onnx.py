@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from service.config import Settings
+from workers.batch_pool import BatchPool
 from workers.embed import (
     ModelIntegrityError,
     SentenceTransformerEmbedder,
@@ -23,14 +24,8 @@ from workers.embed import (
     make_embedders,
     packaged_model_path,
 )
-from workers.embed_onnx import (
-    CHECK_SENTENCES,
-    BatchPool,
-    CachePaths,
-    EmbedQualityError,
-    OnnxInt8Embedder,
-    default_threads,
-)
+from workers.embed_onnx import CachePaths, EmbedQualityError, OnnxInt8Embedder, default_threads
+from workers.onnx_export import CHECK_SENTENCES
 
 # Not in CHECK_SENTENCES: the check list must not be the only text the int8 model is judged on.
 UNSEEN = [
@@ -189,7 +184,8 @@ def test_its_tokenizer_gives_transformers_ids_without_importing_torch() -> None:
     from transformers import AutoTokenizer
 
     from workers.embed import packaged_model_path
-    from workers.embed_onnx import CHECK_SENTENCES, FastTokenizer
+    from workers.embed_onnx import FastTokenizer
+    from workers.onnx_export import CHECK_SENTENCES
 
     texts = [
         *CHECK_SENTENCES,

@@ -14,9 +14,8 @@ missing, corrupted or foreign cache is exported again. Every start embeds CHECK_
 int8 model and compares them with torch's vectors stored at export time: the embedder refuses to
 run when the lowest cosine is below `min_cosine`.
 
-Five feed-forward MatMuls stay float32 (FLOAT_NODES): quantising them costs the most accuracy
-(measured one node at a time on 4,364 news sentences); with them in int8 the lowest cosine to
-torch on that corpus was 0.966, without them 0.986, for about 30 % more time.
+The export and quantisation (five feed-forward MatMuls stay float32) are workers.onnx_export's;
+the threads that run batches side by side, workers.batch_pool's.
 
 Tokenisation, truncation (256 tokens), mean pooling over the attention mask and L2 normalisation
 are sentence-transformers' own for this model; pooling and normalisation are part of the exported
@@ -25,19 +24,14 @@ graph. Batches are sorted by token count (sentence-transformers sorts by charact
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import fcntl
 import functools
-import hashlib
 import json
-import logging
 import os
 import tempfile
-import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,102 +40,31 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from workers.batch_pool import BatchPool
 from workers.embed import (
     DIM,
     UPSTREAM_SHA256,
     Embedder,
-    ModelIntegrityError,
     SentenceTransformerEmbedder,
     Vectors,
     packaged_model_path,
     sha256_of,
     verify_model,
 )
+from workers.onnx_export import (
+    CHECK_SENTENCES,
+    FLOAT_NODES,
+    OUTPUT_NAME,
+    RECIPE,
+    check_sentences_sha256,
+    export_fp32,
+    quantise,
+    versions,
+)
 
 log = structlog.get_logger(__name__)
 
-# Bump when anything that shapes the cached files changes (export, quantisation, the stored
-# reference): a cache written under another recipe is exported again.
-RECIPE = "minilm-l6-int8/1"
-OPSET = 17
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAME = "embedding"
-# The TorchScript exporter names nodes after module paths; the wrapper module holds the
-# transformer as `m`. Export fails loudly if one of these is missing (an exporter that names
-# nodes differently), rather than silently quantising them.
-FLOAT_NODES = (
-    "/m/encoder/layer.0/output/dense/MatMul",
-    "/m/encoder/layer.1/output/dense/MatMul",
-    "/m/encoder/layer.2/intermediate/dense/MatMul",
-    "/m/encoder/layer.2/output/dense/MatMul",
-    "/m/encoder/layer.4/intermediate/dense/MatMul",
-)
 DEFAULT_BATCH = 16  # int8 on onnxruntime: faster, and closer to torch, than 64 (measured)
-
-# The fixed quality check: written for this project, varied in topic, length and register; one
-# long paragraph (over 256 tokens) checks truncation too.
-CHECK_SENTENCES: tuple[str, ...] = (
-    "The central bank raised its main interest rate by a quarter point on Thursday.",
-    "Flooding closed three highways and left about 40,000 homes without power overnight.",
-    "The prime minister said talks with the opposition would resume next week.",
-    "Shares in the carmaker fell 7% after it cut its full-year delivery forecast.",
-    "Firefighters contained the wildfire after it burned roughly 12,000 hectares of forest.",
-    "A spokesperson for the ministry declined to comment on the leaked memo.",
-    "The striker scored twice in the second half to send her club into the final.",
-    "Scientists reported a new antibiotic candidate that kills drug-resistant bacteria in mice.",
-    "Police arrested two men in connection with the robbery of a jewellery shop.",
-    "Voters in the northern province rejected the proposed constitutional change.",
-    "The company recalled 150,000 space heaters over a risk of overheating.",
-    "Negotiators agreed on a temporary ceasefire to allow aid convoys into the city.",
-    "Inflation slowed to 2.4 percent in May, the lowest reading in three years.",
-    "The museum will return the looted bronze statues to their country of origin.",
-    "An earthquake of magnitude 6.1 struck off the coast early on Sunday; no tsunami warning "
-    "was issued.",
-    "Rescue teams are still searching for five climbers missing on the mountain.",
-    "The court ruled that the surveillance programme violated citizens' right to privacy.",
-    "Thousands marched through the capital to demand higher wages for nurses.",
-    "The airline cancelled more than 300 flights as pilots walked out over pay.",
-    "Officials confirmed the first case of bird flu on a dairy farm in the region.",
-    "The new stadium, which seats 60,000 people, cost twice its original budget.",
-    "He resigned hours after the newspaper published the recordings.",
-    "Oil prices climbed above $90 a barrel after producers announced deeper output cuts.",
-    "The opposition leader called the budget 'a gift to the wealthy'.",
-    "Researchers warned that the glacier could lose half its volume by the end of the century.",
-    "The ferry ran aground in heavy fog, but all 212 passengers were evacuated safely.",
-    "Lawmakers passed a bill requiring social media platforms to verify users' ages.",
-    "The film won the top prize at the festival on Saturday night.",
-    "Why did the government wait so long to act?",
-    "Critics say the plan does little to address the housing shortage.",
-    "Schools will remain closed on Monday because of the storm.",
-    "The two leaders spoke by phone for the first time since the border dispute began.",
-    "According to the report, unemployment among young people rose for the fourth month in a row.",
-    "The chip maker said it would build a $20 billion factory near the river port.",
-    "Health authorities urged residents to boil tap water until further notice.",
-    "A jury found the former mayor guilty of bribery and money laundering.",
-    "The satellite was launched successfully and reached its planned orbit.",
-    "Farmers blocked roads with tractors to protest against cheap imports.",
-    "The festival was postponed.",
-    "Die Regierung kündigte am Mittwoch neue Hilfen für Familien mit kleinen Kindern an.",
-    "Le président a annoncé un remaniement du gouvernement après les élections régionales.",
-    "Witnesses described hearing two loud explosions shortly before midnight.",
-    "The union and the employers' group reached a deal that ends a six-week strike.",
-    "Sales of electric vehicles doubled in the first quarter compared with a year earlier.",
-    "The hospital said the patient was in stable condition after surgery.",
-    "The bridge, closed since the collapse in March, is expected to reopen in the autumn.",
-    "Investigators have not ruled out sabotage as the cause of the pipeline leak.",
-    "Tickets sold out within minutes, and resale prices soared to ten times face value.",
-    "Breaking: parliament dissolved, elections called for 14 September",
-    " ".join(
-        [
-            "The city council met late into the night to debate the transport plan, which would "
-            "close the old town to private cars, add bus lanes on the ring road, and raise "
-            "parking fees near the station.",
-            "Shop owners warned that fewer cars would mean fewer customers, while residents' "
-            "groups said cleaner air and quieter streets were long overdue.",
-        ]
-        * 4
-    ),
-)
 
 
 class EmbedQualityError(RuntimeError):
@@ -171,10 +94,6 @@ class CachePaths:
             sidecar=stem.with_suffix(".json"),
             lock=stem.with_suffix(".lock"),
         )
-
-
-def check_sentences_sha256() -> str:
-    return hashlib.sha256("\n".join(CHECK_SENTENCES).encode()).hexdigest()
 
 
 def cosine_check(vectors: Vectors, reference: Vectors) -> CosineCheck:
@@ -306,14 +225,14 @@ class OnnxInt8Embedder:
             int8 = Path(tmp) / "int8.onnx"
             started = time.perf_counter()
             log.info("embed.onnx_export", source=str(self.model_dir), to=str(paths.model))
-            _export_fp32(self.model_dir, fp32)
+            export_fp32(self.model_dir, fp32)
             log.info(
                 "embed.onnx_exported",
                 seconds=round(time.perf_counter() - started, 2),
                 bytes=fp32.stat().st_size,
             )
             started = time.perf_counter()
-            _quantise(fp32, int8)
+            quantise(fp32, int8)
             log.info(
                 "embed.onnx_quantised",
                 seconds=round(time.perf_counter() - started, 2),
@@ -344,7 +263,7 @@ class OnnxInt8Embedder:
                 "check_sentences_sha256": check_sentences_sha256(),
                 "max_seq_length": self.max_seq_length,
                 "float_nodes": list(FLOAT_NODES),
-                "versions": _versions(),
+                "versions": versions(),
                 "check": {"min_cosine": check.min, "mean_cosine": check.mean, "n": check.sentences},
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
@@ -459,81 +378,6 @@ class _Runner:
         return out
 
 
-# Background batches take every thread once no story decision has asked for the model this long.
-FOREGROUND_QUIET_S = 0.5
-
-
-class BatchPool:
-    """Threads that run model batches, a core each (onnxruntime releases the GIL while a batch
-    runs). Foreground batches (story decisions) go before background ones (a summary's
-    sentences), and background ones hold at most `threads - 1` of the threads: the thread that
-    asked for a story decision keeps a core for its own Python work (extract, assign) while the
-    summary's batches run on the others."""
-
-    def __init__(self, threads: int) -> None:
-        self._ready = threading.Condition()
-        self._queues: tuple[collections.deque[Callable[[], None]], ...] = (
-            collections.deque(),
-            collections.deque(),
-        )
-        self.threads = threads
-        self._background_max = max(1, threads - 1)
-        self._background_running = 0
-        self._foreground_at = -FOREGROUND_QUIET_S
-        for n in range(threads):
-            threading.Thread(target=self._serve, name=f"embed-{n}", daemon=True).start()
-
-    def run_all(self, tasks: Sequence[Callable[[], None]], priority: int = 0) -> None:
-        """Run every task on the pool (priority 0: foreground, 1: background); return when all
-        are done, raising the first error."""
-        done = threading.Semaphore(0)
-        errors: list[BaseException] = []
-
-        def wrapped(task: Callable[[], None]) -> None:
-            try:
-                task()
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-            finally:
-                done.release()
-
-        with self._ready:
-            if priority == 0:
-                self._foreground_at = time.monotonic()
-            self._queues[min(priority, 1)].extend(functools.partial(wrapped, t) for t in tasks)
-            self._ready.notify_all()
-        for _ in tasks:
-            done.acquire()
-        if errors:
-            raise errors[0]
-
-    def _next(self) -> tuple[Callable[[], None], bool]:
-        with self._ready:
-            while True:
-                foreground, background = self._queues
-                if foreground:
-                    return foreground.popleft(), False
-                width = self._background_max if self._foreground_lately() else self.threads
-                if background and self._background_running < width:
-                    self._background_running += 1
-                    return background.popleft(), True
-                self._ready.wait()
-
-    def _foreground_lately(self) -> bool:
-        return time.monotonic() - self._foreground_at < FOREGROUND_QUIET_S
-
-    def _serve(self) -> None:
-        while True:
-            task, in_background = self._next()
-            try:
-                task()
-            finally:
-                if in_background:
-                    with self._ready:
-                        self._background_running -= 1
-                        self._ready.notify_all()
-
-
 def _session_options() -> Any:
     """Each run on the calling thread alone: parallelism comes from BatchPool, a batch a core."""
     import onnxruntime as ort
@@ -554,100 +398,3 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _export_fp32(model_dir: Path, target: Path) -> None:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    class Pooled(torch.nn.Module):
-        """The transformer, mean pooling over the attention mask and L2 normalisation, as
-        sentence-transformers' modules.json for this model chains them."""
-
-        def __init__(self, model: torch.nn.Module):
-            super().__init__()
-            self.m = model
-
-        def forward(
-            self,
-            input_ids: torch.Tensor,
-            attention_mask: torch.Tensor,
-            token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
-            hidden = self.m(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-
-    tokenizer: Any = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    # Eager attention traces to plain MatMul/Softmax, which onnxruntime fuses and quantises.
-    model = AutoModel.from_pretrained(
-        str(model_dir), local_files_only=True, attn_implementation="eager"
-    )
-    model.eval()
-    sample = tokenizer(
-        ["A short one.", "A somewhat longer sample sentence for the exporter to trace."],
-        padding=True,
-        return_tensors="pt",
-    )
-    dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUT_NAMES}
-    with warnings.catch_warnings(), torch.no_grad():
-        # The TorchScript exporter is deprecated (it says so) but needs no extra packages; the
-        # tracer's warnings concern shape checks that hold for every batch (tested).
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Pooled(model),
-            tuple(sample[name] for name in INPUT_NAMES),
-            str(target),
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={**dynamic, OUTPUT_NAME: {0: "batch"}},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-
-
-class _DropPreprocessHint(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "pre-processing before quantization" not in record.getMessage()
-
-
-def _quantise(source: Path, target: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    names = {node.name for node in onnx.load(str(source), load_external_data=False).graph.node}
-    missing = [name for name in FLOAT_NODES if name not in names]
-    if missing:
-        raise ModelIntegrityError(
-            f"the exported graph lacks the nodes kept in float32 ({', '.join(missing)}): "
-            "the exporter names nodes differently; update FLOAT_NODES and RECIPE"
-        )
-    hint = _DropPreprocessHint()
-    logging.getLogger().addFilter(hint)
-    try:
-        quantize_dynamic(
-            source,
-            target,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=list(FLOAT_NODES),
-            extra_options={"MatMulConstBOnly": True},  # weights only; Q·K and attention·V stay
-        )
-    finally:
-        logging.getLogger().removeFilter(hint)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("torch", "transformers", "onnx", "onnxruntime"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:  # pragma: no cover
-            found[package] = "?"
-    return found

@@ -8,12 +8,12 @@
 The stages run side by side in two threads of the worker. The story decision needs only the lead
 (workers.assign.LEAD_SENTENCES sentences), a fraction of the model work, so its model batches go
 first: under a burst every article is in its story long before every summary has caught up, and
-the summary stage's batches fill the model's idle time. Summaries are not starved: when the
-oldest waiting summary job is older than `summary_max_lag_s`, their batches take turns with the
-story decisions' instead.
+the summary stage's batches fill the model's idle time (workers.summary_stage). Summaries are not
+starved: when the oldest waiting summary job is older than `summary_max_lag_s`, their batches take
+turns with the story decisions' instead.
 
-The only pipeline module that does IO (through service.store / service.stories / service.queue).
-Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
+Stage 1's batch work is workers.lead's, stage 2's workers.summary_stage's and workers.rest's; the
+pipeline's IO goes through service.store / service.stories / service.queue. Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
 twice (a crash between the write and the XACK) is finished, not redone:
   queued, no sentences          → extract + embed the lead, store sentences and vectors
   sentences, no story_id        → assign under the lock (article and story state in one MULTI)
@@ -30,8 +30,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import redis
 import structlog
@@ -39,26 +37,15 @@ import structlog
 from service import metrics
 from service.config import Settings
 from service.queue import Job, Queue
-from service.store import Store, missing_vectors
+from service.store import Store
 from service.stories import Stories
 from workers.embed import Embedder, in_background
 from workers.lead import LeadStage, article_ts
 from workers.rest import RestStage
-from workers.story_ops import Prepared, StoryOps
+from workers.story_ops import BatchResult, Prepared, StoryOps, count_deliveries, fail
+from workers.summary_stage import SummaryStage
 
 log = structlog.get_logger(__name__)
-
-
-# Longest a summary batch waits for stage 1 to run out of articles: under a sustained stream that
-# never lets up, summaries still go on, a batch every few seconds at least.
-YIELD_S = 5.0
-
-
-@dataclass
-class BatchResult:
-    processed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    stories: set[str] = field(default_factory=set)
 
 
 def one_blas_thread() -> None:
@@ -108,11 +95,12 @@ class Worker:
             self.name,
             background=in_background(self.summary_embedder),
         )
-        self.processed_total = 0
         # Cleared while stage 1 has articles waiting: stage 2 then holds its summaries back.
         self._placing_idle = threading.Event()
         self._placing_idle.set()
-        self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-ahead")
+        self.summaries = SummaryStage(
+            client, settings, store, self.ops, self.rest, self._placing_idle, self.name
+        )
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
@@ -273,7 +261,7 @@ class Worker:
             for job, f in zip(jobs, fields, strict=True)
             if f and f.get("status") not in ("processed", "failed")  # else a redelivery
         ]
-        for (job, f), deliveries in zip(live, self._count_deliveries(live), strict=True):
+        for (job, f), deliveries in zip(live, count_deliveries(self.store, live), strict=True):
             if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
@@ -300,60 +288,13 @@ class Worker:
 
     # -- stage 2: the summary --------------------------------------------------------------------
     def summarise(self, jobs: list[Job], after_placing: bool = False) -> BatchResult:
-        """Embed the rest of each article, then rewrite each touched story's summary once.
+        """Embed the rest of each article, then rewrite each touched story's summary once
+        (workers.summary_stage)."""
+        return self.summaries.summarise(jobs, after_placing)
 
-        `after_placing` (the worker's own loop): between the two, wait while stage 1 has articles
-        waiting, up to YIELD_S. The summaries are Python work that would take the GIL, and so
-        time, from story decisions; the model work goes on beside them (in the background)."""
-        result = BatchResult()
-        to_summarise: dict[str, list[str]] = {}
-        to_embed: list[str] = []
-        live = []
-        for job, f in zip(
-            jobs, self.store.articles_fields([j.article_id for j in jobs]), strict=True
-        ):
-            if f.get("status") == "processed":
-                result.processed.append(job.article_id)  # another job's summary took it in
-            elif f and f.get("status") != "failed" and f.get("story_id"):
-                live.append((job, f))  # else a redelivery of a job whose article failed or is gone
-        for (job, f), deliveries in zip(live, self._count_deliveries(live), strict=True):
-            if deliveries > self.settings.max_deliveries:
-                self._fail(job.article_id, "delivered too often without finishing", result)
-                continue
-            if not f.get("duplicate_of") and missing_vectors(f):
-                to_embed.append(job.article_id)
-            to_summarise.setdefault(f["story_id"], []).append(job.article_id)
-        lag = self.summary_queue.oldest_waiting_age_s() if to_embed else 0.0
-        urgent = lag > self.settings.summary_max_lag_s
-        self.rest.embed(to_embed, to_summarise, urgent=urgent)
-        if after_placing and not urgent:
-            self._embed_ahead_while_placing()
-        # The model embeds the next jobs' articles while this thread writes the summaries.
-        ahead = self._ahead.submit(self._embed_ahead_once) if after_placing else None
-        try:
-            for story_id, article_ids in to_summarise.items():
-                # Counted as processed where the summary marks them (also members of other jobs).
-                self.processed_total += len(self.ops.summarise(story_id))
-                result.stories.add(story_id)
-                result.processed += article_ids
-        finally:
-            if ahead is not None:
-                ahead.result()
-        self.summary_queue.ack(jobs)  # every job is now processed, failed, or was already done
-        metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
-        return result
-
-    def _embed_ahead_while_placing(self) -> None:
-        """Hold this batch's summaries back while stage 1 has articles waiting (up to YIELD_S),
-        embedding the coming summary jobs' articles meanwhile: the model's background work goes
-        on beside story decisions, the summaries' Python work does not take their GIL."""
-        deadline = time.monotonic() + YIELD_S
-        while not self._placing_idle.is_set() and time.monotonic() < deadline:
-            if not self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch):
-                self._placing_idle.wait(0.05)
-
-    def _embed_ahead_once(self) -> None:
-        self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch)
+    @property
+    def processed_total(self) -> int:
+        return self.summaries.processed_total
 
     def process(self, jobs: list[Job]) -> BatchResult:
         """Both stages for these article jobs and every summary job waiting (tests, tools)."""
@@ -388,13 +329,8 @@ class Worker:
         (p,) = self._prepare([(article_id, f)], BatchResult(), dedup=False)[0]
         return self.ops.assign(p)
 
-    def _count_deliveries(self, live: list[tuple[Job, dict[str, str]]]) -> list[int]:
-        return self.store.count_deliveries([job.article_id for job, _ in live]) if live else []
-
     def _fail(self, article_id: str, reason: str, result: BatchResult) -> None:
-        self.store.mark_failed(article_id, reason)
-        result.failed.append(article_id)
-        log.warning("article.failed", article_id=article_id, reason=reason)
+        fail(self.store, article_id, reason, result)
 
     def _prepare(
         self, rows: list[tuple[str, dict[str, str]]], result: BatchResult, dedup: bool = True

@@ -7,7 +7,7 @@ workers.repair and workers.summarize.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import redis
@@ -15,6 +15,7 @@ import structlog
 
 from service import metrics
 from service.config import Settings
+from service.queue import Job
 from service.store import Store
 from service.stories import MemberDoc, Stories, new_story_id
 from service.story_repair import RepairStore, WindowArticle
@@ -55,6 +56,23 @@ class Prepared:
             title=self.title,
             text=" ".join(self.sentences[:LEAD_SENTENCES]),
         )
+
+
+@dataclass
+class BatchResult:
+    processed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    stories: set[str] = field(default_factory=set)
+
+
+def fail(store: Store, article_id: str, reason: str, result: BatchResult) -> None:
+    store.mark_failed(article_id, reason)
+    result.failed.append(article_id)
+    log.warning("article.failed", article_id=article_id, reason=reason)
+
+
+def count_deliveries(store: Store, live: Sequence[tuple[Job, dict[str, str]]]) -> list[int]:
+    return store.count_deliveries([job.article_id for job, _ in live]) if live else []
 
 
 @dataclass(frozen=True)
