@@ -13,8 +13,9 @@ starved: when the oldest waiting summary job is older than `summary_max_lag_s`, 
 turns with the story decisions' instead.
 
 Stage 1's batch work is workers.lead's, stage 2's workers.summary_stage's and workers.rest's; the
-pipeline's IO goes through service.store / service.stories / service.queue. Every step is idempotent, keyed on what is already stored for the article, so an entry delivered
-twice (a crash between the write and the XACK) is finished, not redone:
+pipeline's IO goes through service.store / service.stories / service.queue. Every step is
+idempotent, keyed on what is already stored for the article, so an entry delivered twice (a crash
+between the write and the XACK) is finished, not redone:
   queued, no sentences          → extract + embed the lead, store sentences and vectors
   sentences, no story_id        → assign under the lock (article and story state in one MULTI)
   story_id                      → (re)queue its summary job
