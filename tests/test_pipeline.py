@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import fixtures_story
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from service.store import missing_vectors
+from workers import summary_stage
 from workers.runner import Worker
 
 # Written for this test: nothing to do with the seeds' diplomatic call.
@@ -273,3 +275,37 @@ def test_summary_jobs_not_yet_read_are_embedded_ahead_and_left_for_their_reader(
     assert sorted(j.article_id for j in jobs) == sorted(ids)  # every job still there, once
     w.summarise(jobs)
     assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"processed"}
+
+
+def test_summaries_wait_while_articles_are_placed_and_the_model_works_ahead(
+    client: TestClient,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While stage 1 has articles waiting, a summary batch is held back (up to YIELD_S), and the
+    articles of the summary jobs queued behind it, other stories' too, are embedded meanwhile."""
+    monkeypatch.setattr(summary_stage, "YIELD_S", 0.5)
+    seed_ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
+    text = f"{fixtures_story.GAZETTE_TEXT}\n\n{fixtures_story.VALLEY_TEXT}"  # over six sentences
+    recall = {"source": fixtures_story.GAZETTE, "text": text}
+    (recall_id,) = post(client, recall)
+    w = make_worker(worker_batch=1)
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 10, None))
+    assert missing_vectors(w.store.article_fields(recall_id))  # its own summary job waits
+    first = w.summary_queue.read_new(w.name, 1, None)  # a seed's: the other story
+    w._placing_idle.clear()  # as while stage 1 has articles waiting
+    started = time.monotonic()
+    w.summarise(first, after_placing=True)
+    assert time.monotonic() - started >= 0.5  # held back for YIELD_S
+    recall_now = w.store.article_fields(recall_id)
+    assert not missing_vectors(recall_now) and recall_now["status"] == "clustered"  # worked ahead
+    assert {client.get(f"/articles/{a}").json()["status"] for a in seed_ids} == {"processed"}
+
+    w._placing_idle.set()  # nothing to place: no batch is held back
+    started = time.monotonic()
+    w.run(burst=True)  # the other jobs, the recall's among them: its summary needs no model now
+    assert time.monotonic() - started < 0.5 * 4
+    assert client.get(f"/articles/{recall_id}").json()["status"] == "processed"
