@@ -10,6 +10,7 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -247,19 +248,33 @@ def test_batches_side_by_side_give_the_vectors_of_one_thread(
 def test_the_pool_runs_story_decisions_before_waiting_summary_batches() -> None:
     pool = BatchPool(threads=1)
     gate, ran = threading.Event(), []
-    blocker = threading.Thread(target=pool.run_all, args=([gate.wait],))
+    foreground, background = pool._queues  # waiting tasks, looked at to order the test's steps
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+
+    holding = threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        gate.wait()
+
+    blocker = threading.Thread(target=pool.run_all, args=([hold],))
     blocker.start()  # holds the only thread until the gate opens
-    time.sleep(0.05)
-    background = threading.Thread(
+    assert holding.wait(10)
+    summary = threading.Thread(
         target=pool.run_all, args=([lambda: ran.append("summary")],), kwargs={"priority": 1}
     )
-    background.start()
-    time.sleep(0.05)
-    foreground = threading.Thread(target=pool.run_all, args=([lambda: ran.append("story")],))
-    foreground.start()
-    time.sleep(0.05)
+    summary.start()
+    until(lambda: len(background) == 1)
+    story = threading.Thread(target=pool.run_all, args=([lambda: ran.append("story")],))
+    story.start()
+    until(lambda: len(foreground) == 1)
     gate.set()
-    for t in (blocker, background, foreground):
+    for t in (blocker, summary, story):
         t.join(5)
     assert ran == ["story", "summary"]
 
