@@ -32,6 +32,13 @@ FOOTBALL = {
 }
 
 
+def place_all(w: Worker) -> None:
+    """Stage 1 only: every queued article placed, its summary job queued and not yet read."""
+    w.queue.ensure_group()
+    w.summary_queue.ensure_group()
+    w.place(w.queue.read_new(w.name, 100, None))
+
+
 def post(client: TestClient, body: Any) -> list[str]:
     resp = client.post("/articles", json=body)
     assert resp.status_code in (200, 202), resp.text
@@ -127,9 +134,7 @@ def test_one_summary_takes_in_every_member_placed_by_a_burst(
     the other jobs find their articles already processed."""
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
     w = make_worker(worker_batch=1)  # one job per batch: without folding, five summaries
-    w.queue.ensure_group()
-    w.summary_queue.ensure_group()
-    w.place(w.queue.read_new(w.name, 10, None))
+    place_all(w)
     assert {client.get(f"/articles/{a}").json()["status"] for a in ids} == {"clustered"}
 
     first = w.summary_queue.read_new(w.name, 1, None)
@@ -188,9 +193,7 @@ def test_an_article_claimed_by_another_worker_is_not_embedded_twice(
     monkeypatch.setattr(rest, "AWAIT_S", 0.2)
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
     w = make_worker(worker_batch=1)
-    w.queue.ensure_group()
-    w.summary_queue.ensure_group()
-    w.place(w.queue.read_new(w.name, 10, None))
+    place_all(w)
     for aid in ids[1:3]:  # claimed by a worker that died at once: nobody embeds them for 30 s
         r.set(f"sf:article:{aid}:rest", "dead-worker", px=30_000)
 
@@ -241,9 +244,7 @@ def test_a_worker_restarted_under_its_name_takes_back_its_own_claims(
     monkeypatch.setattr(rest, "AWAIT_S", 60.0)  # were it waited for, the test would time out
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
     w = make_worker("w-restarted")
-    w.queue.ensure_group()
-    w.summary_queue.ensure_group()
-    w.place(w.queue.read_new(w.name, 10, None))
+    place_all(w)
     for aid in ids:  # claimed by this name before it crashed
         r.set(f"sf:article:{aid}:rest", "w-restarted", px=30_000)
     started = time.monotonic()
@@ -262,9 +263,7 @@ def test_summary_jobs_not_yet_read_are_embedded_ahead_and_left_for_their_reader(
     jobs: each is still delivered once, and its summary then needs no model call."""
     ids = [a["id"] for a in client.post("/articles", json=seeds).json()["articles"]]
     w = make_worker()
-    w.queue.ensure_group()
-    w.summary_queue.ensure_group()
-    w.place(w.queue.read_new(w.name, 10, None))
+    place_all(w)
     assert w.rest.embed_ahead(w.summary_queue, 3) == 3
     assert w.rest.embed_ahead(w.summary_queue, 10) == 2  # goes on after the ones looked at
     assert w.rest.embed_ahead(w.summary_queue, 10) == 0
@@ -291,9 +290,7 @@ def test_summaries_wait_while_articles_are_placed_and_the_model_works_ahead(
     recall = {"source": fixtures_story.GAZETTE, "text": text}
     (recall_id,) = post(client, recall)
     w = make_worker(worker_batch=1)
-    w.queue.ensure_group()
-    w.summary_queue.ensure_group()
-    w.place(w.queue.read_new(w.name, 10, None))
+    place_all(w)
     assert missing_vectors(w.store.article_fields(recall_id))  # its own summary job waits
     first = w.summary_queue.read_new(w.name, 1, None)  # a seed's: the other story
     w._placing_idle.clear()  # as while stage 1 has articles waiting

@@ -184,7 +184,7 @@ class OnnxInt8Embedder:
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model sees it ([CLS] and [SEP] included, truncated)."""
-        return [int(n) for n in self._tokenizer(list(texts))["attention_mask"].sum(axis=1)]
+        return [len(e.ids) for e in self._tokenizer.encode(texts)]
 
     # -- the cache -------------------------------------------------------------------------
 

@@ -100,7 +100,14 @@ class Worker:
         self._placing_idle = threading.Event()
         self._placing_idle.set()
         self.summaries = SummaryStage(
-            client, settings, store, self.ops, self.rest, self._placing_idle, self.name
+            client,
+            settings,
+            store,
+            self.ops,
+            self.rest,
+            self.summary_queue,
+            self._placing_idle,
+            self.name,
         )
 
     # -- loop ----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class SummaryStage:
         store: Store,
         ops: StoryOps,
         rest: RestStage,
+        summary_queue: Queue,
         placing_idle: threading.Event,
         name: str,
     ) -> None:
@@ -48,7 +49,7 @@ class SummaryStage:
         self.store = store
         self.ops = ops
         self.rest = rest
-        self.summary_queue = Queue.summaries(client, store.keys)
+        self.summary_queue = summary_queue
         self.placing_idle = placing_idle  # set while stage 1 has no articles waiting
         self.processed_total = 0
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-ahead")
