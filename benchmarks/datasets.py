@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.assign import LEAD_SENTENCES  # body sentences embedded per article, as in the product
+from workers.assign.scoring import (
+    LEAD_SENTENCES,  # body sentences embedded per article, as in the product
+)
 
 SEED_TS = datetime(2025, 7, 1, 12, tzinfo=UTC).timestamp()
 GOOGLENEWS_TS = datetime(2013, 11, 27, tzinfo=UTC).timestamp()

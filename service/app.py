@@ -12,25 +12,22 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service import metrics
-from service.config import Settings, get_settings
-from service.errors import install_handlers
+from core.config import Settings, get_settings
+from core.keys import Keys
+from core.queue import Queue
+from core.storage import metrics
+from core.storage.articles import Store
+from core.storage.connection import connect
+from core.storage.embedded import EmbeddedRedis
+from core.storage.events import EventLog, closing_on_signal
+from core.storage.feed import Feed
+from core.storage.stories import Stories
 from service.etag import ETagMiddleware
-from service.events import EventLog, closing_on_signal
-from service.feed import Feed
 from service.guard import RequestGuard
-from service.keys import Keys
-from service.queue import Queue
-from service.redis_embedded import EmbeddedRedis
+from service.problems import install_handlers
 from service.routes import articles, events, health, pages, stories
-from service.store import Store
-from service.stories import Stories
 
 log = structlog.get_logger(__name__)
-
-
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, health_check_interval=30)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

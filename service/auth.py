@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.config import Settings
+from core.config import Settings
+from core.errors import Unauthorized
 from service.deps import SettingsDep
-from service.errors import Unauthorized
 
 # A security scheme rather than a bare header, so /docs offers an "Authorize" button. Errors are
 # ours (auto_error=False): problem+json with WWW-Authenticate, like every other error.

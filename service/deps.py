@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.config import Settings
-from service.queue import Queue
-from service.store import Store
-from service.stories import Stories
+from core.config import Settings
+from core.queue import Queue
+from core.storage.articles import Store
+from core.storage.stories import Stories
 
 
 def _settings(request: Request) -> Settings:

@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PROBLEM_JSON, TYPE_BASE
+from service.problems import PROBLEM_JSON, TYPE_BASE
 
 
 def _problem(status: int, title: str, slug: str, detail: str, field: str) -> tuple[bytes, int]:

@@ -14,16 +14,17 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import connect, create_app
-from service.config import Settings
-from service.keys import Keys
-from service.logs import configure_logging
-from service.queue import Queue
-from service.redis_embedded import EmbeddedRedis
-from service.store import Store
-from service.stories import Stories
-from workers.embed import SentenceTransformerEmbedder, shared_embedder
-from workers.embed_onnx import OnnxInt8Embedder
+from core.config import Settings
+from core.keys import Keys
+from core.logs import configure_logging
+from core.queue import Queue
+from core.storage.articles import Store
+from core.storage.connection import connect
+from core.storage.embedded import EmbeddedRedis
+from core.storage.stories import Stories
+from embedding.onnx_int8 import OnnxInt8Embedder
+from embedding.torch_backend import SentenceTransformerEmbedder, shared_embedder
+from service.app import create_app
 from workers.runner import Worker, one_blas_thread
 
 one_blas_thread()  # as every worker process runs (storyfold worker / serve): same summaries

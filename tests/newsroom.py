@@ -9,8 +9,8 @@ from typing import Any
 
 import redis
 
-from service.keys import Keys
-from service.stories import MemberDoc, Stories
+from core.keys import Keys
+from core.storage.stories import MemberDoc, Stories
 
 T0 = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.assign import (
+from embedding.torch_backend import SentenceTransformerEmbedder
+from workers.assign.scoring import (
     DAY,
     LEAD_SENTENCES,
     ArticleSignal,
@@ -26,7 +27,6 @@ from workers.assign import (
     reachable,
     start_story,
 )
-from workers.embed import SentenceTransformerEmbedder
 from workers.extract import extract
 
 SEEDS = sorted((Path(__file__).resolve().parent.parent / "seeds").glob("0*.txt"))

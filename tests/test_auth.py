@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from live_server import live_server
 from typer.testing import CliRunner
 
+from core.config import Settings
 from service.app import create_app
-from service.cli import app as cli
-from service.config import Settings
-from service.ingest import post_all
+from storyfold.cli import app as cli
+from storyfold.ingest import post_all
 
 ARTICLE = {"source": "wire", "text": "The council approved the harbour budget on Monday."}
 KEYS = ["k-alpha", "k-beta"]

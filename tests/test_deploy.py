@@ -24,8 +24,8 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.ingest import wait_processed
-from service.keys import WORKER_GROUP
+from core.keys import WORKER_GROUP
+from storyfold.ingest import wait_processed
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO.parent / "shared" / "benchmarks" / "giveme5w1h-dev"
@@ -197,7 +197,7 @@ class Stack:
     def start(self, name: str, *args: str) -> None:
         log = (self.tmp / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args],
+            [sys.executable, "-m", "storyfold.cli", *args],
             cwd=self.tmp,  # no stray .env from the checkout
             env=self.env(),
             stdout=log,
@@ -206,7 +206,7 @@ class Stack:
 
     def probe(self, **env: str) -> int:
         """The image's HEALTHCHECK command, run with this stack's settings."""
-        cmd = [sys.executable, "-m", "service.liveness"]
+        cmd = [sys.executable, "-m", "core.storage.liveness"]
         return subprocess.run(cmd, cwd=self.tmp, env=self.env() | env, timeout=60).returncode
 
     def log_events(self, name: str, event: str) -> list[dict[str, Any]]:

@@ -16,17 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.config import Settings
-from workers.batch_pool import BatchPool
-from workers.embed import (
-    ModelIntegrityError,
-    SentenceTransformerEmbedder,
-    make_embedder,
-    make_embedders,
-    packaged_model_path,
-)
-from workers.embed_onnx import CachePaths, EmbedQualityError, OnnxInt8Embedder, default_threads
-from workers.onnx_export import CHECK_SENTENCES
+from core.config import Settings
+from embedding.base import ModelIntegrityError
+from embedding.batch_pool import BatchPool
+from embedding.factory import make_embedders
+from embedding.factory import select_backend as make_embedder
+from embedding.onnx_export import CHECK_SENTENCES
+from embedding.onnx_int8 import CachePaths, EmbedQualityError, OnnxInt8Embedder, default_threads
+from embedding.torch_backend import SentenceTransformerEmbedder, packaged_model_path
 
 # Not in CHECK_SENTENCES: the check list must not be the only text the int8 model is judged on.
 UNSEEN = [
@@ -184,9 +181,9 @@ def test_its_tokenizer_gives_transformers_ids_without_importing_torch() -> None:
     included, so a worker on the int8 backend need not load transformers and torch."""
     from transformers import AutoTokenizer
 
-    from workers.embed import packaged_model_path
-    from workers.embed_onnx import FastTokenizer
-    from workers.onnx_export import CHECK_SENTENCES
+    from embedding.onnx_export import CHECK_SENTENCES
+    from embedding.onnx_int8 import FastTokenizer
+    from embedding.torch_backend import packaged_model_path
 
     texts = [
         *CHECK_SENTENCES,
@@ -214,8 +211,8 @@ def test_a_worker_on_the_int8_backend_never_loads_torch(
 
     code = (
         "import sys\n"
-        "from service.cli import build_worker\n"
-        "from service.config import Settings\n"
+        "from storyfold.cli import build_worker\n"
+        "from core.config import Settings\n"
         "w = build_worker(Settings(_env_file=None), 'redis://127.0.0.1:1/0', 'probe')\n"
         "w.embedder.encode(['A sentence to embed.'])\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"

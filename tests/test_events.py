@@ -12,8 +12,8 @@ import redis
 from fastapi.testclient import TestClient
 from newsroom import Newsroom
 
+from core.config import Settings
 from service.app import create_app
-from service.config import Settings
 
 
 @pytest.fixture

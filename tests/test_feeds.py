@@ -11,8 +11,8 @@ import redis
 from fastapi.testclient import TestClient
 from newsroom import T0, Newsroom
 
+from core.config import Settings
 from service.app import create_app
-from service.config import Settings
 
 
 @pytest.fixture

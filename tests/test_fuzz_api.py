@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 
+from core.config import Settings
 from service.app import create_app
-from service.config import Settings
 
 PROBLEM = "application/problem+json"
 FUZZ = settings(

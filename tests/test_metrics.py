@@ -13,11 +13,11 @@ import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import liveness, metrics
+from core.config import Settings
+from core.keys import Keys
+from core.storage import liveness, metrics
+from core.storage.embedded import EmbeddedRedis
 from service.app import create_app
-from service.config import Settings
-from service.keys import Keys
-from service.redis_embedded import EmbeddedRedis
 from workers.runner import Worker
 
 KEYS = Keys()

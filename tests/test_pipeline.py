@@ -13,7 +13,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.store import missing_vectors
+from core.storage.articles import missing_vectors
 from workers import summary_stage
 from workers.runner import Worker
 

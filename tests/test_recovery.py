@@ -16,8 +16,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.keys import WORKER_GROUP
-from workers.assign import StoryState
+from core.keys import WORKER_GROUP
+from workers.assign.scoring import StoryState
 from workers.runner import BatchResult, Worker
 
 STREAM = "sf:stream:articles"
@@ -96,7 +96,7 @@ def test_worker_killed_with_sigkill_mid_batch(
 ) -> None:
     env = {**os.environ, "STORYFOLD_REDIS_URL": redis_url, "STORYFOLD_WORKER_BATCH": "5"}
     victim = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker", "--name", "victim"],
+        [sys.executable, "-m", "storyfold.cli", "worker", "--name", "victim"],
         env=env,
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import redis
 from fastapi.testclient import TestClient
 
-from service.keys import Keys
-from service.stories import Stories
-from service.story_repair import RepairStore
+from core.keys import Keys
+from core.storage.repair_store import RepairStore
+from core.storage.stories import Stories
 from workers.runner import Worker
 
 # Three reports of one match, written for this test.

@@ -1,4 +1,4 @@
-"""The quiet-story index (service.story_index) against the full scan it replaces: same stories,
+"""The quiet-story index (core.storage.story_index) against the full scan it replaces: same stories,
 same choice, with several Stories instances (workers) writing to one Redis and the repair merging,
 rebuilding and splitting stories in between."""
 
@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from service.keys import Keys
-from service.stories import Stories
-from service.story_index import centroid_cosines, scan_archived_states
-from service.story_repair import RepairStore
-from workers.assign import (
+from core.keys import Keys
+from core.storage.repair_store import RepairStore
+from core.storage.stories import Stories
+from core.storage.story_index import centroid_cosines, scan_archived_states
+from workers.assign.scoring import (
     DAY,
     DIM,
     MAX_MEMBERS,

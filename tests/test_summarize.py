@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from workers.embed import SentenceTransformerEmbedder, shared_embedder
+from core.summary import Conflict, Summary
+from embedding.torch_backend import SentenceTransformerEmbedder, shared_embedder
 from workers.extract import extract
 from workers.summarize import summarize
 from workers.summarize.align import align
@@ -24,10 +25,10 @@ from workers.summarize.consensus import without_days
 from workers.summarize.dates import days_agree
 from workers.summarize.pairs import counts_disagree
 from workers.summarize.render import render_text
+from workers.summarize.source import SourceDoc
 from workers.summarize.text import name_key, names
 from workers.summarize.units import FactUnit, Story, build_story
 from workers.summarize.values import parse_values
-from workers.summary_model import Conflict, SourceDoc, Summary
 
 # The module, not the function the package exports under the same name.
 align_mod = importlib.import_module("workers.summarize.align")

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from live_server import live_server
 
+from core.config import Settings
 from service.app import create_app
-from service.config import Settings
 from workers.runner import Worker
 
 CHROMIUM = "/usr/bin/chromium"

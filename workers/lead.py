@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 import redis
 
-from service import metrics
-from service.config import Settings
-from service.dedup_index import DAY_S, DedupIndex, Probe
-from service.store import Store
-from workers import assign, dedup
-from workers.embed import Embedder
+from core.config import Settings
+from core.storage import metrics
+from core.storage.articles import Store
+from core.storage.dedup_index import DAY_S, DedupIndex, Probe
+from embedding.base import Embedder
+from workers import dedup
+from workers.assign import scoring as assign
 from workers.extract import extract
 from workers.rest import target_sentences
 from workers.story_ops import Prepared

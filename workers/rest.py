@@ -22,12 +22,12 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import redis
 
-from service import metrics
-from service.config import Settings
-from service.queue import Queue
-from service.store import Store, missing_vectors
-from service.stories import Stories
-from workers.embed import Embedder
+from core.config import Settings
+from core.queue import Queue
+from core.storage import metrics
+from core.storage.articles import Store, missing_vectors
+from core.storage.stories import Stories
+from embedding.base import Embedder
 
 # Members embedded ahead of their own summary job, at most, per batch: enough to fold a burst's
 # story into one summary, few enough to keep one batch well under a second of model time.

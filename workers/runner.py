@@ -1,4 +1,4 @@
-"""The worker loop, in two stages fed by two streams (service.queue):
+"""The worker loop, in two stages fed by two streams (core.queue):
 
   articles  → extract → near-duplicate? → embed the headline and lead → place in a story
               (status `clustered`) → queue a summary job → ack
@@ -13,7 +13,7 @@ starved: when the oldest waiting summary job is older than `summary_max_lag_s`, 
 turns with the story decisions' instead.
 
 Stage 1's batch work is workers.lead's, stage 2's workers.summary_stage's and workers.rest's; the
-pipeline's IO goes through service.store / service.stories / service.queue. Every step is
+pipeline's IO goes through core.storage.articles / core.storage.stories / core.queue. Every step is
 idempotent, keyed on what is already stored for the article, so an entry delivered twice (a crash
 between the write and the XACK) is finished, not redone:
   queued, no sentences          → extract + embed the lead, store sentences and vectors
@@ -35,12 +35,12 @@ from collections.abc import Callable
 import redis
 import structlog
 
-from service import metrics
-from service.config import Settings
-from service.queue import Job, Queue
-from service.store import Store
-from service.stories import Stories
-from workers.embed import Embedder, in_background
+from core.config import Settings
+from core.queue import Job, Queue
+from core.storage import metrics
+from core.storage.articles import Store
+from core.storage.stories import Stories
+from embedding.base import Embedder, in_background
 from workers.lead import LeadStage, article_ts
 from workers.rest import RestStage
 from workers.story_ops import BatchResult, Prepared, StoryOps, count_deliveries, fail

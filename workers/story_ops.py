@@ -13,13 +13,14 @@ import numpy as np
 import redis
 import structlog
 
-from service import metrics
-from service.config import Settings
-from service.queue import Job
-from service.store import Store
-from service.stories import MemberDoc, Stories, new_story_id
-from service.story_repair import RepairStore, WindowArticle
-from workers.assign import (
+from core.config import Settings
+from core.queue import Job
+from core.storage import metrics
+from core.storage.articles import Store
+from core.storage.repair_store import RepairStore, WindowArticle
+from core.storage.stories import MemberDoc, Stories, new_story_id
+from embedding.base import Vectors
+from workers.assign.scoring import (
     LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
@@ -30,10 +31,9 @@ from workers.assign import (
     start_story,
     threshold_for,
 )
-from workers.embed import Vectors
 from workers.repair import RepairParams, RepairPlan, recluster, reconcile
 from workers.summarize import summarize
-from workers.summary_model import SourceDoc
+from workers.summarize.source import SourceDoc
 
 log = structlog.get_logger(__name__)
 

@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 import structlog
 
-from service import metrics
-from service.config import Settings
-from service.queue import Job, Queue
-from service.store import Store, missing_vectors
+from core.config import Settings
+from core.queue import Job, Queue
+from core.storage import metrics
+from core.storage.articles import Store, missing_vectors
 from workers.rest import RestStage
 from workers.story_ops import BatchResult, StoryOps, count_deliveries, fail
 

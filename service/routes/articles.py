@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
 
+from core.errors import InvalidInput
+from core.records import ID_PATTERN, Accepted, AcceptedBatch, ArticleIn, ArticleOut
 from service.auth import ReadAccess, WriteAccess
 from service.deps import SettingsDep, StoreDep
-from service.errors import InvalidInput
-from service.models import ID_PATTERN, Accepted, AcceptedBatch, ArticleIn, ArticleOut
 
 router = APIRouter(tags=["articles"])
 

@@ -19,9 +19,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from core.storage.events import EventLog, stream_id
 from service.auth import ReadAccess
 from service.deps import SettingsDep
-from service.events import EventLog, stream_id
 
 router = APIRouter(tags=["events"], dependencies=[ReadAccess])
 

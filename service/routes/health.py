@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service import liveness, metrics
+from core.queue import Queue
+from core.storage import liveness, metrics
 from service.deps import QueueDep, StoreDep
-from service.queue import Queue
 
 router = APIRouter(tags=["operations"])
 

@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from core.records import ArticleRef, StoryOut, StoryPage
+from core.storage.feed import FeedQuery
 from service.auth import ReadAccess
-from service.feed import FeedQuery
-from service.models import ArticleRef, StoryOut, StoryPage
 from service.routes.params import FeedDep, FeedQueryDep
 
 VERSIONS_SHOWN = 20  # the page lists this many; the JSON endpoint pages through all of them

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from core.errors import InvalidInput
+from core.storage.feed import Feed, FeedQuery, Sort
 from service.deps import SettingsDep
-from service.errors import InvalidInput
-from service.feed import Feed, FeedQuery, Sort
 
 
 def _feed(request: Request) -> Feed:

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from core.cursors import decode_index_cursor, encode_index_cursor
+from core.errors import InvalidInput, NotFound
+from core.records import StoryOut, StoryPage, VersionPage
 from service.auth import ReadAccess
-from service.cursors import decode_index_cursor, encode_index_cursor
 from service.deps import SettingsDep, StoriesDep
-from service.errors import InvalidInput, NotFound
-from service.models import StoryOut, StoryPage, VersionPage
 from service.routes import pages
 from service.routes.params import FeedDep, FeedQueryDep, WantsHTML
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.summary import Summary
 from workers.summarize.align import align
 from workers.summarize.conflicts import find_conflicts
 from workers.summarize.consensus import consensus_facts
 from workers.summarize.headline import choose_headline
+from workers.summarize.source import SourceDoc
 from workers.summarize.speakers import speaker_conflicts
 from workers.summarize.unique import unique_facts
 from workers.summarize.units import build_story
-from workers.summary_model import SourceDoc, Summary
 
 __all__ = ["summarize"]
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.summary import Claim, Conflict
 from workers.summarize.dates import WEEKDAYS, DayValue, SinceValue, days_agree
 from workers.summarize.text import stem, words
 from workers.summarize.units import FactUnit, Story
 from workers.summarize.values import Quantity
-from workers.summary_model import Claim, Conflict
 
 # Nouns that name the event a date or duration belongs to, to say what a conflict is about.
 _EVENT_NOUNS = [

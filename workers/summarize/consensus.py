@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from core.summary import ConsensusFact
 from workers.summarize.align import (
     AVERAGE_MARGIN,
     NOT_REPORTED_ELSEWHERE,
@@ -19,7 +20,6 @@ from workers.summarize.align import (
 from workers.summarize.dates import WEEKDAYS, days_agree, parse_dates
 from workers.summarize.text import MEMO_SIZE, words
 from workers.summarize.units import FactUnit, Story
-from workers.summary_model import ConsensusFact
 
 # Enough to tell a story's shared core; beyond this a reader wants the article, not a summary.
 MAX_CONSENSUS = 12

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from core.summary import ConsensusFact
 from workers.summarize.text import content_stems, words
 from workers.summarize.units import Story
-from workers.summary_model import ConsensusFact
 
 # Titles outside this length read as a label or as a paragraph.
 _TITLE_WORDS = (4, 16)

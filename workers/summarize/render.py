@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from workers.summary_model import Claim, Summary
+from core.summary import Claim, Summary
 
 _WIDTH = 100
 

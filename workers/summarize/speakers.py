@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from core.summary import Claim, Conflict
 from workers.summarize.text import MEMO_SIZE, quotes, words
 from workers.summarize.units import FactUnit, Story
-from workers.summary_model import Claim, Conflict
 
 _SPEECH_VERBS = r"(?:said|says|told|added|stated|noted|insisted|warned|argued|claimed|wrote)"
 _NAME = r"(?:[A-Z][\w’'.-]*\s){0,3}[A-Z][\w’'.-]*"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from core.summary import SourceFacts, UniqueFact
 from workers.summarize.align import (
     NOT_REPORTED_ELSEWHERE,
     SAME_FACT,
@@ -13,7 +14,6 @@ from workers.summarize.align import (
 from workers.summarize.consensus import readability, readable
 from workers.summarize.text import MEMO_SIZE, quotes, words
 from workers.summarize.units import FactUnit, Story
-from workers.summary_model import SourceFacts, UniqueFact
 
 # Enough to show what an outlet adds without re-printing its article.
 MAX_PER_SOURCE = 4

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workers.summarize.clauses import split_clauses
+from workers.summarize.source import SourceDoc
 from workers.summarize.text import (
     MEMO_SIZE,
     acronyms_used,
@@ -29,7 +30,6 @@ from workers.summarize.text import (
     without_attribution,
 )
 from workers.summarize.values import Values, parse_values
-from workers.summary_model import SourceDoc
 
 
 @dataclass(frozen=True)

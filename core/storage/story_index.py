@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from service.keys import Keys
+from core.keys import Keys
 
 # What the assigner reads of a quiet story (no member vectors: it is scored on its centroid).
 FIELDS = (b"vector_sum", b"size", b"first_ts", b"last_ts")

@@ -2,7 +2,7 @@
 
 The API and the workers are separate processes (separate containers), so a worker cannot update a
 Prometheus counter the API serves. Workers add to counters and histogram buckets in one Redis hash;
-the API's /metrics reads that hash, the queue and the live heartbeats (service.liveness) with a
+the API's /metrics reads that hash, the queue and the live heartbeats (core.storage.liveness) with a
 custom collector.
 
   {p}:metrics  hash: `articles_<what>` counters; per histogram `<name>:<bucket>` counts (bucket i
@@ -31,12 +31,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-from service.keys import WORKER_GROUP, Keys
-from service.liveness import live_workers
-from service.queue import Queue
+from core.keys import WORKER_GROUP, Keys
+from core.queue import Queue
+from core.storage.liveness import live_workers
 
 if TYPE_CHECKING:
-    from service.stories import Stories
+    from core.storage.stories import Stories
 
 log = structlog.get_logger(__name__)
 

@@ -22,13 +22,13 @@ Layout (prefix `sf` by default):
   {p}:stories:active           zset: story id scored by its latest article time (assignment window)
   {p}:seq:update               counter: monotonic story update sequence
   {p}:stories:state_changed    zset: story id scored by seq:state at its last assigner-state change
-  {p}:seq:state                counter: assigner-state change sequence (service.story_index)
+  {p}:seq:state                counter: assigner-state change sequence (core.storage.story_index)
   {p}:lock:assign              lock held while one worker assigns an article to a story
   {p}:lock:repair              lock held by the one worker running the HDBSCAN repair
   {p}:repair:due               counter: articles assigned since the last repair
   {p}:stream:events            stream of story events (server-sent events)
   {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
-  {p}:metrics                  hash: counters and histogram buckets for /metrics (service.metrics)
+  {p}:metrics                  hash: counters and histogram buckets for /metrics (core.storage.metrics)
   {p}:workers                  zset: worker names scored by their last heartbeat (unix time)
   {p}:worker:{name}            hash with a TTL: one worker's heartbeat (model_loaded, processed)
 """

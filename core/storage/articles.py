@@ -1,4 +1,4 @@
-"""Articles in Redis: the only module (with service.stories) that reads and writes them.
+"""Articles in Redis: the only module (with core.storage.stories) that reads and writes them.
 
 Posting is one Lua script, so "is it new?" and "store it and enqueue it" happen atomically: the
 same id, else the same canonical URL, else the same source + text returns the article already
@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from service.errors import NotFound, ServiceUnavailable
-from service.keys import Keys
-from service.models import Accepted, ArticleIn, ArticleOut
+from core.errors import NotFound, ServiceUnavailable
+from core.keys import Keys
+from core.records import Accepted, ArticleIn, ArticleOut
 
 _CREATE = """
 -- KEYS: article hash, content index, stream, metrics hash, [url index]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
-from service.keys import Keys
-from service.stories import Stories, new_story_fields
+from core.keys import Keys
+from core.storage.stories import Stories, new_story_fields
 
 
 @dataclass(frozen=True)

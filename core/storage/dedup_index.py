@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
-from service.keys import Keys
+from core.keys import Keys
 
 DAY_S = 86_400
 

@@ -1,27 +1,11 @@
-"""The summary's data shape, shared by the summariser (which builds it) and the store/API (which
-serve it). Field names are the public contract of `GET /stories/{id}`'s `summary`."""
+"""The summary's data shape, shared by the summariser (which builds it), the storage layer and the
+API, pages and feeds (which serve it). Field names are the public contract of `GET /stories/{id}`'s
+`summary`; pydantic reads these dataclasses for the OpenAPI schema and for validation."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-
-
-@dataclass(frozen=True)
-class SourceDoc:
-    """One article of a story, as the summariser sees it: clean sentences and their vectors."""
-
-    article_id: str
-    source: str
-    sentences: list[str]
-    vectors: npt.NDArray[np.float32]  # (len(sentences), dim), L2-normalised
-    title: str | None = None
-    published_at: datetime | None = None
-    duplicate_of: str | None = None  # near-duplicate copies count once as a source
 
 
 @dataclass

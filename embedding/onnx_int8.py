@@ -14,8 +14,8 @@ missing, corrupted or foreign cache is exported again. Every start embeds CHECK_
 int8 model and compares them with torch's vectors stored at export time: the embedder refuses to
 run when the lowest cosine is below `min_cosine`.
 
-The export and quantisation (five feed-forward MatMuls stay float32) are workers.onnx_export's;
-the threads that run batches side by side, workers.batch_pool's.
+The export and quantisation (five feed-forward MatMuls stay float32) are embedding.onnx_export's;
+the threads that run batches side by side, embedding.batch_pool's.
 
 Tokenisation, truncation (256 tokens), mean pooling over the attention mask and L2 normalisation
 are sentence-transformers' own for this model; pooling and normalisation are part of the exported
@@ -40,18 +40,9 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from workers.batch_pool import BatchPool
-from workers.embed import (
-    DIM,
-    UPSTREAM_SHA256,
-    Embedder,
-    SentenceTransformerEmbedder,
-    Vectors,
-    packaged_model_path,
-    sha256_of,
-    verify_model,
-)
-from workers.onnx_export import (
+from embedding.base import Embedder, Vectors
+from embedding.batch_pool import BatchPool
+from embedding.onnx_export import (
     CHECK_SENTENCES,
     FLOAT_NODES,
     OUTPUT_NAME,
@@ -60,6 +51,13 @@ from workers.onnx_export import (
     export_fp32,
     quantise,
     versions,
+)
+from embedding.spec import MODEL
+from embedding.torch_backend import (
+    SentenceTransformerEmbedder,
+    packaged_model_path,
+    sha256_of,
+    verify_model,
 )
 
 log = structlog.get_logger(__name__)
@@ -86,7 +84,7 @@ class CachePaths:
     lock: Path
 
     @classmethod
-    def under(cls, cache_dir: Path, source_sha256: str = UPSTREAM_SHA256) -> CachePaths:
+    def under(cls, cache_dir: Path, source_sha256: str = MODEL.weights_sha256) -> CachePaths:
         stem = cache_dir / f"minilm-l6-int8-{source_sha256[:12]}"
         return cls(
             model=stem.with_suffix(".onnx"),
@@ -111,7 +109,7 @@ def default_threads() -> int:
 class OnnxInt8Embedder:
     """all-MiniLM-L6-v2, int8, on onnxruntime; exported once into `cache_dir` and reused."""
 
-    dim = DIM
+    dim = MODEL.dim
 
     def __init__(
         self,
@@ -201,7 +199,7 @@ class OnnxInt8Embedder:
             return "unreadable sidecar: not an object"
         expected = {
             "recipe": RECIPE,
-            "source_sha256": UPSTREAM_SHA256,
+            "source_sha256": MODEL.weights_sha256,
             "max_seq_length": self.max_seq_length,
             "check_sentences_sha256": check_sentences_sha256(),
         }
@@ -257,7 +255,7 @@ class OnnxInt8Embedder:
 
             meta = {
                 "recipe": RECIPE,
-                "source_sha256": UPSTREAM_SHA256,
+                "source_sha256": MODEL.weights_sha256,
                 "onnx_sha256": sha256_of(int8),
                 "reference_sha256": sha256_of(ref_file),
                 "check_sentences_sha256": check_sentences_sha256(),
@@ -281,7 +279,7 @@ class OnnxInt8Embedder:
 
 
 class _Background:
-    dim = DIM
+    dim = MODEL.dim
 
     def __init__(self, runner: _Runner) -> None:
         self._runner = runner
@@ -352,12 +350,12 @@ class _Runner:
 
     def encode(self, texts: Sequence[str], priority: int = 0) -> Vectors:
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, MODEL.dim), dtype=np.float32)
         encodings = self.tokenizer.encode(texts)
         # Most tokens first, so each batch pads to similar lengths. (sentence-transformers sorts
         # by characters, which wastes a fifth of the model's work on padding for news sentences.)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        out = np.empty((len(texts), DIM), dtype=np.float32)
+        out = np.empty((len(texts), MODEL.dim), dtype=np.float32)
 
         def run(rows: npt.NDArray[np.intp]) -> None:
             enc = self.tokenizer.pad([encodings[i] for i in rows])

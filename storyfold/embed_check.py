@@ -18,7 +18,7 @@ out = Console(soft_wrap=True, highlight=False)
 
 
 def _sentences(paths: list[Path]) -> list[str]:
-    from service.ingest import iter_files, read_articles
+    from storyfold.ingest import iter_files, read_articles
     from workers.extract import extract
 
     found: list[str] = []
@@ -54,11 +54,11 @@ def embed_check(
     ] = None,
 ) -> None:
     """Sentences/s of the torch and onnx-int8 embedders, and the int8 vectors' cosine to torch."""
-    from service.config import Settings
-    from service.logs import configure_logging
-    from workers.embed import SentenceTransformerEmbedder
-    from workers.embed_onnx import OnnxInt8Embedder
-    from workers.onnx_export import CHECK_SENTENCES
+    from core.config import Settings
+    from core.logs import configure_logging
+    from embedding.onnx_export import CHECK_SENTENCES
+    from embedding.onnx_int8 import OnnxInt8Embedder
+    from embedding.torch_backend import SentenceTransformerEmbedder
 
     settings = Settings()
     configure_logging(settings.log_json, level="WARNING")

@@ -3,7 +3,7 @@
   {p}:workers        zset: worker names scored by their last heartbeat (unix time)
   {p}:worker:{name}  hash with a TTL: model_loaded, processed, host, pid, started_at, beat_at
 
-`python -m service.liveness` is the HEALTHCHECK of the one image, for either role (exit 0 =
+`python -m core.storage.liveness` is the HEALTHCHECK of the one image, for either role (exit 0 =
 healthy): the API answers /healthz on this container's port, or a worker of this container has a
 live heartbeat with its model loaded.
 """
@@ -23,8 +23,8 @@ from typing import Any
 import redis
 import structlog
 
-from service.config import Settings, get_settings
-from service.keys import Keys
+from core.config import Settings, get_settings
+from core.keys import Keys
 
 log = structlog.get_logger(__name__)
 
@@ -125,7 +125,7 @@ def probe(settings: Settings) -> bool:
     except OSError:
         pass
     if settings.redis_url is None:
-        from service.redis_embedded import EmbeddedRedis
+        from core.storage.embedded import EmbeddedRedis
 
         url = EmbeddedRedis(settings.data_dir).url
     else:

@@ -19,17 +19,18 @@ from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from service.app import connect, create_app
-from service.config import Settings
-from service.embed_check import embed_check
-from service.ingest import iter_files, post_all, read_articles, wait_processed
-from service.keys import Keys
-from service.liveness import Heartbeat
-from service.logs import configure_logging
-from service.queue import Queue
-from service.redis_embedded import EmbeddedRedis
-from service.store import Store
-from service.stories import Stories
+from core.config import Settings
+from core.keys import Keys
+from core.logs import configure_logging
+from core.queue import Queue
+from core.storage.articles import Store
+from core.storage.connection import connect
+from core.storage.embedded import EmbeddedRedis
+from core.storage.liveness import Heartbeat
+from core.storage.stories import Stories
+from service.app import create_app
+from storyfold.embed_check import embed_check
+from storyfold.ingest import iter_files, post_all, read_articles, wait_processed
 
 app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
@@ -99,7 +100,7 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
 
 def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
     # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
-    from workers.embed import make_embedders
+    from embedding.factory import make_embedders
     from workers.runner import Worker, one_blas_thread
 
     one_blas_thread()
@@ -196,8 +197,8 @@ def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path
 
 
 def _print_story(story: dict, base: str) -> None:  # type: ignore[type-arg]
+    from core.summary import Summary
     from workers.summarize.render import render_text
-    from workers.summary_model import Summary
 
     out.print(
         f"[bold]{story['headline']}[/]  ({story['article_count']} articles, "
@@ -246,7 +247,7 @@ def api(
         # the environment: hand them what was resolved here, the embedded Redis's URL included.
         os.environ["STORYFOLD_REDIS_URL"] = url
         uvicorn.run(
-            "service.cli:api_app",
+            "storyfold.cli:api_app",
             factory=True,
             workers=workers,
             host=settings.host,

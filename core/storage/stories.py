@@ -17,11 +17,11 @@ from datetime import datetime
 import numpy.typing as npt
 import redis
 
-from service.errors import NotFound
-from service.keys import Keys
-from service.models import ArticleRef, StoryCard, StoryOut
-from service.store import decode_hash, from_ts, missing_vectors
-from service.story_index import StoryIndex
+from core.errors import NotFound
+from core.keys import Keys
+from core.records import ArticleRef, StoryCard, StoryOut
+from core.storage.articles import decode_hash, from_ts, missing_vectors
+from core.storage.story_index import StoryIndex
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
 # all at once, so feed order and event ids never disagree.
@@ -144,7 +144,7 @@ class Stories:
         """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`,
         whose centroid cosine to `vector` reaches `min_cosine` (the article's threshold: no other
         quiet story can be chosen). A late follow-up can still join, without loading every old
-        story; the index (service.story_index) is brought up to date first: call under the lock."""
+        story; the index (core.storage.story_index) is brought up to date first: call under the lock."""
         return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh)
 
     def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:

@@ -1,4 +1,4 @@
-"""Domain errors and the one handler that turns them (and request validation) into problem+json.
+"""The one handler that turns domain errors (core.errors) and request validation into problem+json.
 
 Code below the routes raises these classes, never HTTPException; clients always get RFC 9457
 `application/problem+json` with `type`, `title`, `status`, `detail` and, where one is to blame,
@@ -16,52 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import StoryfoldError
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://storyfold.dev/problems/"
-
-
-class StoryfoldError(Exception):
-    status = 400
-    title = "Bad request"
-    slug = "bad-request"
-
-    def __init__(self, detail: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-        self.extra = extra
-
-
-class NotFound(StoryfoldError):
-    status = 404
-    title = "Not found"
-    slug = "not-found"
-
-
-class PayloadTooLarge(StoryfoldError):
-    status = 413
-    title = "Payload too large"
-    slug = "payload-too-large"
-
-
-class Unauthorized(StoryfoldError):
-    status = 401
-    title = "Unauthorized"
-    slug = "unauthorized"
-
-
-class InvalidInput(StoryfoldError):
-    status = 422
-    title = "Invalid input"
-    slug = "invalid-input"
-
-
-class ServiceUnavailable(StoryfoldError):
-    status = 503
-    title = "Service unavailable"
-    slug = "unavailable"
 
 
 def problem(

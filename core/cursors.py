@@ -9,7 +9,7 @@ import binascii
 import json
 from typing import Any
 
-from service.errors import InvalidInput
+from core.errors import InvalidInput
 
 Key = int | tuple[int, str]  # a position: seq (sort=updated) or (size, id) (sort=size)
 

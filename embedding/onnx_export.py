@@ -1,5 +1,5 @@
 """Exporting all-MiniLM-L6-v2 to ONNX and quantising it to int8, once per model cache
-(workers.embed_onnx decides when; this module only does it), and the fixed sentences every start
+(embedding.onnx_int8 decides when; this module only does it), and the fixed sentences every start
 checks the int8 model's vectors on.
 
 Five feed-forward MatMuls stay float32 (FLOAT_NODES): quantising them costs the most accuracy
@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from workers.embed import ModelIntegrityError
+from embedding.base import ModelIntegrityError
 
 # Bump when anything that shapes the cached files changes (export, quantisation, the stored
 # reference): a cache written under another recipe is exported again.

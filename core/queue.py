@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
-from service.keys import WORKER_GROUP, Keys
+from core.keys import WORKER_GROUP, Keys
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 import redis.asyncio
 
-from service.errors import InvalidInput
-from service.keys import Keys
+from core.errors import InvalidInput
+from core.keys import Keys
 
 _ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 SignalHandler = Callable[[int, FrameType | None], Any]

@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 import redis
 
-from service.cursors import Key, decode_cursor, encode_cursor
-from service.errors import InvalidInput, StoryfoldError
-from service.keys import Keys
-from service.models import StoryCard, StoryPage
-from service.store import decode_hash
-from service.stories import Stories
+from core.cursors import Key, decode_cursor, encode_cursor
+from core.errors import InvalidInput, StoryfoldError
+from core.keys import Keys
+from core.records import StoryCard, StoryPage
+from core.storage.articles import decode_hash
+from core.storage.stories import Stories
 
 Sort = Literal["updated", "size"]
 _WORD = re.compile(r"\w+")

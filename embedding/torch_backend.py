@@ -13,30 +13,11 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
-import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from service.config import Settings
-
-UPSTREAM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-DIM = 384
-
-Vectors = npt.NDArray[np.float32]
-
-
-class ModelIntegrityError(RuntimeError):
-    """The packaged weights are not the upstream all-MiniLM-L6-v2 weights."""
-
-
-class Embedder(Protocol):
-    dim: int
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        """Return one L2-normalised float32 row per text (shape: len(texts) x dim)."""
-        ...
+from embedding.base import ModelIntegrityError, Vectors
+from embedding.spec import MODEL
 
 
 def packaged_model_path() -> Path:
@@ -53,21 +34,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model(model_dir: Path, expected: str = UPSTREAM_SHA256) -> None:
+def verify_model(model_dir: Path, expected: str = MODEL.weights_sha256) -> None:
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         raise ModelIntegrityError(f"no model.safetensors in {model_dir}")
     actual = sha256_of(weights)
     if actual != expected:
         raise ModelIntegrityError(
-            f"{weights} has SHA-256 {actual}, expected the upstream all-MiniLM-L6-v2 {expected}"
+            f"{weights} has SHA-256 {actual}, expected the upstream {MODEL.name} {expected}"
         )
 
 
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 on the CPU through sentence-transformers, loaded once per process."""
 
-    dim = DIM
+    dim = MODEL.dim
 
     def __init__(
         self, model_dir: Path | None = None, batch_size: int = 64, max_seq_length: int = 256
@@ -107,33 +88,3 @@ class SentenceTransformerEmbedder:
 def shared_embedder() -> SentenceTransformerEmbedder:
     """One model per process: the serve command's worker and the test suite share this one."""
     return SentenceTransformerEmbedder()
-
-
-def make_embedder(settings: Settings, backend: str | None = None) -> Embedder:
-    """The embedder `backend` (default `settings.embed_backend`) names: "torch"
-    (SentenceTransformerEmbedder) or "onnx-int8" (OnnxInt8Embedder, exported once into
-    settings.model_cache and checked against torch)."""
-    if (backend or settings.embed_backend) == "onnx-int8":
-        from workers.embed_onnx import OnnxInt8Embedder
-
-        return OnnxInt8Embedder(
-            settings.model_cache,
-            threads=settings.embed_threads,
-            min_cosine=settings.embed_min_cosine,
-        )
-    return SentenceTransformerEmbedder(batch_size=settings.embed_batch)
-
-
-def in_background(embedder: Embedder) -> Embedder:
-    """`embedder`'s model with its batches run after other callers' waiting ones, where the
-    backend can order them (onnx-int8's BatchPool); else `embedder` itself."""
-    make = getattr(embedder, "in_background", None)
-    return cast(Embedder, make()) if callable(make) else embedder
-
-
-def make_embedders(settings: Settings) -> tuple[Embedder, Embedder]:
-    """(headline + lead embedder, summary sentences embedder): one object when they are alike."""
-    lead = make_embedder(settings)
-    if settings.summary_embed_backend == settings.embed_backend:
-        return lead, lead
-    return lead, make_embedder(settings, settings.summary_embed_backend)
