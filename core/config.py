@@ -84,6 +84,22 @@ class Settings(BaseSettings):
         15.0, gt=0
     )  # comment lines on an idle stream, so proxies keep the connection open
 
+    # Fetching feeds, their pages and webhook targets (workers/sources, workers/webhooks). Targets
+    # resolving to loopback, private, link-local or other non-public addresses are refused unless
+    # fetch_allow_private is true or their host name or network is in fetch_allow (comma-separated:
+    # "intranet.example,10.0.0.0/8"). Only http(s).
+    fetch_allow_private: bool = False
+    fetch_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fetch_timeout_s: float = Field(10.0, gt=0)  # connect / read / whole response
+    fetch_max_bytes: int = Field(5_000_000, gt=0)  # a feed or page body larger than this is refused
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_host_interval_s: float = Field(1.0, ge=0)  # at least this long between two requests to a host
+    # Sources (feeds followed).
+    source_poll_seconds: int = Field(900, gt=0)  # default interval between two polls of a feed
+    source_min_poll_seconds: int = Field(60, gt=0)  # the least a POST /sources may ask for
+    source_max_backoff_s: int = Field(21_600, gt=0)  # a failing feed is retried at least this often
+    source_full_text_chars: int = Field(600, ge=0)  # entry content this long is the article itself
+
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     heartbeat_s: float = Field(
         5.0, gt=0
@@ -96,7 +112,7 @@ class Settings(BaseSettings):
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "storyfold" / "models"
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "fetch_allow", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

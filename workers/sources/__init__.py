@@ -1,0 +1,1 @@
+"""Feeds followed: the SSRF-guarded fetcher, the feed parser and the poller."""
