@@ -15,6 +15,9 @@ Layout (prefix `sf` by default):
   {p}:idx:content:{sha1}       string: article id owning a source + text pair
   {p}:story:{id}               hash: public story fields (headline, counts, links)
   {p}:story:{id}:state         hash: the assigner's state (centroid sum, size, times)
+  {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
+  {p}:terms:df                 hash: term -> number of articles that used it (online idf)
+  {p}:terms:docs               counter: articles counted into terms:df
   {p}:story:{id}:articles      zset: member article ids scored by published time
   {p}:story:{id}:summary       string: JSON summary, current version
   {p}:story:{id}:versions      list: JSON summaries, oldest first
@@ -31,6 +34,13 @@ Layout (prefix `sf` by default):
   {p}:metrics                  hash: counters and histogram buckets for /metrics (core.storage.metrics)
   {p}:workers                  zset: worker names scored by their last heartbeat (unix time)
   {p}:worker:{name}            hash with a TTL: one worker's heartbeat (model_loaded, processed)
+  {p}:source:{id}              hash: a followed feed, its validators and its last poll's report
+  {p}:source:{id}:seen         set: entry keys already turned into articles
+  {p}:source:{id}:lease        string with a TTL: the worker polling this source now
+  {p}:sources:due              zset: source id scored by its next poll time (unix seconds)
+  {p}:idx:source:{sha1}        string: source id following a URL
+  {p}:host:{host}:lease        string with a TTL: the one request in flight to a host
+  {p}:host:{host}:next         string with a TTL: no request to the host before this unix time
 """
 
 from __future__ import annotations
@@ -89,6 +99,17 @@ class Keys:
     def story_state(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:state"
 
+    def story_evidence(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:evidence"
+
+    @property
+    def term_df(self) -> str:
+        return f"{self.prefix}:terms:df"
+
+    @property
+    def term_docs(self) -> str:
+        return f"{self.prefix}:terms:docs"
+
     def story_articles(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:articles"
 
@@ -143,3 +164,26 @@ class Keys:
 
     def worker(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"
+
+    # -- sources (feeds followed) --------------------------------------------------------------
+    def source(self, source_id: str) -> str:
+        return f"{self.prefix}:source:{source_id}"
+
+    def source_seen(self, source_id: str) -> str:
+        return f"{self.prefix}:source:{source_id}:seen"
+
+    def source_lease(self, source_id: str) -> str:
+        return f"{self.prefix}:source:{source_id}:lease"
+
+    @property
+    def sources_due(self) -> str:
+        return f"{self.prefix}:sources:due"
+
+    def source_index(self, digest: str) -> str:
+        return f"{self.prefix}:idx:source:{digest}"
+
+    def host_lease(self, host: str) -> str:
+        return f"{self.prefix}:host:{host}:lease"
+
+    def host_next(self, host: str) -> str:
+        return f"{self.prefix}:host:{host}:next"

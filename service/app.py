@@ -21,11 +21,12 @@ from core.storage.connection import connect
 from core.storage.embedded import EmbeddedRedis
 from core.storage.events import EventLog, closing_on_signal
 from core.storage.feed import Feed
+from core.storage.sources import Sources
 from core.storage.stories import Stories
 from service.etag import ETagMiddleware
 from service.guard import RequestGuard
 from service.problems import install_handlers
-from service.routes import articles, events, health, pages, stories
+from service.routes import articles, events, health, pages, sources, stories
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = Store(client, keys)
         app.state.stories = Stories(client, keys, settings.events_retention)
         app.state.queue = Queue(client, keys)
+        app.state.sources = Sources(client, keys)
         app.state.queue.ensure_group()
         app.state.feed = Feed(
             client,
@@ -83,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ETagMiddleware)
-    for module in (articles, stories, events, pages, health):
+    for module in (articles, stories, events, pages, health, sources):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("service", "static")]), name="static")
     return app

@@ -358,6 +358,48 @@ def story(story_id: str, api_url: ApiOpt = "http://127.0.0.1:8000") -> None:
         _print_story(resp.json(), api_url)
 
 
+@app.command()
+def follow(
+    url: Annotated[str, typer.Argument(help="An RSS, Atom or JSON Feed URL")],
+    name: Annotated[str | None, typer.Option(help="Source name of its articles")] = None,
+    poll_seconds: Annotated[int | None, typer.Option(min=1, help="Seconds between polls")] = None,
+    api_url: ApiOpt = "http://127.0.0.1:8000",
+    api_key: KeyOpt = None,
+) -> None:
+    """Follow a feed: the workers poll it and fold its new entries into stories."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    body = {k: v for k, v in {"url": url, "name": name, "poll_seconds": poll_seconds}.items() if v}
+    with httpx.Client(base_url=api_url, timeout=30, headers=headers) as client:
+        resp = client.post("/sources", json=body)
+    if resp.status_code not in (200, 201):
+        console.print(f"[red]{resp.json().get('detail', resp.text)}[/]", markup=False)
+        raise typer.Exit(1)
+    src = resp.json()
+    verb = "already following" if resp.status_code == 200 else "following"
+    out.print(f"{verb} {src['url']} as {src['id']} (every {src['poll_seconds']} s)", markup=False)
+
+
+@app.command()
+def sources(api_url: ApiOpt = "http://127.0.0.1:8000", api_key: KeyOpt = None) -> None:
+    """The followed feeds and how their last poll went."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=api_url, timeout=30, headers=headers) as client:
+        resp = client.get("/sources")
+    if resp.status_code != 200:
+        console.print(f"[red]{resp.json().get('detail', resp.text)}[/]", markup=False)
+        raise typer.Exit(1)
+    for src in resp.json()["sources"]:
+        outcome = src["last_outcome"] or "not polled yet"
+        status = f" HTTP {src['last_status']}" if src["last_status"] else ""
+        out.print(
+            f"{src['id']}  {src['name'] or '-'}  {src['url']}\n"
+            f"    {outcome}{status}; seen {src['items_seen']}, new {src['items_new']}, "
+            f"failed {src['items_failed']}; next poll {src['next_poll_at']}"
+            + (f"\n    error: {src['last_error']}" if src["last_error"] else ""),
+            markup=False,
+        )
+
+
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()

@@ -1,0 +1,68 @@
+"""Followed feeds: POST /sources, GET /sources, GET/DELETE /sources/{id}. The workers poll them
+(workers/sources/poll.py); this edge only records what to follow and reports how polling goes.
+
+The SSRF guard runs where the fetching happens, in the worker: a URL resolving to a non-public
+address is accepted here and its refusal (`last_outcome: blocked`, `last_error` saying why) shows
+in GET /sources/{id} after the first poll."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
+
+from core.storage.sources import SourceIn, SourceList, SourceOut, Sources
+from service.auth import ReadAccess, WriteAccess
+from service.deps import SettingsDep
+
+router = APIRouter(tags=["sources"])
+
+SourceId = Annotated[str, Path(max_length=64)]
+
+
+def _sources(request: Request) -> Sources:
+    sources: Sources = request.app.state.sources
+    return sources
+
+
+@router.post(
+    "/sources",
+    dependencies=[WriteAccess],
+    status_code=status.HTTP_201_CREATED,
+    response_model=SourceOut,
+    responses={200: {"description": "Already followed: that source", "model": SourceOut}},
+)
+def follow(
+    body: SourceIn, request: Request, settings: SettingsDep, response: Response
+) -> SourceOut:
+    """Follow an RSS, Atom or JSON feed: workers poll it and post each new entry as an article."""
+    poll = max(body.poll_seconds or settings.source_poll_seconds, settings.source_min_poll_seconds)
+    source, existing = _sources(request).add(body, poll)
+    response.headers["Location"] = f"/sources/{source.id}"
+    if existing:
+        response.status_code = status.HTTP_200_OK
+    return source
+
+
+@router.get("/sources", response_model=SourceList, dependencies=[ReadAccess])
+def list_sources(request: Request) -> SourceList:
+    """Every followed feed with its last poll's report and its next poll time."""
+    return SourceList(sources=_sources(request).all())
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut, dependencies=[ReadAccess])
+def get_source(source_id: SourceId, request: Request) -> SourceOut:
+    """One feed: last poll time, HTTP status, outcome and error, items seen/new/failed, next poll."""
+    return _sources(request).get(source_id)
+
+
+@router.delete(
+    "/sources/{source_id}",
+    dependencies=[WriteAccess],
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+def unfollow(source_id: SourceId, request: Request) -> Response:
+    """Stop following a feed (articles it brought stay)."""
+    _sources(request).delete(source_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,274 @@
+"""Followed feeds end to end: a loopback server plays three outlets (RSS 2.0, Atom, JSON Feed) and
+some broken feeds; the API follows them, the worker polls, articles fold into stories."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from loopback_server import LoopbackServer, Reply, loopback_server
+from outlets import EVENTS, link, serve_outlets
+
+from core.config import Settings
+from core.keys import Keys
+from core.storage.articles import Store
+from core.storage.sources import Sources
+from service.app import create_app
+from workers.runner import Worker
+from workers.sources.poll import Poller, PollLoop, fetcher_for
+
+OPEN = {
+    "fetch_allow_private": True,
+    "fetch_host_interval_s": 0.0,
+    "fetch_timeout_s": 1.0,
+    "source_full_text_chars": 300,  # the Ledger's short stories count as full text
+}
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with loopback_server() as s:
+        yield s
+
+
+def api(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def poller(r: redis.Redis, settings: Settings, name: str = "w1") -> Poller:
+    keys = Keys(settings.key_prefix)
+    return Poller(settings, Sources(r, keys), Store(r, keys), fetcher_for(settings), name)
+
+
+def poll_all(r: redis.Redis, settings: Settings) -> int:
+    return PollLoop(poller(r, settings)).run(threading.Event(), burst=True)
+
+
+def make_due(r: redis.Redis, settings: Settings) -> None:
+    sources = Sources(r, Keys(settings.key_prefix))
+    for src in sources.all():
+        sources.reschedule(src.id, 0)
+
+
+def source(client: TestClient, source_id: str) -> dict[str, Any]:
+    resp = client.get(f"/sources/{source_id}")
+    assert resp.status_code == 200
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def test_three_outlets_fold_into_stories_and_a_second_poll_adds_nothing(
+    r: redis.Redis,
+    settings: Settings,
+    server: LoopbackServer,
+    make_worker: Callable[..., Worker],
+) -> None:
+    serve_outlets(server)
+    s = settings.model_copy(update=OPEN)
+    with api(s) as client:
+        ids = {}
+        for path, name in [
+            ("/northwind/rss.xml", "Northwind Gazette"),
+            ("/harbor/atom.xml", None),  # named after the feed's title
+            ("/ledger/feed.json", "The Ledger"),
+        ]:
+            resp = client.post("/sources", json={"url": server.base + path, "name": name})
+            assert resp.status_code == 201, resp.text
+            ids[path] = resp.json()["id"]
+        again = client.post("/sources", json={"url": server.base + "/ledger/feed.json"})
+        assert (again.status_code, again.json()["id"]) == (200, ids["/ledger/feed.json"])
+
+        assert poll_all(r, s) == 3
+        for path, sid in ids.items():
+            report = source(client, sid)
+            assert report["last_outcome"] == "ok", (path, report)
+            assert (report["last_status"], report["items_seen"], report["items_new"]) == (200, 2, 2)
+            assert report["items_failed"] == 0 and report["last_error"] is None
+            assert report["next_poll_at"] > report["last_poll_at"]
+        # RSS and Atom carry one-line summaries: their pages were fetched; the JSON Feed's full text
+        # was used as it is.
+        fetched = set(server.paths())
+        for event in EVENTS:
+            assert f"/northwind/2026/03/{event}.html" in fetched
+            assert f"/harbor/2026/03/{event}.html" in fetched
+            assert f"/ledger/2026/03/{event}.html" not in fetched
+        assert all(seen.headers["user-agent"].startswith("storyfold/") for seen in server.seen)
+
+        make_worker(**OPEN).run(burst=True)
+        stories = client.get("/stories", params={"min_sources": 3}).json()["stories"]
+        assert len(stories) == 2, client.get("/stories").json()
+        outlets = {"Northwind Gazette", "Harbor Daily", "The Ledger"}
+        for card in stories:
+            story = client.get(f"/stories/{card['id']}").json()
+            assert {a["source"] for a in story["articles"]} == outlets
+            event = "dam" if "dam" in story["headline"].lower() else "ferry"
+            assert {a["url"] for a in story["articles"]} == {
+                link(server.base, o, event) for o in ("northwind", "harbor", "ledger")
+            }
+            assert all(a["published_at"].startswith("2026-03-0") for a in story["articles"])
+            assert story["summary"]["consensus"], story["summary"]
+        articles_before = len(r.keys(Keys(s.key_prefix).article("*")))
+
+        # Second poll: every feed answers 304 to its validators; nothing new, no page fetched.
+        make_due(r, s)
+        requests_before = len(server.seen)
+        assert poll_all(r, s) == 3
+        second = server.seen[requests_before:]
+        assert sorted(x.path for x in second) == sorted(ids)
+        assert second and all(
+            "if-none-match" in x.headers or "if-modified-since" in x.headers for x in second
+        )
+        for sid in ids.values():
+            report = source(client, sid)
+            assert (report["last_outcome"], report["last_status"], report["items_new"]) == (
+                "not_modified",
+                304,
+                0,
+            )
+        assert len(r.keys(Keys(s.key_prefix).article("*"))) == articles_before
+
+        listed = client.get("/sources").json()["sources"]
+        assert {x["id"] for x in listed} == set(ids.values())
+        assert client.delete(f"/sources/{ids['/harbor/atom.xml']}").status_code == 204
+        assert client.get(f"/sources/{ids['/harbor/atom.xml']}").status_code == 404
+        assert len(client.get("/sources").json()["sources"]) == 2
+
+
+FULL_TEXT = (
+    "The town council of Brackenford voted on Monday to rebuild the old stone bridge over the "
+    "river Lune, closed since the spring floods damaged two of its arches. "
+) * 5
+
+
+def good_feed(base: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Brackenford Post</title>'
+        f"<link>{base}/</link><description>x</description><item><title>Bridge to be rebuilt"
+        f"</title><link>{base}/post/bridge.html</link><description>{FULL_TEXT}</description>"
+        "<pubDate>Mon, 02 Mar 2026 10:00:00 GMT</pubDate></item></channel></rss>"
+    ).encode()
+
+
+def test_broken_feeds_are_reported_and_harm_nothing_else(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    s = settings.model_copy(update={**OPEN, "fetch_max_bytes": 5_000_000})
+    huge = b"<rss>" + b"x" * 50_000_000 + b"</rss>"  # a 50 MB body
+    server.routes["/good.xml"] = lambda seen: Reply(200, good_feed(server.base))
+    server.routes["/slow.xml"] = lambda seen: Reply(200, good_feed(server.base), delay_s=3)
+    server.routes["/500.xml"] = lambda seen: Reply(500, b"oops")
+    server.routes["/bad.xml"] = lambda seen: Reply(
+        200, b"<rss version='2.0'><channel><title>x</chan"
+    )
+    server.routes["/huge.xml"] = lambda seen: Reply(200, huge, chunks=50)
+    server.routes["/busy.xml"] = lambda seen: Reply(429, b"slow down", {"Retry-After": "120"})
+    expected = {
+        "/good.xml": ("ok", 200, None),
+        "/slow.xml": ("error", None, "timeout"),
+        "/500.xml": ("error", 500, "HTTP 500"),
+        "/bad.xml": ("error", 200, "invalid XML"),
+        "/huge.xml": ("error", 200, "too_large"),
+        "/busy.xml": ("backoff", 429, "Retry-After 120"),
+    }
+    with api(s) as client:
+        ids = {
+            path: client.post("/sources", json={"url": server.base + path}).json()["id"]
+            for path in expected
+        }
+        started = time.time()
+        assert poll_all(r, s) == len(expected)
+        for path, (outcome, status, error) in expected.items():
+            report = source(client, ids[path])
+            assert report["last_outcome"] == outcome, (path, report)
+            assert report["last_status"] == status, (path, report)
+            if error:
+                assert error in report["last_error"], (path, report)
+                assert report["failures"] == 1
+        good = source(client, ids["/good.xml"])
+        assert (good["items_new"], good["name"]) == (1, "Brackenford Post")
+        assert len(r.keys(Keys(s.key_prefix).article("*"))) == 1  # the good feed's one article
+        busy = source(client, ids["/busy.xml"])
+        assert busy["next_poll_at"] and _ts(busy["next_poll_at"]) >= started + 119
+
+        # Backed off: polling again now touches only nothing (nothing is due).
+        seen_before = server.paths().count("/busy.xml")
+        assert poll_all(r, s) == 0
+        assert server.paths().count("/busy.xml") == seen_before == 1
+        failing = source(client, ids["/500.xml"])
+        assert _ts(failing["next_poll_at"]) >= started + s.source_poll_seconds - 5
+
+
+def _ts(value: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).timestamp()
+
+
+def test_default_settings_refuse_a_loopback_feed_and_send_it_nothing(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    server.routes["/feed.xml"] = lambda seen: Reply(200, good_feed(server.base))
+    with api(settings) as client:
+        sid = client.post("/sources", json={"url": f"{server.base}/feed.xml"}).json()["id"]
+        assert client.post("/sources", json={"url": "file:///etc/passwd"}).status_code == 422
+        poll_all(r, settings)
+        report = source(client, sid)
+    assert report["last_outcome"] == "blocked"
+    assert "non-public" in report["last_error"] and "127.0.0.1" in report["last_error"]
+    assert server.seen == []
+
+
+def test_one_poller_per_source_and_a_poll_cut_short_is_redone_without_doubles(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """A worker dies mid-poll (after storing one of two entries, before recording the poll): its
+    lease keeps every other worker off until it expires; the next poll stores the rest, once."""
+    s = settings.model_copy(update=OPEN)
+    second = FULL_TEXT.replace("bridge", "library")
+    feed = good_feed(server.base).replace(
+        b"</channel>",
+        f"<item><title>Library</title><link>{server.base}/post/library.html</link>"
+        f"<description>{second}</description></item></channel>".encode(),
+    )
+    server.routes["/feed.xml"] = lambda seen: Reply(200, feed, {"ETag": '"e1"'})
+    keys = Keys(s.key_prefix)
+    sources = Sources(r, keys)
+    with api(s) as client:
+        sid = client.post("/sources", json={"url": f"{server.base}/feed.xml"}).json()["id"]
+
+    class Dies(Exception):
+        pass
+
+    dying = poller(r, s, "dying")
+    real_mark = dying.sources.mark_seen
+    calls = []
+
+    def mark_then_die(source_id: str, key: str) -> None:
+        real_mark(source_id, key)
+        calls.append(key)
+        if len(calls) == 1:
+            raise Dies  # the process is gone: no further entry, no report, no lease release
+
+    dying.sources.mark_seen = mark_then_die  # type: ignore[method-assign]
+    assert sources.lease(sid, "dying", 30)
+    with pytest.raises(Dies):
+        dying.poll(sid)
+    assert len(r.keys(keys.article("*"))) == 1
+
+    other = poller(r, s, "other")
+    assert other.poll_due() == 0  # leased by the dead worker: nobody polls it
+    assert server.paths().count("/feed.xml") == 1
+    r.delete(keys.source_lease(sid))  # the lease's TTL runs out
+    assert other.poll_due() == 1
+    report = sources.get(sid)
+    assert (report.last_outcome, report.items_seen, report.items_new) == ("ok", 2, 1)
+    assert len(r.keys(keys.article("*"))) == 2  # nothing lost, nothing doubled
+    sources.reschedule(sid, 0)
+    assert other.poll_due() == 1
+    assert len(r.keys(keys.article("*"))) == 2
+    assert server.seen[-1].headers.get("if-none-match") == '"e1"'
