@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import threading
 import time
 from contextlib import ExitStack
@@ -31,6 +30,7 @@ from core.storage.stories import Stories
 from service.app import create_app
 from storyfold.embed_check import embed_check
 from storyfold.ingest import iter_files, post_all, read_articles, wait_processed
+from storyfold.stopping import HTTP_GRACE_S, Stopper
 
 app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
@@ -64,31 +64,16 @@ def _settings(
     return settings
 
 
-def _redis_url(settings: Settings, stack: ExitStack) -> str:
+def _redis_url(settings: Settings, stack: ExitStack, stopper: Stopper | None = None) -> str:
     if settings.redis_url:
         return settings.redis_url
     embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
+    if stopper is not None:  # an abandoned process still shuts its Redis down (AOF flushed)
+        stopper.on_abandon(lambda: embedded.stop(timeout_s=2))
     console.print(
         f"[dim]embedded Redis 6.2 at {embedded.url} (data in {settings.data_dir.resolve()})[/]"
     )
     return embedded.url
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGTERM (docker stop) and Ctrl-C set the returned event: a worker finishes and acknowledges
-    the batch in hand, then exits. A second signal exits at once; whatever was not acknowledged
-    stays pending in the stream and is delivered again. uvicorn restores this handler and re-raises
-    the signal it handled, so `api` and `serve` also get to close Redis in order."""
-    stop = threading.Event()
-
-    def handle(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()  # no logging here: a handler printing mid-print raises a reentrancy error
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handle)
-    return stop
 
 
 def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
@@ -130,15 +115,18 @@ def serve(
 ) -> None:
     """All in one: Redis (embedded unless STORYFOLD_REDIS_URL is set), the API and one worker."""
     settings = _settings(host, port, data_dir)
+    # SIGTERM/Ctrl-C: the API and the worker stop side by side, within seconds (storyfold.stopping).
+    stopper = Stopper().install()
+    stop = stopper.stop
     with ExitStack() as stack:
-        url = _redis_url(settings, stack)
+        url = _redis_url(settings, stack, stopper)
         settings = settings.model_copy(update={"redis_url": url})
-        stop = _stop_on_signals()
         ready = threading.Event()
 
         def work() -> None:
             try:
                 with _heartbeat(settings, url, None) as beat:
+                    stopper.on_abandon(beat.__exit__)
                     worker = build_worker(settings, url, beat.name)
                     beat.ready(lambda: worker.processed_total)
                     ready.set()
@@ -152,9 +140,14 @@ def serve(
 
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                timeout_graceful_shutdown=HTTP_GRACE_S,  # an open event stream must not hold a stop
             )
         )
+        stopper.follow(server)
         worker_thread = threading.Thread(target=work, name="worker", daemon=True)
         worker_thread.start()
         base = f"http://{settings.host}:{settings.port}"
@@ -169,9 +162,9 @@ def serve(
         except KeyboardInterrupt:
             pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown below is the same
         finally:
-            console.print("stopping: finishing the batch in hand…")
-            stop.set()
-            worker_thread.join(timeout=60)
+            stopper.begin()
+            stopper.wait(worker_thread)  # abandoned (exits) past the deadline
+            stopper.settled()
 
 
 def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path) -> None:
@@ -232,16 +225,25 @@ def api(
 ) -> None:
     """The HTTP API alone (scale workers separately)."""
     settings = _settings(host, port, data_dir)
-    _stop_on_signals()  # uvicorn stops the server; this lets the embedded Redis shut down after it
+    # uvicorn stops the server (open requests get HTTP_GRACE_S); then the embedded Redis stops.
+    stopper = Stopper("the requests in hand").install()
     with ExitStack() as stack:
-        url = _redis_url(settings, stack)
+        url = _redis_url(settings, stack, stopper)
         if workers == 1:
-            uvicorn.run(
-                api_app(settings.model_copy(update={"redis_url": url})),
-                host=settings.host,
-                port=settings.port,
-                log_level="warning",
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    api_app(settings.model_copy(update={"redis_url": url})),
+                    host=settings.host,
+                    port=settings.port,
+                    log_level="warning",
+                    timeout_graceful_shutdown=HTTP_GRACE_S,
+                )
             )
+            stopper.follow(server)
+            server.run()
+            stopper.settled()
+            if not server.started:  # as uvicorn.run: the port was taken, or startup failed
+                raise typer.Exit(3)
             return
         # uvicorn starts each process from an import string, so they read their settings from
         # the environment: hand them what was resolved here, the embedded Redis's URL included.
@@ -253,6 +255,7 @@ def api(
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            timeout_graceful_shutdown=HTTP_GRACE_S,
         )
 
 
@@ -264,13 +267,18 @@ def worker(
 ) -> None:
     """A worker: reads the article stream, clusters and summarises."""
     settings = _settings(data_dir=data_dir)
-    stop = _stop_on_signals()
+    # SIGTERM/Ctrl-C: finish the batch in hand within seconds, else leave it pending (stopping.py).
+    stopper = Stopper().install()
+    stop = stopper.stop
     with ExitStack() as stack:
-        url = _redis_url(settings, stack)
+        url = _redis_url(settings, stack, stopper)
         beat = stack.enter_context(_heartbeat(settings, url, name))  # model_loaded=0 while loading
-        w = build_worker(settings, url, beat.name)
+        stopper.on_abandon(beat.__exit__)
+        # Each on its own thread: signals are taken at once, even inside a long model call.
+        w = stopper.call(lambda: build_worker(settings, url, beat.name), "model")
         beat.ready(lambda: w.processed_total)
-        done = w.run(burst=burst, stop=stop)
+        done = stopper.call(lambda: w.run(burst=burst, stop=stop), "worker")
+        stopper.settled()
         if stop.is_set():
             log.info("worker.stopped", worker=w.name, articles=done, reason="signal")
         if burst:
