@@ -41,6 +41,7 @@ Layout (prefix `sf` by default):
   {p}:idx:source:{sha1}        string: source id following a URL
   {p}:host:{host}:lease        string with a TTL: the one request in flight to a host
   {p}:host:{host}:next         string with a TTL: no request to the host before this unix time
+  {p}:story:{id}:feeditem      hash: the summary version the story's feed item shows, since when
 """
 
 from __future__ import annotations
@@ -187,3 +188,6 @@ class Keys:
 
     def host_next(self, host: str) -> str:
         return f"{self.prefix}:host:{host}:next"
+
+    def story_feed_item(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:feeditem"

@@ -27,7 +27,7 @@ from service.etag import ETagMiddleware
 from service.guard import RequestGuard
 from service.problems import install_handlers
 from service.security_headers import SecurityHeaders
-from service.routes import articles, events, health, pages, sources, stories
+from service.routes import articles, events, health, pages, sources, stories, story_feeds
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(SecurityHeaders)  # outermost: every response, errors included
-    for module in (articles, stories, events, pages, health, sources):
+    for module in (articles, story_feeds, stories, events, pages, health, sources):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("service", "static")]), name="static")
     return app

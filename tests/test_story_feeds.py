@@ -1,0 +1,210 @@
+"""Stories out: Atom, RSS and JSON Feed documents (parsed back with feedparser), items updated only
+on material summary changes, and GET /stories/{id}/changes?since=VERSION."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import feedparser
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from core.keys import Keys
+from core.storage.stories import MemberDoc, Stories
+from core.summary import Claim, Conflict, ConsensusFact, SourceFacts, Summary, UniqueFact
+from core.summary_diff import diff
+
+T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+DAM = "The earthen dam above Millbrook partly gave way on Tuesday."
+EVAC = "About 4,000 residents of Kestrel Valley were evacuated."
+TOLL = "Two people were treated in hospital for hypothermia."
+
+
+class Desk:
+    """Stories written through the real write path (commit_assignment, write_summary)."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self.r = r
+        self.keys = Keys()
+        self.stories = Stories(r, self.keys)
+        self.n = 0
+
+    def article(self, story_id: str, source: str, created: bool = False) -> None:
+        self.n += 1
+        aid = f"a{self.n:03d}"
+        ts = T0.timestamp() + self.n
+        self.r.hset(
+            self.keys.article(aid),
+            mapping={
+                "id": aid,
+                "source": source,
+                "title": "",
+                "url": "",
+                "published_at": f"{ts:.3f}",
+                "received_at": f"{ts:.3f}",
+                "status": "queued",
+                "text": "",
+                "html": "",
+            },
+        )
+        self.stories.commit_assignment(aid, story_id, {"size": "1"}, ts, ts, created, "Dam")
+
+    def summarise(self, story_id: str, summary: Summary) -> None:
+        # A new member each time, so the write is not skipped as already summarised.
+        def build(members: list[MemberDoc]) -> Summary:
+            return Summary.from_dict(summary.to_dict())
+
+        assert self.stories.write_summary(story_id, build)
+        time.sleep(0.01)  # distinct update times
+
+
+def fact(text: str, *sources: str) -> ConsensusFact:
+    return ConsensusFact(text=text, sources=list(sources), support=len(sources))
+
+
+def v1() -> Summary:
+    return Summary(
+        headline="Millbrook dam gives way",
+        consensus=[fact(DAM, "Northwind", "Harbor")],
+        unique=[SourceFacts("Northwind", [UniqueFact(EVAC)])],
+    )
+
+
+def v2() -> Summary:
+    """v1 plus a fact, an outlet (The Ledger) and a conflict."""
+    return Summary(
+        headline="Millbrook dam gives way, thousands evacuated",
+        consensus=[
+            fact(DAM, "Northwind", "Harbor", "The Ledger"),
+            fact(EVAC, "Northwind", "The Ledger"),
+        ],
+        unique=[SourceFacts("Harbor", [UniqueFact(TOLL)])],
+        conflicts=[
+            Conflict(
+                "evacuated",
+                [
+                    Claim("Northwind", "4,000", EVAC),
+                    Claim("Harbor", "3,000", "3,000 left.", side=1),
+                ],
+            )
+        ],
+    )
+
+
+@pytest.fixture
+def desk(r: redis.Redis) -> Desk:
+    return Desk(r)
+
+
+def test_changes_since_lists_exactly_the_added_facts_and_outlets(
+    client: TestClient, desk: Desk
+) -> None:
+    desk.article("s_dam", "Northwind", created=True)
+    desk.article("s_dam", "Harbor")
+    desk.summarise("s_dam", v1())
+    desk.article("s_dam", "The Ledger")
+    desk.summarise("s_dam", v2())
+
+    resp = client.get("/stories/s_dam/changes", params={"since": 1})
+    assert resp.status_code == 200, resp.text
+    changes = resp.json()
+    assert (changes["since"], changes["version"]) == (1, 2)
+    assert changes["facts_added"] == [TOLL]  # EVAC moved from Northwind's own facts to consensus
+    assert changes["outlets_added"] == ["The Ledger"]
+    assert changes["facts_dropped"] == [] and changes["outlets_dropped"] == []
+    assert changes["conflicts_opened"] == ["evacuated"] and changes["conflicts_resolved"] == []
+
+    first = client.get("/stories/s_dam/changes", params={"since": 0, "version": 1}).json()
+    assert sorted(first["facts_added"]) == sorted([DAM, EVAC])
+    assert first["outlets_added"] == ["Harbor", "Northwind"]
+    back = client.get("/stories/s_dam/changes", params={"since": 1, "version": 1}).json()
+    assert back["facts_added"] == back["outlets_added"] == []
+    assert client.get("/stories/s_dam/changes", params={"since": 3}).status_code == 422
+    assert client.get("/stories/s_nope/changes", params={"since": 0}).status_code == 404
+
+
+def test_diff_material_and_not() -> None:
+    base = v1()
+    reworded = v1()
+    reworded.headline = "A new headline"
+    reworded.consensus[0].support = 5
+    assert not diff("s", base, reworded).material
+    dropped = v1()
+    dropped.unique = []
+    change = diff("s", base, dropped)
+    assert change.facts_dropped == [EVAC] and change.outlets_dropped == [] and not change.material
+    assert diff("s", base, v2()).material
+    assert diff("s", None, base).material
+
+
+def entry_of(document: bytes, story_url: str) -> feedparser.FeedParserDict:
+    parsed = feedparser.parse(document)
+    assert not parsed.bozo, parsed.bozo_exception
+    (entry,) = [e for e in parsed.entries if e.get("id") == story_url]
+    return entry
+
+
+def test_feeds_parse_and_an_item_changes_only_materially(client: TestClient, desk: Desk) -> None:
+    desk.article("s_dam", "Northwind", created=True)
+    desk.article("s_dam", "Harbor")
+    desk.summarise("s_dam", v1())
+    desk.article("s_lone", "Harbor", created=True)
+    desk.summarise(
+        "s_lone", Summary(headline="Harbor festival opens", consensus=[fact("Music.", "Harbor")])
+    )
+    url = "http://testserver/stories/s_dam"
+
+    atom = client.get("/stories.atom")
+    assert atom.status_code == 200 and atom.headers["content-type"].startswith(
+        "application/atom+xml"
+    )
+    first = entry_of(atom.content, url)
+    assert first.title == "Millbrook dam gives way"
+    assert first.link == url
+    assert DAM in first.content[0].value and "Northwind, Harbor" in first.content[0].value
+    assert feedparser.parse(atom.content).version == "atom10"
+
+    rss = client.get("/stories.rss")
+    parsed = feedparser.parse(rss.content)
+    assert parsed.version == "rss20" and not parsed.bozo
+    assert {e.id for e in parsed.entries} == {url, "http://testserver/stories/s_lone"}
+
+    jf = client.get("/stories.json")
+    assert jf.headers["content-type"].startswith("application/feed+json")
+    doc = json.loads(jf.content)
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    assert {i["id"] for i in doc["items"]} == {url, "http://testserver/stories/s_lone"}
+
+    # Filters as /stories: a one-outlet story is not in ?min_sources=2.
+    filtered = feedparser.parse(client.get("/stories.atom", params={"min_sources": 2}).content)
+    assert [e.id for e in filtered.entries] == [url]
+
+    # A rewrite that changes no fact, outlet or conflict: the item stays as it was.
+    same = v1()
+    same.headline = "Millbrook dam partly gives way"
+    desk.article("s_dam", "Northwind")  # a second Northwind article: no new outlet
+    desk.summarise("s_dam", same)
+    assert client.get("/stories/s_dam").json()["summary_version"] == 2
+    unchanged = entry_of(client.get("/stories.atom").content, url)
+    assert (unchanged.updated, unchanged.title, unchanged.content[0].value) == (
+        first.updated,
+        first.title,
+        first.content[0].value,
+    )
+
+    # A new fact, outlet and conflict: the same item (same id), updated, saying what changed.
+    desk.article("s_dam", "The Ledger")
+    desk.summarise("s_dam", v2())
+    updated = entry_of(client.get("/stories.atom").content, url)
+    assert updated.updated_parsed > first.updated_parsed or updated.updated > first.updated
+    assert updated.title == "Millbrook dam gives way, thousands evacuated"
+    html = updated.content[0].value
+    assert "New outlets: The Ledger" in html and TOLL in html and "New conflict: evacuated" in html
+    rss_item = entry_of(client.get("/stories.rss").content, url)
+    assert "New outlets: The Ledger" in rss_item.summary
+    item = next(i for i in client.get("/stories.json").json()["items"] if i["id"] == url)
+    assert item["_storyfold"]["changes"]["outlets_added"] == ["The Ledger"]
+    assert item["date_modified"] > item["date_published"]
