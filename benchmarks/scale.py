@@ -318,12 +318,11 @@ def run(
     from core.config import Settings
     from core.keys import Keys
     from core.records import ArticleIn
-    from core.storage.articles import Store
+    from core.storage import Storage
+    from core.storage.connection import connect
     from core.storage.embedded import EmbeddedRedis
-    from core.storage.stories import Stories
     from core.storage.story_index import scan_archived_states
-    from service.app import connect
-    from workers.assign import StoryState, choose_story, threshold_for
+    from workers.assign.scoring import choose_story, threshold_for
     from workers.story_ops import Prepared, StoryOps
 
     rows: list[Row] = []
@@ -331,8 +330,9 @@ def run(
         settings = Settings(redis_url=server.url, _env_file=None)
         client = connect(server.url)
         keys = Keys(settings.key_prefix)
-        store, stories = Store(client, keys), Stories(client, keys)
-        ops = StoryOps(client, settings, store, stories)
+        storage = Storage(client, keys)
+        store, stories = storage.articles, storage.stories
+        ops = StoryOps(storage, settings)
         params = ops.params
         shift = params.window_s + GAP_DAYS * DAY
         base_used = int(client.info("memory")["used_memory"])
@@ -420,7 +420,7 @@ def run(
                     choices = [
                         choose_story(
                             signal,
-                            [StoryState.from_redis(s, d) for s, d in (active | quiet).items()],
+                            [decode_state(s, d) for s, d in (active | quiet).items()],
                             params,
                         )
                         for quiet in (new, old)

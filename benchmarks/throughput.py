@@ -491,11 +491,11 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
     import workers.runner as runner
     from core.config import Settings
     from core.keys import Keys
-    from core.queue import Queue
-    from core.storage.articles import Store
+    from core.storage import Storage
+    from core.storage.connection import connect
     from core.storage.embedded import EmbeddedRedis
-    from core.storage.stories import Stories
-    from service.app import connect, create_app
+    from service.app import create_app
+    from storyfold.compose import build_worker
 
     timers = Timers()
     with EmbeddedRedis(work / "redis-breakdown") as server:
@@ -513,8 +513,8 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         embedder = TimedEmbedder(lead, timers, f"embed headline + lead ({settings.embed_backend})")
         summary_embedder = TimedEmbedder(
             rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
-        w = runner.Worker(r, settings, embedder, Store(r, keys), Stories(r, keys), Queue(r, keys),
-                          name="breakdown", summary_embedder=summary_embedder)
+        w = build_worker(settings, Storage(r, keys), name="breakdown", embedder=embedder,
+                         summary_embedder=summary_embedder)
         w.lead.originals_of = timers.wrap("near-dup check", w.lead.originals_of)  # type: ignore[method-assign]
         w.ops.assign_many = timers.wrap("assign", w.ops.assign_many)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]

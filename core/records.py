@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ArticleStatus = Literal["queued", "clustered", "processed", "failed"]
+from core.summary import Summary
+
+
+class ArticleStatus(StrEnum):
+    """Where an article is: queued (accepted), clustered (in a story), processed (in its story
+    and the story's summary reflects it), failed (with a `reason`)."""
+
+    QUEUED = "queued"
+    CLUSTERED = "clustered"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -130,11 +142,49 @@ class StoryPage(BaseModel):
 
 class VersionPage(BaseModel):
     story_id: str
-    versions: list[dict[str, Any]] = Field(description="Summaries, newest first")
+    versions: list[Summary] = Field(description="Summaries, newest first")
     next_cursor: str | None
     has_more: bool
 
 
 class StoryOut(StoryCard):
     articles: list[ArticleRef]
-    summary: dict[str, Any] | None = None
+    summary: Summary | None = None
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """An article as the workers see it: what the storage layer reads from its hash, typed."""
+
+    id: str
+    status: ArticleStatus
+    source: str
+    title: str | None  # as posted
+    clean_title: str | None  # as extracted
+    text: str | None
+    html: str | None
+    published_ts: float | None
+    received_ts: float
+    story_id: str | None
+    duplicate_of: str | None
+    sentence_count: int | None  # None: not extracted yet
+    vector_rows: int  # sentences embedded so far (the lead first, the rest for the summary)
+    vector_target: int  # sentences that get a vector in the end
+
+    @property
+    def story_ts(self) -> float:
+        """Story time: when it was published, else when it was received."""
+        return self.published_ts if self.published_ts is not None else self.received_ts
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ArticleStatus.PROCESSED, ArticleStatus.FAILED)
+
+    @property
+    def waits_for_vectors(self) -> bool:
+        """Still waits for the vectors of some of its sentences (a copy never gets any)."""
+        return not self.duplicate_of and self.vector_rows < self.vector_target
+
+    @property
+    def display_title(self) -> str:
+        return self.clean_title or self.title or ""

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis
-import redis.asyncio
 import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +15,7 @@ from core.keys import Keys
 from core.queue import Queue
 from core.storage import metrics
 from core.storage.articles import Store
-from core.storage.connection import connect
+from core.storage.connection import connect, connect_async
 from core.storage.embedded import EmbeddedRedis
 from core.storage.events import EventLog, closing_on_signal
 from core.storage.feed import Feed
@@ -58,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.feed_snapshot_ttl_s,
         )
         # Event streams block on XREAD: async, so an open stream holds no thread.
-        app.state.events = EventLog(redis.asyncio.Redis.from_url(url), keys)
+        app.state.events = EventLog(connect_async(url), keys)
         app.state.closing = closing_on_signal()
         app.state.metrics_registry = metrics.registry(
             client, keys, app.state.queue, app.state.stories

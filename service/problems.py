@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import StoryfoldError
+from core.storage import StorageDown
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +105,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_problem(exc)
 
-    @app.exception_handler(redis.ConnectionError)
-    async def _storage_down(_: Request, exc: redis.ConnectionError) -> JSONResponse:
+    @app.exception_handler(StorageDown)
+    async def _storage_down(_: Request, exc: StorageDown) -> JSONResponse:
         log.error("storage.unavailable", error=str(exc))
         return problem(
             503,

@@ -8,7 +8,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import structlog
@@ -21,16 +21,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core.config import Settings
 from core.keys import Keys
 from core.logs import configure_logging
-from core.queue import Queue
-from core.storage.articles import Store
 from core.storage.connection import connect
 from core.storage.embedded import EmbeddedRedis
 from core.storage.liveness import Heartbeat
-from core.storage.stories import Stories
 from service.app import create_app
+from storyfold.compose import build_storage, build_worker
 from storyfold.embed_check import embed_check
 from storyfold.ingest import iter_files, post_all, read_articles, wait_processed
 from storyfold.stopping import HTTP_GRACE_S, Stopper
+
+if TYPE_CHECKING:
+    from workers.runner import Worker
 
 app = typer.Typer(
     help="storyfold: fold duplicate news coverage into stories.", no_args_is_help=True
@@ -83,25 +84,8 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
     return Heartbeat(connect(url), Keys(settings.key_prefix), name, settings.heartbeat_s)
 
 
-def build_worker(settings: Settings, url: str, name: str | None = None):  # type: ignore[no-untyped-def]
-    # Imported here: the model stack (torch) is heavy and the api/ingest commands never need it.
-    from embedding.factory import make_embedders
-    from workers.runner import Worker, one_blas_thread
-
-    one_blas_thread()
-    client = connect(url)
-    keys = Keys(settings.key_prefix)
-    embedder, summary_embedder = make_embedders(settings)
-    return Worker(
-        client,
-        settings,
-        embedder,
-        Store(client, keys),
-        Stories(client, keys, settings.events_retention),
-        Queue(client, keys),
-        name=name,
-        summary_embedder=summary_embedder,
-    )
+def _worker(settings: Settings, url: str, name: str | None = None) -> Worker:
+    return build_worker(settings, build_storage(settings, url), name=name)
 
 
 @app.command()
@@ -127,7 +111,7 @@ def serve(
             try:
                 with _heartbeat(settings, url, None) as beat:
                     stopper.on_abandon(beat.__exit__)
-                    worker = build_worker(settings, url, beat.name)
+                    worker = _worker(settings, url, beat.name)
                     beat.ready(lambda: worker.processed_total)
                     ready.set()
                     worker.run(stop=stop)
@@ -275,7 +259,7 @@ def worker(
         beat = stack.enter_context(_heartbeat(settings, url, name))  # model_loaded=0 while loading
         stopper.on_abandon(beat.__exit__)
         # Each on its own thread: signals are taken at once, even inside a long model call.
-        w = stopper.call(lambda: build_worker(settings, url, beat.name), "model")
+        w = stopper.call(lambda: _worker(settings, url, beat.name), "model")
         beat.ready(lambda: w.processed_total)
         done = stopper.call(lambda: w.run(burst=burst, stop=stop), "worker")
         stopper.settled()
@@ -338,10 +322,7 @@ def repair(data_dir: DataOpt = None) -> None:
 
     settings = _settings(data_dir=data_dir)
     with ExitStack() as stack:
-        client = connect(_redis_url(settings, stack))
-        keys = Keys(settings.key_prefix)
-        stories = Stories(client, keys, settings.events_retention)
-        outcome = StoryOps(client, settings, Store(client, keys), stories).repair()
+        outcome = StoryOps(build_storage(settings, _redis_url(settings, stack)), settings).repair()
     if outcome is None:
         out.print("another worker is repairing right now; nothing done")
         return

@@ -17,14 +17,13 @@ from fastapi.testclient import TestClient
 from core.config import Settings
 from core.keys import Keys
 from core.logs import configure_logging
-from core.queue import Queue
-from core.storage.articles import Store
+from core.storage import Storage
 from core.storage.connection import connect
 from core.storage.embedded import EmbeddedRedis
-from core.storage.stories import Stories
 from embedding.onnx_int8 import OnnxInt8Embedder
 from embedding.torch_backend import SentenceTransformerEmbedder, shared_embedder
 from service.app import create_app
+from storyfold.compose import build_worker
 from workers.runner import Worker, one_blas_thread
 
 one_blas_thread()  # as every worker process runs (storyfold worker / serve): same summaries
@@ -80,17 +79,7 @@ def make_worker(
 
     def make(name: str = "w1", **overrides: object) -> Worker:
         s = settings.model_copy(update=overrides)
-        keys = Keys(s.key_prefix)
-        return Worker(
-            r,
-            s,
-            int8,
-            Store(r, keys),
-            Stories(r, keys),
-            Queue(r, keys),
-            name=name,
-            summary_embedder=int8,
-        )
+        return build_worker(s, Storage(r, Keys(s.key_prefix)), name=name, embedder=int8)
 
     return make
 

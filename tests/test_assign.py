@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.storage.story_codec import decode_state, encode_state
+from core.story_state import StoryState
 from embedding.torch_backend import SentenceTransformerEmbedder
 from workers.assign.scoring import (
     DAY,
     LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
-    StoryState,
     absorb,
     active,
     article_vector,
@@ -173,8 +174,8 @@ def test_state_round_trips_through_redis_hash(seed_signals: list[tuple[str, Arti
     state = start_story("s1", seed_signals[0][1])
     for _, sig in seed_signals[1:]:
         state = absorb(state, sig)
-    raw = {k.encode(): v for k, v in state.to_redis().items()}
-    back = StoryState.from_redis("s1", raw)
+    raw = {k.encode(): v for k, v in encode_state(state).items()}
+    back = decode_state("s1", raw)
     assert back.size == 5 and back.first_ts == state.first_ts and back.last_ts == state.last_ts
     assert np.array_equal(back.vector_sum, state.vector_sum)
     assert np.array_equal(back.members, state.members)

@@ -17,7 +17,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from core.keys import WORKER_GROUP
-from workers.assign.scoring import StoryState
+from core.storage.story_codec import decode_state
 from workers.runner import BatchResult, Worker
 
 STREAM = "sf:stream:articles"
@@ -31,7 +31,7 @@ def crash_after(worker: Worker, point: str) -> None:
     assert jobs
     if point == "read":
         return
-    rows = [(j.article_id, worker.store.article_fields(j.article_id)) for j in jobs]
+    rows = [a for a in worker.store.records([j.article_id for j in jobs]) if a]
     prepared, _ = worker._prepare(rows, BatchResult())
     if point == "embedded":
         return
@@ -58,7 +58,7 @@ def assert_each_article_once(client: TestClient, r: redis.Redis, ids: list[str])
     (story_id,) = {s["story_id"] for s in states}
     members = [m.decode() for m in r.zrange(f"sf:story:{story_id}:articles", 0, -1)]
     assert sorted(members) == sorted(ids)
-    state = StoryState.from_redis(story_id, r.hgetall(f"sf:story:{story_id}:state"))
+    state = decode_state(story_id, r.hgetall(f"sf:story:{story_id}:state"))
     assert state.size == len(ids)  # absorbed once each, not once per delivery
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
     assert r.xpending(SUMMARIES, WORKER_GROUP)["pending"] == 0

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from core.keys import Keys
 from core.storage.repair_store import RepairStore
 from core.storage.stories import Stories
+from core.storage.story_codec import encode_state
 from workers.runner import Worker
 
 # Three reports of one match, written for this test.
@@ -65,7 +66,7 @@ def test_repair_merges_a_fragment_and_splits_an_intruder_keeping_every_id(
         members = [m.decode() for m in r.zrange(f"sf:story:{sid}:articles", 0, -1)]
         state = ops._rebuild(sid, members)
         assert state is not None
-        r.hset(f"sf:story:{sid}:state", mapping=state.to_redis())
+        r.hset(f"sf:story:{sid}:state", mapping=encode_state(state))
         r.zadd("sf:stories:active", {sid: state.last_ts})
         ops.summarise(sid)
     held = {seeds_story, fragment, match_story}

@@ -11,14 +11,15 @@ import redis
 from core.keys import Keys
 from core.storage.repair_store import RepairStore
 from core.storage.stories import Stories
+from core.storage.story_codec import decode_state, encode_state
 from core.storage.story_index import centroid_cosines, scan_archived_states
+from core.story_state import StoryState
+from embedding.spec import MODEL
 from workers.assign.scoring import (
     DAY,
-    DIM,
     MAX_MEMBERS,
     ArticleSignal,
     AssignParams,
-    StoryState,
     absorb,
     choose_story,
     start_story,
@@ -27,6 +28,8 @@ from workers.assign.scoring import (
 
 PARAMS = AssignParams()
 KEYS = Keys()
+
+DIM = MODEL.dim
 
 
 def unit(v: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -45,7 +48,7 @@ def quiet(stories: Stories, signal: ArticleSignal) -> dict[str, dict[bytes, byte
 
 def commit(stories: Stories, article_id: str, state: StoryState, ts: float, created: bool) -> None:
     stories.commit_assignment(
-        article_id, state.story_id, state.to_redis(), ts, state.last_ts, created, "headline"
+        article_id, state.story_id, encode_state(state), ts, state.last_ts, created, "headline"
     )
 
 
@@ -100,8 +103,8 @@ def test_index_gives_the_full_scans_choice_across_workers_and_repairs(r: redis.R
         assert list(new) == expected
         assert all(new[sid] == old[sid] for sid in new)
 
-        old_candidates = [StoryState.from_redis(s, d) for s, d in (active | old).items()]
-        new_candidates = [StoryState.from_redis(s, d) for s, d in (active | new).items()]
+        old_candidates = [decode_state(s, d) for s, d in (active | old).items()]
+        new_candidates = [decode_state(s, d) for s, d in (active | new).items()]
         chosen = choose_story(signal, old_candidates, PARAMS)
         assert choose_story(signal, new_candidates, PARAMS) == chosen
         compared += 1
@@ -118,7 +121,7 @@ def test_index_gives_the_full_scans_choice_across_workers_and_repairs(r: redis.R
             ids = sorted(x.decode() for x in r.zrange(KEYS.stories_active, 0, -1))
             pick = [ids[int(j)] for j in rng.choice(len(ids), size=3, replace=False)]
             states = {
-                sid: StoryState.from_redis(sid, raw) for sid, raw in w.state_hashes(pick).items()
+                sid: decode_state(sid, raw) for sid, raw in w.state_hashes(pick).items()
             }
             survivor, gone, rebuilt = (states[s] for s in pick)
             merged = merged_state(survivor, gone)
@@ -138,7 +141,7 @@ def test_index_gives_the_full_scans_choice_across_workers_and_repairs(r: redis.R
                 merges={gone.story_id: survivor.story_id},
                 splits={split.story_id: (rebuilt.story_id, "split")},
                 states={
-                    s.story_id: (s.to_redis(), s.last_ts) for s in (merged, moved, split, gone)
+                    s.story_id: (encode_state(s), s.last_ts) for s in (merged, moved, split, gone)
                 },
             )
     assert compared == 700
@@ -162,7 +165,7 @@ def test_a_change_by_another_worker_is_seen_before_the_next_lookup(r: redis.Redi
     reads = a.index.reads
 
     # Worker b moves s1's centroid onto e2: a finds it, having re-read that story alone.
-    s1 = StoryState.from_redis("s1", b.state_hashes(["s1"])["s1"])
+    s1 = decode_state("s1", b.state_hashes(["s1"])["s1"])
     for k in range(4):
         s1 = absorb(s1, ArticleSignal(e2, t0 + k))
         commit(b, f"b{k}", s1, t0 + k, False)
@@ -170,9 +173,9 @@ def test_a_change_by_another_worker_is_seen_before_the_next_lookup(r: redis.Redi
     assert a.index.reads == reads + 1
 
     # b's repair merges s1 into s2: s1's state is gone, s2 now carries the e2 direction.
-    s2 = StoryState.from_redis("s2", b.state_hashes(["s2"])["s2"])
+    s2 = decode_state("s2", b.state_hashes(["s2"])["s2"])
     merged = merged_state(s2, s1)
-    RepairStore(r, KEYS, b).apply({}, {"s1": "s2"}, {}, {"s2": (merged.to_redis(), merged.last_ts)})
+    RepairStore(r, KEYS, b).apply({}, {"s1": "s2"}, {}, {"s2": (encode_state(merged), merged.last_ts)})
     assert list(quiet(a, later)) == ["s2"]
     assert len(a.index) == 1
 

@@ -6,15 +6,12 @@ IO: the store (extracted text, lead vectors, the near-duplicate index) and the l
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-import redis
-
 from core.config import Settings
-from core.storage import metrics
-from core.storage.articles import Store
-from core.storage.dedup_index import DAY_S, DedupIndex, Probe
+from core.records import ArticleRecord
+from core.storage import Storage
+from core.storage.dedup_index import DAY_S, Probe
 from embedding.base import Embedder
 from workers import dedup
 from workers.assign import scoring as assign
@@ -25,17 +22,17 @@ from workers.story_ops import Prepared
 
 class LeadStage:
     def __init__(
-        self, client: redis.Redis, settings: Settings, store: Store, embedder: Embedder
+        self, storage: Storage, settings: Settings, embedder: Embedder
     ) -> None:
-        self.r = client
-        self.store = store
+        self.store = storage.articles
+        self.metrics = storage.metrics
         self.embedder = embedder  # headline + lead: decides the story
         self.max_sentences = settings.summary_max_sentences
-        self.dedup_index = DedupIndex(client, store.keys, settings.story_window_days)
+        self.dedup_index = storage.dedup_index(settings.story_window_days)
 
     def prepare(
         self,
-        rows: list[tuple[str, dict[str, str]]],
+        rows: list[ArticleRecord],
         fail: Callable[[str, str], None],
         check_copies: bool = True,
     ) -> tuple[list[Prepared], list[tuple[str, str, float]]]:
@@ -43,42 +40,40 @@ class LeadStage:
         headlines and leads in one model call (the rest waits for the summary stage). Returns
         (prepared originals, (copy, original, ts))."""
         every = []
-        for article_id, f in rows:
-            ex = extract(
-                text=f.get("text") or None, html=f.get("html") or None, title=f.get("title") or None
-            )
+        for a in rows:
+            ex = extract(text=a.text, html=a.html, title=a.title)
             if not ex.sentences and not ex.title:
-                fail(article_id, "no article text left after removing captions and markup")
+                fail(a.id, "no article text left after removing captions and markup")
                 continue
-            every.append((article_id, f, ex))
+            every.append((a, ex))
         originals = (
-            self.originals_of([(aid, ex.sentences, article_ts(f)) for aid, f, ex in every])
+            self.originals_of([(a.id, ex.sentences, a.story_ts) for a, ex in every])
             if check_copies
             else {}
         )
         extracted, copies = [], []
-        for article_id, f, ex in every:
-            if original := originals.get(article_id):
-                self.store.save_copy(article_id, ex.title, ex.sentences, original)
-                copies.append((article_id, original, article_ts(f)))
+        for a, ex in every:
+            if original := originals.get(a.id):
+                self.store.save_copy(a.id, ex.title, ex.sentences, original)
+                copies.append((a.id, original, a.story_ts))
             else:
-                extracted.append((article_id, f, ex))
+                extracted.append((a, ex))
         texts: list[str] = []
-        for _, _, ex in extracted:
+        for _, ex in extracted:
             lead = ex.sentences[: assign.LEAD_SENTENCES]
             texts += [ex.title, *lead] if ex.title else lead
-        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
+        with self.metrics.embed(len(texts)):
             vectors = self.embedder.encode(texts)
         out, row = [], 0
-        for article_id, f, ex in extracted:
+        for a, ex in extracted:
             title_vec = vectors[row] if ex.title else None
             row += 1 if ex.title else 0
             lead_vecs = vectors[row : row + min(len(ex.sentences), assign.LEAD_SENTENCES)]
             row += len(lead_vecs)
             vector = assign.article_vector(title_vec, lead_vecs)
             target = len(target_sentences(ex.sentences, self.max_sentences))
-            self.store.save_extracted(article_id, ex.title, ex.sentences, lead_vecs, vector, target)
-            out.append(Prepared(article_id, ex.title or "", ex.sentences, vector, article_ts(f)))
+            self.store.save_extracted(a.id, ex.title, ex.sentences, lead_vecs, vector, target)
+            out.append(Prepared(a.id, ex.title or "", ex.sentences, vector, a.story_ts))
         return out, copies
 
     def originals_of(self, items: list[tuple[str, list[str], float]]) -> dict[str, str]:
@@ -129,12 +124,9 @@ class LeadStage:
         vectors = self.store.article_vectors(article_ids)
         out = []
         for aid, (sentences, _), vector in zip(article_ids, loaded, vectors, strict=True):
-            f = self.store.article_fields(aid)
-            title = f.get("clean_title") or f.get("title") or ""
-            out.append(Prepared(aid, title, sentences, vector.copy(), article_ts(f)))
+            a = self.store.record(aid)
+            if a is None:
+                continue  # gone meanwhile: nothing to place
+            out.append(Prepared(aid, a.display_title, sentences, vector.copy(), a.story_ts))
         return out
 
-
-def article_ts(f: dict[str, str]) -> float:
-    """Story time: when it was published, else when we received it."""
-    return float(f.get("published_at") or f.get("received_at") or time.time())

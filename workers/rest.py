@@ -20,13 +20,11 @@ import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import redis
 
 from core.config import Settings
 from core.queue import Queue
-from core.storage import metrics
-from core.storage.articles import Store, missing_vectors
-from core.storage.stories import Stories
+from core.records import ArticleStatus
+from core.storage import Storage
 from embedding.base import Embedder
 
 # Members embedded ahead of their own summary job, at most, per batch: enough to fold a burst's
@@ -39,20 +37,18 @@ AWAIT_S = 5.0  # how long an own article claimed by another worker is waited for
 class RestStage:
     def __init__(
         self,
-        client: redis.Redis,
+        storage: Storage,
         settings: Settings,
-        store: Store,
-        stories: Stories,
         embedder: Embedder,
         name: str,
         background: Embedder | None = None,
     ) -> None:
         """`background`: the same model, run after story decisions waiting for it (the default
         while summaries keep up); `embedder` itself runs when they fall behind."""
-        self.r = client
         self.max_sentences = settings.summary_max_sentences
-        self.store = store
-        self.stories = stories
+        self.store = storage.articles
+        self.stories = storage.stories
+        self.metrics = storage.metrics
         self.embedder = embedder
         self.background = background or embedder
         self.name = name
@@ -81,11 +77,10 @@ class RestStage:
             return 0
         self._ahead = jobs[-1].entry_id
         ids = [j.article_id for j in jobs]
-        fields = self.store.articles_fields(ids)
         waiting = [
-            aid
-            for aid, f in zip(ids, fields, strict=True)
-            if f.get("status") == "clustered" and not f.get("duplicate_of") and missing_vectors(f)
+            a.id
+            for a in self.store.records(ids)
+            if a and a.status == ArticleStatus.CLUSTERED and a.waits_for_vectors
         ]
         mine = [a for a, ok in zip(waiting, self._claim(waiting), strict=True) if ok]
         self._embed(self.background, mine)
@@ -94,16 +89,7 @@ class RestStage:
     def _claim(self, article_ids: Sequence[str]) -> list[bool]:
         """Whether each is this worker's to embed: newly claimed, or claimed by this same name
         before (a worker restarted under its name picks up its own articles at once)."""
-        if not article_ids:
-            return []
-        pipe = self.r.pipeline(transaction=False)
-        for aid in article_ids:
-            key = self.store.keys.article_rest_claim(aid)
-            pipe.set(key, self.name, nx=True, px=CLAIM_MS)
-            pipe.get(key)
-        raw = pipe.execute()
-        mine = self.name.encode()
-        return [bool(new) or owner == mine for new, owner in zip(raw[::2], raw[1::2], strict=True)]
+        return self.store.claim_rest(article_ids, self.name, CLAIM_MS)
 
     def _waiting_members(self, stories: Iterable[str], taken: set[str]) -> list[str]:
         extra: list[str] = []
@@ -111,7 +97,11 @@ class RestStage:
             for m in self.stories.members(story_id):
                 if len(extra) >= EXTRA_PER_BATCH:
                     return extra
-                if m.status == "clustered" and not m.embedded and m.article_id not in taken:
+                if (
+                    m.status == ArticleStatus.CLUSTERED
+                    and not m.embedded
+                    and m.article_id not in taken
+                ):
                     extra.append(m.article_id)
         return extra
 
@@ -120,9 +110,9 @@ class RestStage:
         deadline = time.monotonic() + AWAIT_S
         waiting = article_ids
         while waiting:
-            fields = self.store.articles_fields(waiting)
+            records = self.store.records(waiting)
             waiting = [
-                a for a, f in zip(waiting, fields, strict=True) if missing_vectors(f)
+                aid for aid, a in zip(waiting, records, strict=True) if a and a.waits_for_vectors
             ]
             if not waiting or time.monotonic() > deadline:
                 break
@@ -138,7 +128,7 @@ class RestStage:
             for sentences, lead in self.store.load_extracted(article_ids)
         ]
         texts = [s for sentences, lead in loaded for s in sentences[len(lead) :]]
-        with metrics.timed_embed(self.r, self.store.keys, len(texts)):
+        with self.metrics.embed(len(texts)):
             vectors = model.encode(texts)
         row = 0
         for aid, (sentences, lead) in zip(article_ids, loaded, strict=True):

@@ -32,16 +32,14 @@ import threading
 import time
 from collections.abc import Callable
 
-import redis
 import structlog
 
 from core.config import Settings
 from core.queue import Job, Queue
-from core.storage import metrics
-from core.storage.articles import Store
-from core.storage.stories import Stories
+from core.records import ArticleRecord
+from core.storage import Storage, StorageDown
 from embedding.base import Embedder, in_background
-from workers.lead import LeadStage, article_ts
+from workers.lead import LeadStage
 from workers.rest import RestStage
 from workers.story_ops import BatchResult, Prepared, StoryOps, count_deliveries, fail
 from workers.summary_stage import SummaryStage
@@ -67,31 +65,27 @@ def default_consumer_name() -> str:
 class Worker:
     def __init__(
         self,
-        client: redis.Redis,
+        storage: Storage,
         settings: Settings,
         embedder: Embedder,
-        store: Store,
-        stories: Stories,
-        queue: Queue,
         name: str | None = None,
         summary_embedder: Embedder | None = None,
     ) -> None:
-        self.r = client
+        self.storage = storage
         self.settings = settings
         self.embedder = embedder  # headline + lead: decides the story
         self.summary_embedder = summary_embedder or embedder  # the other sentences
-        self.store = store
-        self.stories = stories
-        self.queue = queue  # articles to place in a story
-        self.summary_queue = Queue.summaries(client, store.keys)
+        self.store = storage.articles
+        self.stories = storage.stories
+        self.queue = storage.queue  # articles to place in a story
+        self.summary_queue = storage.summary_queue
+        self.metrics = storage.metrics
         self.name = name or default_consumer_name()
-        self.ops = StoryOps(client, settings, store, stories)
-        self.lead = LeadStage(client, settings, store, embedder)
+        self.ops = StoryOps(storage, settings)
+        self.lead = LeadStage(storage, settings, embedder)
         self.rest = RestStage(
-            client,
+            storage,
             settings,
-            store,
-            stories,
             self.summary_embedder,
             self.name,
             background=in_background(self.summary_embedder),
@@ -100,14 +94,7 @@ class Worker:
         self._placing_idle = threading.Event()
         self._placing_idle.set()
         self.summaries = SummaryStage(
-            client,
-            settings,
-            store,
-            self.ops,
-            self.rest,
-            self.summary_queue,
-            self._placing_idle,
-            self.name,
+            storage, settings, self.ops, self.rest, self._placing_idle, self.name
         )
 
     # -- loop ----------------------------------------------------------------------------------
@@ -175,7 +162,7 @@ class Worker:
                 if placing and self.ops.repair_if_due() is not None:
                     for q in (self.queue, self.summary_queue):  # drop finished stream entries
                         q.trim_done()
-            except redis.ConnectionError as exc:
+            except StorageDown as exc:
                 # Storage went away: entries stay pending (claimed again later); wait and retry.
                 log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
@@ -201,7 +188,7 @@ class Worker:
             try:
                 queue.ensure_group()
                 return queue.read_own_pending(self.name, batch)
-            except redis.ConnectionError as exc:
+            except StorageDown as exc:
                 log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
         return []
@@ -226,7 +213,7 @@ class Worker:
         has failed `max_attempts` times; then it is marked failed with the error and acked."""
         try:
             return handler(jobs)
-        except redis.ConnectionError:
+        except StorageDown:
             raise
         except Exception as exc:
             log.exception("worker.batch_failed", articles=len(jobs))
@@ -238,7 +225,7 @@ class Worker:
         for job in jobs:
             try:
                 one = handler([job])
-            except redis.ConnectionError:
+            except StorageDown:
                 raise
             except Exception as exc:
                 log.exception("article.error", article_id=job.article_id)
@@ -259,28 +246,28 @@ class Worker:
     def place(self, jobs: list[Job]) -> BatchResult:
         """Extract, embed the lead, assign; queue each placed article's summary job, then ack."""
         result = BatchResult()
-        to_prepare: list[tuple[str, dict[str, str]]] = []
+        to_prepare: list[ArticleRecord] = []
         to_assign: list[str] = []
         copies: list[tuple[str, str, float]] = []  # (near-duplicate, its original, story time)
         placed: list[str] = []
-        fields = self.store.articles_fields([job.article_id for job in jobs])
+        records = self.store.records([job.article_id for job in jobs])
         live = [
-            (job, f)
-            for job, f in zip(jobs, fields, strict=True)
-            if f and f.get("status") not in ("processed", "failed")  # else a redelivery
+            (job, a)
+            for job, a in zip(jobs, records, strict=True)
+            if a and not a.finished  # else a redelivery
         ]
-        for (job, f), deliveries in zip(live, count_deliveries(self.store, live), strict=True):
+        for (job, a), deliveries in zip(live, count_deliveries(self.store, live), strict=True):
             if deliveries > self.settings.max_deliveries:
                 self._fail(job.article_id, "delivered too often without finishing", result)
                 continue
-            if f.get("story_id"):
-                placed.append(job.article_id)  # placed before a crash: its summary job may be lost
-            elif f.get("duplicate_of"):
-                copies.append((job.article_id, f["duplicate_of"], article_ts(f)))
-            elif f.get("sentence_count"):
-                to_assign.append(job.article_id)
+            if a.story_id:
+                placed.append(a.id)  # placed before a crash: its summary job may be lost
+            elif a.duplicate_of:
+                copies.append((a.id, a.duplicate_of, a.story_ts))
+            elif a.sentence_count is not None:
+                to_assign.append(a.id)
             else:
-                to_prepare.append((job.article_id, f))
+                to_prepare.append(a)
         prepared, found = self._prepare(to_prepare, result)
         prepared += self.lead.reload(to_assign)
         # Originals first, so a copy whose original is in this same batch finds its story.
@@ -291,7 +278,7 @@ class Worker:
             placed.append(article_id)
         self.summary_queue.add(placed)  # before the ack: a crash in between re-queues, not loses
         self.queue.ack(jobs)
-        metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
+        self.metrics.batch([], result.failed, {})
         return result
 
     # -- stage 2: the summary --------------------------------------------------------------------
@@ -321,7 +308,8 @@ class Worker:
         still being placed by another worker, wait briefly; failing that, the copy is treated
         as an original after all (embedded and assigned) rather than held back."""
         for _ in range(50):
-            story_id = self.store.article_fields(original).get("story_id")
+            found = self.store.record(original)
+            story_id = found.story_id if found else None
             if story_id:
                 self.stories.commit_copy(article_id, story_id, original, ts)
                 log.info(
@@ -333,14 +321,16 @@ class Worker:
                 return story_id
             time.sleep(0.1)
         self.store.clear_copy(article_id)
-        f = self.store.article_fields(article_id)
-        (p,) = self._prepare([(article_id, f)], BatchResult(), dedup=False)[0]
+        article = self.store.record(article_id)
+        if article is None:
+            raise LookupError(f"article {article_id} is gone")
+        (p,) = self._prepare([article], BatchResult(), dedup=False)[0]
         return self.ops.assign(p)
 
     def _fail(self, article_id: str, reason: str, result: BatchResult) -> None:
         fail(self.store, article_id, reason, result)
 
     def _prepare(
-        self, rows: list[tuple[str, dict[str, str]]], result: BatchResult, dedup: bool = True
+        self, rows: list[ArticleRecord], result: BatchResult, dedup: bool = True
     ) -> tuple[list[Prepared], list[tuple[str, str, float]]]:
         return self.lead.prepare(rows, lambda aid, why: self._fail(aid, why, result), dedup)

@@ -10,21 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis
 import structlog
 
 from core.config import Settings
 from core.queue import Job
-from core.storage import metrics
+from core.records import ArticleRecord, ArticleStatus
+from core.storage import Storage
 from core.storage.articles import Store
-from core.storage.repair_store import RepairStore, WindowArticle
-from core.storage.stories import MemberDoc, Stories, new_story_id
+from core.storage.repair_store import WindowArticle
+from core.storage.stories import MemberDoc, new_story_id
+from core.story_state import StoryState
+from core.summary import Summary
 from embedding.base import Vectors
 from workers.assign.scoring import (
     LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
-    StoryState,
     absorb,
     build_story,
     choose_story,
@@ -71,7 +72,7 @@ def fail(store: Store, article_id: str, reason: str, result: BatchResult) -> Non
     log.warning("article.failed", article_id=article_id, reason=reason)
 
 
-def count_deliveries(store: Store, live: Sequence[tuple[Job, dict[str, str]]]) -> list[int]:
+def count_deliveries(store: Store, live: Sequence[tuple[Job, ArticleRecord]]) -> list[int]:
     return store.count_deliveries([job.article_id for job, _ in live]) if live else []
 
 
@@ -84,14 +85,12 @@ class RepairOutcome:
 
 
 class StoryOps:
-    def __init__(
-        self, client: redis.Redis, settings: Settings, store: Store, stories: Stories
-    ) -> None:
-        self.r = client
+    def __init__(self, storage: Storage, settings: Settings) -> None:
         self.settings = settings
-        self.store = store
-        self.stories = stories
-        self.repairs = RepairStore(client, store.keys, stories)
+        self.store = storage.articles
+        self.stories = storage.stories
+        self.repairs = storage.repairs
+        self.metrics = storage.metrics
         self.params = AssignParams(window_s=settings.story_window_days * 86400)
         self.repair_params = RepairParams()
 
@@ -107,23 +106,20 @@ class StoryOps:
             return []
         with self.store.assign_lock():
             story_ids = [self._assign_locked(p) for p in prepared]
-        self.r.incrby(self.store.keys.repair_due, len(prepared))
+        self.repairs.count_placed(len(prepared))
         return story_ids
 
     def _assign_locked(self, p: Prepared) -> str:
         """Article and story state move in one transaction."""
         signal = p.signal
         # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
-        raw = self.stories.active_states(p.ts, self.params.window_s)
-        raw |= self.stories.archived_states(
+        candidates = self.stories.candidates(
             p.ts,
             self.params.window_s,
             self.params.archive_s,
             signal.vector,
             threshold_for(signal, self.params),
-            refresh=False,  # active_states just brought the index up to date, under this lock
         )
-        candidates = [StoryState.from_redis(sid, data) for sid, data in raw.items()]
         chosen = choose_story(signal, candidates, self.params)
         if chosen is None:
             state = start_story(new_story_id(), signal)
@@ -132,7 +128,7 @@ class StoryOps:
         self.stories.commit_assignment(
             p.article_id,
             state.story_id,
-            state.to_redis(),
+            state,
             article_ts=p.ts,
             last_ts=state.last_ts,
             created=chosen is None,
@@ -150,7 +146,7 @@ class StoryOps:
     def summarise(self, story_id: str) -> list[str]:
         """Rewrite the story's summary from its embedded members; returns the articles it made
         `processed` (counted and logged here, whoever asked for the summary)."""
-        def build(members: list[MemberDoc]) -> dict[str, object]:
+        def build(members: list[MemberDoc]) -> Summary:
             # Near-duplicate copies are left out: their original already speaks for them, so a
             # syndicated story run by five sites is still one source of each fact.
             members = [m for m in members if not m.duplicate_of]
@@ -167,41 +163,31 @@ class StoryOps:
                 )
                 for m, (sentences, vectors) in zip(members, loaded, strict=True)
             ]
-            return summarize(docs).to_dict()
+            return summarize(docs)
 
         members = self.stories.write_summary(story_id, build)
         if not members:  # every member still waits for its vectors; their own jobs will do it
             log.info("story.summary_deferred", story_id=story_id)
             return []
         log.info("story.summarised", story_id=story_id, articles=len(members))
-        newly = [m for m in members if m.status != "processed"]
+        newly = [m for m in members if m.status != ArticleStatus.PROCESSED]
         received = {m.article_id: m.received_at for m in newly if m.received_at}
-        metrics.record_batch(self.r, self.store.keys, [m.article_id for m in newly], [], received)
+        self.metrics.batch([m.article_id for m in newly], [], received)
         for m in newly:
             log.info("article.processed", article_id=m.article_id, story_id=story_id)
         return [m.article_id for m in newly]
 
     # -- repair --------------------------------------------------------------------------------
     def repair_if_due(self) -> RepairOutcome | None:
-        due = int(self.r.get(self.store.keys.repair_due) or 0)
-        if due < self.settings.repair_every:
+        if self.repairs.due() < self.settings.repair_every:
             return None
         return self.repair()
 
     def repair(self) -> RepairOutcome | None:
         """Re-cluster the active window with HDBSCAN and reconcile with the online stories.
         One worker at a time (a lock); None when another worker is already repairing."""
-        lock = self.r.lock(self.store.keys.repair_lock, timeout=600, blocking=False)
-        if not lock.acquire():
-            return None
-        try:
-            self.r.set(self.store.keys.repair_due, 0)
-            return self._repair()
-        finally:
-            try:
-                lock.release()
-            except redis.exceptions.LockError:
-                log.warning("repair.lock_expired")
+        with self.repairs.lease() as held:
+            return self._repair() if held else None
 
     def _repair(self) -> RepairOutcome:
         window = self.repairs.window(self.params.window_s)
@@ -213,10 +199,7 @@ class StoryOps:
         current = {a.article_id: a.story_id for a in originals}
         # Each story's whole history (size, centroid), not just its members in the window, so a
         # long-running story is not merged away on the strength of its latest few articles.
-        states = {
-            sid: StoryState.from_redis(sid, raw)
-            for sid, raw in self.stories.state_hashes(sorted(set(current.values()))).items()
-        }
+        states = self.stories.states(sorted(set(current.values())))
         plan = reconcile(
             current,
             dict(zip(ids, (int(x) for x in labels), strict=True)),
@@ -259,9 +242,7 @@ class StoryOps:
             touched = {s for s, _, _ in moves.values()} | {t for _, t, _ in moves.values()}
             touched |= set(plan.merges) | set(plan.splits)
             for sid in touched:
-                members[sid] = [
-                    m.decode() for m in self.r.zrange(self.store.keys.story_articles(sid), 0, -1)
-                ]
+                members[sid] = self.stories.member_ids(sid)
             for aid, (source, target, _) in moves.items():
                 members[source] = [m for m in members[source] if m != aid]
                 members[target] = [*members[target], aid]
@@ -271,7 +252,7 @@ class StoryOps:
                 moves,
                 plan.merges,
                 {new: (parent, headlines[new]) for new, parent in plan.splits.items()},
-                {sid: (st.to_redis(), st.last_ts) for sid, st in states.items() if st},
+                {sid: st for sid, st in states.items() if st},
             )
         return touched
 

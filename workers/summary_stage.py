@@ -15,13 +15,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 import structlog
 
 from core.config import Settings
-from core.queue import Job, Queue
-from core.storage import metrics
-from core.storage.articles import Store, missing_vectors
+from core.queue import Job
+from core.records import ArticleStatus
+from core.storage import Storage, StorageDown
 from workers.rest import RestStage
 from workers.story_ops import BatchResult, StoryOps, count_deliveries, fail
 
@@ -35,21 +34,19 @@ YIELD_S = 5.0
 class SummaryStage:
     def __init__(
         self,
-        client: redis.Redis,
+        storage: Storage,
         settings: Settings,
-        store: Store,
         ops: StoryOps,
         rest: RestStage,
-        summary_queue: Queue,
         placing_idle: threading.Event,
         name: str,
     ) -> None:
-        self.r = client
         self.settings = settings
-        self.store = store
+        self.store = storage.articles
+        self.metrics = storage.metrics
         self.ops = ops
         self.rest = rest
-        self.summary_queue = summary_queue
+        self.summary_queue = storage.summary_queue
         self.placing_idle = placing_idle  # set while stage 1 has no articles waiting
         self.processed_total = 0
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-ahead")
@@ -64,20 +61,18 @@ class SummaryStage:
         to_summarise: dict[str, list[str]] = {}
         to_embed: list[str] = []
         live = []
-        for job, f in zip(
-            jobs, self.store.articles_fields([j.article_id for j in jobs]), strict=True
-        ):
-            if f.get("status") == "processed":
+        for job, a in zip(jobs, self.store.records([j.article_id for j in jobs]), strict=True):
+            if a and a.status == ArticleStatus.PROCESSED:
                 result.processed.append(job.article_id)  # another job's summary took it in
-            elif f and f.get("status") != "failed" and f.get("story_id"):
-                live.append((job, f))  # else a redelivery of a job whose article failed or is gone
-        for (job, f), deliveries in zip(live, count_deliveries(self.store, live), strict=True):
+            elif a and a.status != ArticleStatus.FAILED and a.story_id:
+                live.append((job, a))  # else a redelivery of a job whose article failed or is gone
+        for (job, a), deliveries in zip(live, count_deliveries(self.store, live), strict=True):
             if deliveries > self.settings.max_deliveries:
                 fail(self.store, job.article_id, "delivered too often without finishing", result)
                 continue
-            if not f.get("duplicate_of") and missing_vectors(f):
-                to_embed.append(job.article_id)
-            to_summarise.setdefault(f["story_id"], []).append(job.article_id)
+            if a.waits_for_vectors:
+                to_embed.append(a.id)
+            to_summarise.setdefault(a.story_id or "", []).append(a.id)
         lag = self.summary_queue.oldest_waiting_age_s() if to_embed else 0.0
         urgent = lag > self.settings.summary_max_lag_s
         self.rest.embed(to_embed, to_summarise, urgent=urgent)
@@ -95,7 +90,7 @@ class SummaryStage:
             if ahead is not None:
                 ahead.result()
         self.summary_queue.ack(jobs)  # every job is now processed, failed, or was already done
-        metrics.record_batch(self.r, self.store.keys, [], result.failed, {})
+        self.metrics.batch([], result.failed, {})
         return result
 
     def _embed_ahead_while_placing(self) -> None:
@@ -112,7 +107,7 @@ class SummaryStage:
         fails again in its own job, which counts its errors and fails it alone."""
         try:
             return self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch)
-        except redis.ConnectionError:
+        except StorageDown:
             raise
         except Exception:
             log.exception("worker.embed_ahead_failed")

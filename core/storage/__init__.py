@@ -1,0 +1,39 @@
+"""The storage layer: every line of Redis code in storyfold lives under this package.
+
+`Storage` bundles the repositories one Redis database holds; workers and the API get theirs from
+it (the composition root, storyfold/, builds it) and never see a Redis client themselves.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from core.keys import Keys
+from core.queue import Queue
+from core.storage.articles import Store
+from core.storage.dedup_index import DedupIndex
+from core.storage.metrics import Recorder
+from core.storage.repair_store import RepairStore
+from core.storage.stories import Stories
+
+# Redis could not be reached: callers back off and retry instead of failing the work in hand.
+StorageDown = redis.ConnectionError
+# Any error the store reported (StorageDown among them).
+StorageError = redis.RedisError
+
+__all__ = ["Storage", "StorageDown", "StorageError"]
+
+
+class Storage:
+    def __init__(self, client: redis.Redis, keys: Keys, events_retention: int = 10_000) -> None:
+        self.client = client
+        self.keys = keys
+        self.articles = Store(client, keys)
+        self.stories = Stories(client, keys, events_retention)
+        self.queue = Queue(client, keys)  # articles to place in a story
+        self.summary_queue = Queue.summaries(client, keys)  # placed articles to summarise
+        self.repairs = RepairStore(client, keys, self.stories)
+        self.metrics = Recorder(client, keys)
+
+    def dedup_index(self, window_days: float) -> DedupIndex:
+        return DedupIndex(self.client, self.keys, window_days)

@@ -21,9 +21,10 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from core.errors import NotFound, ServiceUnavailable
+from core.errors import ModelMismatch, NotFound, ServiceUnavailable
 from core.keys import Keys
-from core.records import Accepted, ArticleIn, ArticleOut
+from core.records import Accepted, ArticleIn, ArticleOut, ArticleRecord, ArticleStatus
+from embedding.spec import MODEL, ModelSpec
 
 _CREATE = """
 -- KEYS: article hash, content index, stream, metrics hash, [url index]
@@ -50,7 +51,7 @@ return {ARGV[1], 'queued', 0}
 _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
 
 
-DIM = 384
+DIM = MODEL.dim
 # Sentence vectors are the largest thing kept per article. Stored as int8 with one float32 scale
 # per row: a quarter of float32, half of float16, and the cosine between a vector and its stored
 # copy stays above 0.9999 (tests/test_store_vectors.py). The magic cannot begin a float16 blob of
@@ -122,9 +123,10 @@ def missing_vectors(f: dict[str, str]) -> bool:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, model: ModelSpec = MODEL) -> None:
         self.r = client
         self.keys = keys
+        self.model = model  # the tag every stored vector carries (ModelMismatch on another)
         self._create = client.register_script(_CREATE)
 
     # -- posting -----------------------------------------------------------------------------
@@ -138,7 +140,7 @@ class Store:
             "url": article.url or "",
             "published_at": _ts(article.published_at),
             "received_at": f"{time.time():.3f}",
-            "status": "queued",
+            "status": ArticleStatus.QUEUED,
             "text": article.text or "",
             "html": article.html or "",
         }
@@ -183,6 +185,13 @@ class Store:
             sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
         )
 
+    def records(self, article_ids: Sequence[str]) -> list[ArticleRecord | None]:
+        """Each article as a typed record, in one round trip (None for one that is gone)."""
+        return [_record(f) if f else None for f in self.articles_fields(article_ids)]
+
+    def record(self, article_id: str) -> ArticleRecord | None:
+        return self.records([article_id])[0]
+
     def articles_fields(self, article_ids: Sequence[str]) -> list[dict[str, str]]:
         """article_fields of each, in one round trip ({} for an article that is gone)."""
         pipe = self.r.pipeline(transaction=False)
@@ -225,6 +234,7 @@ class Store:
         pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.set(self.keys.article_vector(article_id), article_vector.astype("<f4").tobytes())
         mapping = {
+            "model": self.model.tag,
             "sentence_count": str(len(sentences)),
             "vector_rows": str(len(vectors)),
             "vector_target": str(len(sentences) if vector_target is None else vector_target),
@@ -236,10 +246,17 @@ class Store:
 
     def save_sentence_vectors(self, article_id: str, vectors: npt.NDArray[np.float32]) -> None:
         """Every sentence's vector (lead included), replacing the lead-only rows: written whole,
-        so a second worker finishing the same article writes the same bytes."""
+        so a second worker finishing the same article writes the same bytes.
+
+        What a summary of the article's story would say changes with them: the story's
+        `member_rev` moves too (see Stories.write_summary), so a summary built before they were
+        stored never counts as covering the article."""
+        story_id = self.r.hget(self.keys.article(article_id), "story_id")
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.hset(self.keys.article(article_id), "vector_rows", str(len(vectors)))
+        if story_id:
+            pipe.hincrby(self.keys.story(story_id.decode()), "member_rev", 1)
         pipe.execute()
 
     def save_copy(
@@ -263,6 +280,7 @@ class Store:
     ) -> list[tuple[list[str], npt.NDArray[np.float32]]]:
         """(sentences, vectors) per article; vectors has fewer rows than sentences while only the
         lead is embedded."""
+        self.check_model(article_ids)
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
             pipe.get(self.keys.article_sentences(aid))
@@ -282,15 +300,46 @@ class Store:
 
     def article_vectors(self, article_ids: Sequence[str]) -> npt.NDArray[np.float32]:
         """Stored article vectors, one row per id (the repair re-clusters these)."""
+        self.check_model(article_ids)
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
             pipe.get(self.keys.article_vector(aid))
         rows = [np.frombuffer(raw, "<f4") for raw in pipe.execute()]
         return np.vstack(rows) if rows else np.zeros((0, DIM), np.float32)
 
+    def check_model(self, article_ids: Sequence[str]) -> None:
+        """Refuse vectors another model made: they would compare as garbage, not fail. (Articles
+        stored before vectors were tagged carry no tag and were made by MiniLM-L6, the only
+        model then.)"""
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hget(self.keys.article(aid), "model")
+        for aid, tag in zip(article_ids, pipe.execute(), strict=True):
+            if tag and tag.decode() != self.model.tag:
+                raise ModelMismatch(
+                    f"article {aid} holds vectors of {tag.decode()}, this process embeds with "
+                    f"{self.model.tag}: run both with the same model (or re-post the article)",
+                    field="model",
+                )
+
+    def claim_rest(self, article_ids: Sequence[str], owner: str, ttl_ms: int) -> list[bool]:
+        """Whether each article's remaining sentences are `owner`'s to embed: newly claimed, or
+        claimed by this same owner before (a worker restarted under its name takes its own
+        articles back at once). A claim lapses after `ttl_ms`, so a dead claimer's do too."""
+        if not article_ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            key = self.keys.article_rest_claim(aid)
+            pipe.set(key, owner, nx=True, px=ttl_ms)
+            pipe.get(key)
+        raw = pipe.execute()
+        mine = owner.encode()
+        return [bool(new) or got == mine for new, got in zip(raw[::2], raw[1::2], strict=True)]
+
     def mark_failed(self, article_id: str, reason: str) -> None:
         self.r.hset(
-            self.keys.article(article_id), mapping={"status": "failed", "reason": reason[:500]}
+            self.keys.article(article_id), mapping={"status": ArticleStatus.FAILED, "reason": reason[:500]}
         )
 
     @contextmanager
@@ -312,6 +361,26 @@ class Store:
             return bool(self.r.ping())
         except redis.RedisError:
             return False
+
+
+def _record(f: dict[str, str]) -> ArticleRecord:
+    target = f.get("vector_target") or f.get("sentence_count") or 0
+    return ArticleRecord(
+        id=f["id"],
+        status=ArticleStatus(f.get("status") or ArticleStatus.QUEUED),
+        source=f.get("source", ""),
+        title=f.get("title") or None,
+        clean_title=f.get("clean_title") or None,
+        text=f.get("text") or None,
+        html=f.get("html") or None,
+        published_ts=float(f["published_at"]) if f.get("published_at") else None,
+        received_ts=float(f.get("received_at") or time.time()),
+        story_id=f.get("story_id") or None,
+        duplicate_of=f.get("duplicate_of") or None,
+        sentence_count=int(f["sentence_count"]) if f.get("sentence_count") else None,
+        vector_rows=int(f.get("vector_rows") or 0),
+        vector_target=int(target),
+    )
 
 
 def decode_hash(raw: dict[bytes, bytes]) -> dict[str, Any]:

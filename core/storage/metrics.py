@@ -16,7 +16,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +122,23 @@ def timed_embed(r: redis.Redis, keys: Keys, texts: int) -> Iterator[None]:
         _observe(pipe, keys, EMBED_BATCH, [texts])
         _observe(pipe, keys, EMBED_TIME, [time.perf_counter() - started])
         pipe.execute()
+
+
+class Recorder:
+    """What a worker records: finished batches and model calls (the functions above, bound to
+    one database)."""
+
+    def __init__(self, r: redis.Redis, keys: Keys) -> None:
+        self.r = r
+        self.keys = keys
+
+    def batch(
+        self, processed: Sequence[str], failed: Sequence[str], received_at: dict[str, float]
+    ) -> None:
+        record_batch(self.r, self.keys, processed, failed, received_at)
+
+    def embed(self, texts: int) -> AbstractContextManager[None]:
+        return timed_embed(self.r, self.keys, texts)
 
 
 def queue_oldest_age_s(r: redis.Redis, keys: Keys) -> float:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
+import structlog
 
 from core.keys import Keys
 from core.storage.stories import Stories, new_story_fields
+from core.storage.story_codec import encode_state
+from core.story_state import StoryState
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,30 @@ class RepairStore:
         self.r = client
         self.keys = keys
         self.stories = stories
+
+    # -- when to repair, and who ------------------------------------------------------------------
+    def count_placed(self, n: int) -> None:
+        self.r.incrby(self.keys.repair_due, n)
+
+    def due(self) -> int:
+        """Articles placed since the last repair began."""
+        return int(self.r.get(self.keys.repair_due) or 0)
+
+    @contextmanager
+    def lease(self, timeout_s: float = 600) -> Iterator[bool]:
+        """One repairing worker at a time: yields False when another holds the lease."""
+        lock = self.r.lock(self.keys.repair_lock, timeout=timeout_s, blocking=False)
+        if not lock.acquire():
+            yield False
+            return
+        try:
+            self.r.set(self.keys.repair_due, 0)
+            yield True
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                log.warning("repair.lock_expired")
 
     def window(self, window_s: float) -> list[WindowArticle]:
         """Members of every story active within `window_s` of the newest article. Story time,
@@ -106,7 +136,7 @@ class RepairStore:
         moves: Mapping[str, tuple[str, str, float]],  # article -> (from story, to story, score)
         merges: Mapping[str, str],
         splits: Mapping[str, tuple[str, str]],  # new story -> (parent, headline)
-        states: Mapping[str, tuple[Mapping[str, bytes], float]],  # story -> (state, last_ts)
+        states: Mapping[str, StoryState | tuple[Mapping[str, bytes], float]],  # rebuilt states
     ) -> None:
         """All of a plan in one transaction: readers never see an article in two stories."""
         pipe = self.r.pipeline(transaction=True)
@@ -116,14 +146,21 @@ class RepairStore:
             pipe.zrem(self.keys.story_articles(old), aid)
             pipe.zadd(self.keys.story_articles(new), {aid: score})
             pipe.hset(self.keys.article(aid), "story_id", new)
+            self.stories.member_rev(pipe, old)
+            self.stories.member_rev(pipe, new)
         for old, survivor in merges.items():
             pipe.hset(self.keys.story(old), "merged_into", survivor)
             pipe.zrem(self.keys.stories_active, old)
             pipe.delete(self.keys.story_state(old))
             self.stories.touch(pipe, old, "story.merged")
-        for sid, (state, last_ts) in states.items():
+        for sid, value in states.items():
             if sid in merges:
                 continue
+            state: Mapping[str, bytes]
+            if isinstance(value, StoryState):
+                state, last_ts = encode_state(value), value.last_ts
+            else:
+                state, last_ts = value
             pipe.delete(self.keys.story_state(sid))
             pipe.hset(self.keys.story_state(sid), mapping=dict(state))
             pipe.zadd(self.keys.stories_active, {sid: last_ts})

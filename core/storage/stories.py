@@ -13,15 +13,19 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy.typing as npt
 import redis
 
 from core.errors import NotFound
 from core.keys import Keys
-from core.records import ArticleRef, StoryCard, StoryOut
+from core.records import ArticleRef, ArticleStatus, StoryCard, StoryOut
 from core.storage.articles import decode_hash, from_ts, missing_vectors
+from core.storage.story_codec import decode_state, encode_state
 from core.storage.story_index import StoryIndex
+from core.story_state import StoryState
+from core.summary import Summary
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
 # all at once, so feed order and event ids never disagree.
@@ -59,7 +63,7 @@ class MemberDoc:
     title: str | None
     published_at: datetime | None
     duplicate_of: str | None
-    status: str
+    status: ArticleStatus
     # False while only the lead is embedded (the worker embeds the rest before summarising it).
     embedded: bool = True
     received_at: float = 0.0  # unix seconds of its POST: the POST → processed latency
@@ -78,9 +82,9 @@ def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
     ]
 
 
-def _version(raw: bytes) -> dict[str, object]:
+def _version(raw: bytes) -> dict[str, Any]:
     """One stored summary version: zlib-compressed JSON, or plain JSON as stored before."""
-    data: dict[str, object] = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
+    data: dict[str, Any] = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
     return data
 
 
@@ -147,6 +151,22 @@ class Stories:
         story; the index (core.storage.story_index) is brought up to date first: call under the lock."""
         return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh)
 
+    def candidates(
+        self, ts: float, window_s: float, archive_s: float, vector: npt.ArrayLike, min_cosine: float
+    ) -> list[StoryState]:
+        """The stories an article at `ts` could join: open ones whole, quiet ones (up to
+        `archive_s`) by centroid, if their centroid reaches `min_cosine`. Call under the lock."""
+        raw = self.active_states(ts, window_s)
+        # active_states just brought the index up to date, under the same lock.
+        raw |= self.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh=False)
+        return [decode_state(sid, data) for sid, data in raw.items()]
+
+    def states(self, story_ids: Sequence[str]) -> dict[str, StoryState]:
+        return {sid: decode_state(sid, raw) for sid, raw in self.state_hashes(story_ids).items()}
+
+    def member_ids(self, story_id: str) -> list[str]:
+        return [m.decode() for m in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
+
     def state_hashes(self, story_ids: Sequence[str]) -> dict[str, dict[bytes, bytes]]:
         pipe = self.r.pipeline(transaction=False)
         for sid in story_ids:
@@ -157,7 +177,7 @@ class Stories:
         self,
         article_id: str,
         story_id: str,
-        state: Mapping[str, bytes | str],
+        state: StoryState | Mapping[str, bytes | str],
         article_ts: float,
         last_ts: float,
         created: bool,
@@ -166,8 +186,14 @@ class Stories:
     ) -> None:
         """Article joins story and the story's state moves, in one transaction: a crash leaves
         either both or neither, and a retried article sees its story_id and skips this step."""
+        if isinstance(state, StoryState):
+            state = encode_state(state)
         pipe = self.r.pipeline(transaction=True)
-        fields = {"status": "clustered", "story_id": story_id, "placed_at": f"{time.time():.3f}"}
+        fields = {
+            "status": ArticleStatus.CLUSTERED,
+            "story_id": story_id,
+            "placed_at": f"{time.time():.3f}",
+        }
         if duplicate_of:
             fields["duplicate_of"] = duplicate_of
         pipe.hset(self.keys.article(article_id), mapping=fields)
@@ -178,6 +204,7 @@ class Stories:
         self.index.record(pipe, [story_id])
         if created:
             pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
+        self.member_rev(pipe, story_id)
         seq = pipe.execute()[at]  # record's change number
         self.index.took_own(story_id, state, last_ts, int(seq))
 
@@ -190,13 +217,14 @@ class Stories:
         pipe.hset(
             self.keys.article(article_id),
             mapping={
-                "status": "clustered",
+                "status": ArticleStatus.CLUSTERED,
                 "story_id": story_id,
                 "duplicate_of": original_id,
                 "placed_at": f"{time.time():.3f}",
             },
         )
         pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
+        self.member_rev(pipe, story_id)
         pipe.execute()
 
     # -- summaries ---------------------------------------------------------------------------
@@ -215,7 +243,7 @@ class Stories:
                     f["clean_title"] or f["title"] or None,
                     from_ts(f["published_at"]),
                     f["duplicate_of"] or None,
-                    f["status"],
+                    ArticleStatus(f["status"] or ArticleStatus.QUEUED),
                     # A copy is never embedded; no vector_rows: stored before vectors were counted.
                     embedded=bool(f["duplicate_of"])
                     or not f["vector_rows"]
@@ -225,60 +253,77 @@ class Stories:
             )
         return out
 
+    def member_rev(self, pipe: redis.client.Pipeline, story_id: str) -> None:
+        """Queue on `pipe` (the MULTI that changes the story's members): one more change to what
+        its summary would say (a member joined or left; Store.save_sentence_vectors counts a
+        member's vectors arriving too). A summary records the number it was built at
+        (`summary_basis`)."""
+        pipe.hincrby(self.keys.story(story_id), "member_rev", 1)
+
+    def summary_basis(self, story_id: str) -> tuple[int, list[MemberDoc]]:
+        """The story's membership change number and its members, read in that order (so the
+        members are at least as new as the number says)."""
+        rev = int(self.r.hget(self.keys.story(story_id), "member_rev") or 0)
+        return rev, self.members(story_id)
+
     def write_summary(
-        self,
-        story_id: str,
-        build: Callable[[list[MemberDoc]], dict[str, object]],
-        retries: int = 10,
+        self, story_id: str, build: Callable[[list[MemberDoc]], Summary], retries: int = 50
     ) -> list[MemberDoc]:
         """Summarise the members whose sentences are all embedded and store the result as a new
         version; those members are marked processed. Members still waiting for the rest of their
         vectors are counted in the story but left to their own summary job. Returns the members
         summarised (none: nothing was written).
 
-        Optimistic: if another worker adds a member meanwhile (WATCH fires), summarise again, so
-        the stored summary always reflects every member it marks processed."""
-        members_key = self.keys.story_articles(story_id)
+        The summary is built outside any transaction, then written with a compare-and-set on the
+        story's `summary_basis`: it is stored unless a summary built from a later (or the same)
+        membership already is, in which case that one covers these members and has marked them
+        processed. Only the cheap write is retried on contention, never the summarisation, so a
+        busy story's summaries trail by at most one build instead of being thrown away."""
+        rev, members = self.summary_basis(story_id)
+        ready = _ready(members)
+        if not ready:
+            return []
+        summary = build(ready)
+        sources = {m.source for m in members if not m.duplicate_of}
+        story_key = self.keys.story(story_id)
         for _ in range(retries):
             with self.r.pipeline(transaction=True) as pipe:
                 try:
-                    # The versions list too: two workers summarising the same members must not
-                    # both store "version n"; the later one retries and becomes n + 1.
-                    pipe.watch(members_key, self.keys.story_versions(story_id))
-                    members = self.members(story_id)
-                    ready = _ready(members)
-                    if not ready:
-                        return []
-                    summary = build(ready)
-                    version = (
-                        int(self.r.hget(self.keys.story(story_id), "summary_version") or 0) + 1
-                    )
-                    summary["version"] = version
-                    blob = json.dumps(summary)
-                    sources = {m.source for m in members if not m.duplicate_of}
+                    pipe.watch(story_key)
+                    basis, version = pipe.hmget(story_key, "summary_basis", "summary_version")
+                    if basis is not None and int(basis) >= rev and int(version or 0) > 0:
+                        pipe.unwatch()
+                        return []  # a summary of this membership or a later one is stored
+                    summary.version = int(version or 0) + 1
+                    blob = json.dumps(summary.to_dict())
                     pipe.multi()
                     pipe.set(self.keys.story_summary(story_id), blob)
                     # Old versions are read rarely and are most of a story's bytes: compressed.
                     pipe.rpush(self.keys.story_versions(story_id), zlib.compress(blob.encode()))
                     pipe.hset(
-                        self.keys.story(story_id),
+                        story_key,
                         mapping={
-                            "headline": str(summary.get("headline") or ""),
-                            "summary_version": str(version),
+                            "headline": summary.headline,
+                            "summary_version": str(summary.version),
+                            "summary_basis": str(rev),
                             "article_count": str(len(members)),
                             "source_count": str(len(sources)),
                         },
                     )
-                    done = {"status": "processed", "processed_at": f"{time.time():.3f}"}
+                    done = {
+                        "status": ArticleStatus.PROCESSED,
+                        "processed_at": f"{time.time():.3f}",
+                    }
                     for m in ready:
-                        if m.status != "processed":
+                        if m.status != ArticleStatus.PROCESSED:
                             pipe.hset(self.keys.article(m.article_id), mapping=done)
-                    self.touch(pipe, story_id, "story.created" if version == 1 else "story.updated")
+                    event = "story.created" if summary.version == 1 else "story.updated"
+                    self.touch(pipe, story_id, event)
                     pipe.execute()
                     return ready
                 except redis.WatchError:
                     continue
-        raise RuntimeError(f"story {story_id} kept changing; summary not written")
+        raise RuntimeError(f"story {story_id}: summary write kept colliding ({retries} tries)")
 
     # -- reading -----------------------------------------------------------------------------
     def _card(self, f: dict[str, str]) -> StoryCard:
@@ -316,7 +361,7 @@ class Stories:
                 )
                 for m in members
             ],
-            summary=json.loads(raw_summary) if raw_summary else None,
+            summary=Summary.from_dict(json.loads(raw_summary)) if raw_summary else None,
         )
 
     def card(self, fields: dict[str, str]) -> StoryCard:
@@ -325,7 +370,7 @@ class Stories:
 
     def versions(
         self, story_id: str, before: int | None, limit: int
-    ) -> tuple[list[dict[str, object]], int | None]:
+    ) -> tuple[list[Summary], int | None]:
         """Summary versions newest first, up to `limit` of those stored below list index `before`
         (None: from the newest). Returns them and the index to continue below, None at the first.
         The list only grows at its end, so an index stays valid while new versions arrive."""
@@ -339,7 +384,7 @@ class Stories:
         end = stored if before is None else min(before, stored)
         start = max(0, end - limit)
         rows = self.r.lrange(key, start, end - 1) if end > 0 else []
-        return [_version(raw) for raw in reversed(rows)], (start or None)
+        return [Summary.from_dict(_version(raw)) for raw in reversed(rows)], (start or None)
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from core.queue import Queue
-from core.storage import liveness, metrics
+from core.storage import StorageDown, StorageError, liveness, metrics
 from service.deps import QueueDep, StoreDep
 
 router = APIRouter(tags=["operations"])
@@ -29,12 +28,12 @@ def readyz(store: StoreDep, queue: QueueDep) -> JSONResponse:
     reads `degraded` (still 200: posts are accepted and wait)."""
     try:
         if not store.ping():
-            raise redis.ConnectionError("no PONG")
+            raise StorageDown("no PONG")
         stats = {**queue.stats(), "oldest_age_s": metrics.queue_oldest_age_s(store.r, store.keys)}
         summaries = Queue.summaries(store.r, store.keys)
         summary_stats = {**summaries.stats(), "oldest_waiting_s": summaries.oldest_waiting_age_s()}
         workers = liveness.live_workers(store.r, store.keys)
-    except redis.RedisError as exc:
+    except StorageError as exc:
         return JSONResponse(
             {"status": "unavailable", "redis": False, "error": str(exc)}, status_code=503
         )

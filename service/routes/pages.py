@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.records import ArticleRef, StoryOut, StoryPage
 from core.storage.feed import FeedQuery
+from core.summary import Claim, Summary
 from service.auth import ReadAccess
 from service.routes.params import FeedDep, FeedQueryDep
 
@@ -79,7 +80,7 @@ def feed_page(request: Request, query: FeedQuery, page: StoryPage) -> HTMLRespon
     return response
 
 
-def story_page(request: Request, story: StoryOut, versions: list[dict[str, Any]]) -> HTMLResponse:
+def story_page(request: Request, story: StoryOut, versions: list[Summary]) -> HTMLResponse:
     context = {"story": story, "view": story_view(story), "versions": versions}
     response = templates.TemplateResponse(request, "story.html", context)
     response.headers["Vary"] = "Accept"
@@ -111,29 +112,20 @@ def story_view(story: StoryOut) -> dict[str, Any]:
         article = named[0] if named else first.get(source)
         return {"source": source, "href": _href(article) if article else ""}
 
-    summary: dict[str, Any] = story.summary or {}
+    summary = story.summary or Summary(headline=story.headline)
     consensus = [
-        {
-            "text": fact.get("text", ""),
-            "sources": [link(s, fact.get("article_ids", [])) for s in fact.get("sources", [])],
-        }
-        for fact in summary.get("consensus", [])
+        {"text": fact.text, "sources": [link(s, fact.article_ids) for s in fact.sources]}
+        for fact in summary.consensus
     ]
     unique = [
         {
-            **link(entry["source"], []),
-            "facts": [
-                {"text": f.get("text", ""), **link(entry["source"], [f.get("article_id", "")])}
-                for f in entry.get("facts", [])
-            ],
+            **link(entry.source, []),
+            "facts": [{"text": f.text, **link(entry.source, [f.article_id])} for f in entry.facts],
         }
-        for entry in summary.get("unique", [])
-        if entry.get("facts")
+        for entry in summary.unique
+        if entry.facts
     ]
-    conflicts = [
-        {"about": c.get("about", ""), "sides": _sides(c.get("claims", []), link)}
-        for c in summary.get("conflicts", [])
-    ]
+    conflicts = [{"about": c.about, "sides": _sides(c.claims, link)} for c in summary.conflicts]
     return {
         "consensus": consensus,
         "unique": unique,
@@ -142,19 +134,15 @@ def story_view(story: StoryOut) -> dict[str, Any]:
     }
 
 
-def _sides(claims: list[dict[str, Any]], link: Any) -> list[dict[str, Any]]:
+def _sides(claims: list[Claim], link: Any) -> list[dict[str, Any]]:
     """Claims grouped into the positions that contradict each other: by the summariser's `side`
     where it set one, else by value. Each position is one column on the page."""
-    use_side = any(c.get("side") for c in claims)
+    use_side = any(c.side for c in claims)
     groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for claim in claims:
-        key = claim.get("side", 0) if use_side else str(claim.get("value", "")).casefold()
+        key = claim.side if use_side else claim.value.casefold()
         groups[key].append(
-            {
-                **link(claim.get("source", ""), [claim.get("article_id", "")]),
-                "value": claim.get("value", ""),
-                "text": claim.get("text", ""),
-            }
+            {**link(claim.source, [claim.article_id]), "value": claim.value, "text": claim.text}
         )
     return [
         {"values": list(dict.fromkeys(c["value"] for c in group)), "claims": group}

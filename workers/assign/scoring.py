@@ -2,7 +2,7 @@
 
 The runner builds an ArticleSignal per article (vector from article_vector()), loads the active
 StoryState candidates from the store, calls choose_story(), then either absorb()s the article into
-the chosen story or start_story()s a new one, and writes the state back with to_redis().
+the chosen story or start_story()s a new one, and the storage layer writes the state back.
 
 How a match is scored (one configuration for full articles and headline-only items alike; the only
 difference is the threshold, see AssignParams):
@@ -20,23 +20,19 @@ difference is the threshold, see AssignParams):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-DIM = 384
+from core.story_state import StoryState, Vector, unit_vector
+
 LEAD_SENTENCES = 6  # body sentences that go into article_vector (the rest adds noise, not topic)
 MAX_MEMBERS = 64  # recent member vectors kept per story for the max-member term
 DAY = 86400.0
 
-Vector = npt.NDArray[np.float32]
-
-
-def _unit(v: npt.NDArray[np.floating]) -> Vector:
-    norm = float(np.linalg.norm(v))
-    return (v / norm).astype(np.float32) if norm > 0 else np.zeros(len(v), np.float32)
+_unit = unit_vector
 
 
 def article_vector(title_vec: Vector | None, sentence_vecs: Vector) -> Vector:
@@ -58,52 +54,12 @@ def article_vector(title_vec: Vector | None, sentence_vecs: Vector) -> Vector:
 
 @dataclass
 class ArticleSignal:
-    vector: Vector  # (384,) float32, L2-normalised (see article_vector)
+    vector: Vector  # (dim,) float32, L2-normalised (see article_vector)
     published_ts: float  # unix seconds: published_at, else arrival time
     title: str = ""
     # The lead sentences that went into the vector, joined; empty for a headline-only item. Only
     # its presence is used: it tells which threshold applies.
     text: str = ""
-
-
-@dataclass
-class StoryState:
-    story_id: str
-    vector_sum: Vector  # unnormalised sum of member vectors; centroid = normalised sum
-    size: int
-    first_ts: float
-    last_ts: float
-    # The last MAX_MEMBERS member vectors, oldest first, float16 (ample for cosines, half the bytes).
-    members: npt.NDArray[np.float16] = field(
-        default_factory=lambda: np.zeros((0, DIM), np.float16)
-    )
-
-    @property
-    def centroid(self) -> Vector:
-        return _unit(self.vector_sum)
-
-    def to_redis(self) -> dict[str, bytes]:
-        return {
-            "vector_sum": np.asarray(self.vector_sum, "<f4").tobytes(),
-            "size": str(self.size).encode(),
-            "first_ts": repr(float(self.first_ts)).encode(),
-            "last_ts": repr(float(self.last_ts)).encode(),
-            "members": np.asarray(self.members, "<f2").tobytes(),
-        }
-
-    @classmethod
-    def from_redis(cls, story_id: str, data: Mapping[bytes, bytes]) -> StoryState:
-        vector_sum = np.frombuffer(data[b"vector_sum"], "<f4").astype(np.float32)
-        raw = data.get(b"members", b"")
-        members = np.frombuffer(raw, "<f2").reshape(-1, len(vector_sum)).astype(np.float16)
-        return cls(
-            story_id=story_id,
-            vector_sum=vector_sum,
-            size=int(data[b"size"]),
-            first_ts=float(data[b"first_ts"]),
-            last_ts=float(data[b"last_ts"]),
-            members=members,
-        )
 
 
 @dataclass(frozen=True)
