@@ -19,6 +19,17 @@ def unit_vector(v: npt.NDArray[np.floating]) -> Vector:
     return (v / norm).astype(np.float32) if norm > 0 else np.zeros(len(v), np.float32)
 
 
+def centroid_cosines(
+    sums: npt.NDArray[np.float32], vector: npt.ArrayLike
+) -> npt.NDArray[np.float32]:
+    """Cosine of `vector` to each row's centroid (rows: stories' vector sums). The one
+    definition: the assigner scores with it, and the quiet stories' index
+    (core/storage/story_index.py) filters with it, so the two agree to the bit."""
+    x = np.asarray(vector, np.float32)
+    cos: npt.NDArray[np.float32] = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+    return cos
+
+
 @dataclass
 class StoryState:
     story_id: str

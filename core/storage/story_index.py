@@ -2,7 +2,7 @@
 
 A story quiet for longer than the assignment window (up to the archive horizon) is scored on its
 centroid alone, minus a non-negative penalty for the time since its last article
-(workers.assign.scores). Its score is therefore at most its centroid cosine to the article, and
+(workers/assign/scoring.py: scores). Its score is therefore at most its centroid cosine to the article, and
 choose_story only picks a story whose score clears the article's threshold: a quiet story whose
 centroid cosine is below that threshold can never be picked, and leaving it out cannot change
 which story is (the argmax among those that clear it) or that none is. So filtering the quiet
@@ -36,6 +36,7 @@ import numpy.typing as npt
 import redis
 
 from core.keys import Keys
+from core.story_state import centroid_cosines
 
 # What the assigner reads of a quiet story (no member vectors: it is scored on its centroid).
 FIELDS = (b"vector_sum", b"size", b"first_ts", b"last_ts")
@@ -57,15 +58,6 @@ return seq
 """
 
 StateHashes = dict[str, dict[bytes, bytes]]
-
-
-def centroid_cosines(
-    sums: npt.NDArray[np.float32], vector: npt.ArrayLike
-) -> npt.NDArray[np.float32]:
-    """Cosine of `vector` to each row's centroid, computed as workers.assign.scores does."""
-    x = np.asarray(vector, np.float32)
-    cos: npt.NDArray[np.float32] = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
-    return cos
 
 
 def _quiet_range(ts: float, window_s: float, archive_s: float) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.story_state import StoryState, Vector, unit_vector
+from core.story_state import StoryState, Vector, centroid_cosines, unit_vector
 
 LEAD_SENTENCES = 6  # body sentences that go into article_vector (the rest adds noise, not topic)
 MAX_MEMBERS = 64  # recent member vectors kept per story for the max-member term
@@ -100,7 +100,7 @@ def scores(
         return np.zeros(0)
     x = np.asarray(article.vector, np.float32)
     sums = np.stack([s.vector_sum for s in candidates]).astype(np.float32)
-    centroid = (sums @ x) / np.maximum(np.linalg.norm(sums, axis=1), 1e-12)
+    centroid = centroid_cosines(sums, x)
     best_member = centroid.astype(np.float64)  # closed stories: centroid alone, loaded or not
     for i, story in enumerate(candidates):
         if len(story.members) and active(story, article.published_ts, params):
