@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     source_min_poll_seconds: int = Field(60, gt=0)  # the least a POST /sources may ask for
     source_max_backoff_s: int = Field(21_600, gt=0)  # a failing feed is retried at least this often
     source_full_text_chars: int = Field(600, ge=0)  # entry content this long is the article itself
+    # Webhooks: a failed delivery is retried after webhook_retry_base_s, doubling up to
+    # webhook_retry_max_s, for at most webhook_retry_window_s (then given up and logged); a webhook
+    # failing webhook_max_failures attempts in a row is disabled.
+    webhook_retry_base_s: float = Field(5.0, gt=0)
+    webhook_retry_max_s: float = Field(900.0, gt=0)
+    webhook_retry_window_s: float = Field(21_600.0, gt=0)
+    webhook_max_failures: int = Field(30, gt=0)
 
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     heartbeat_s: float = Field(

@@ -42,6 +42,12 @@ Layout (prefix `sf` by default):
   {p}:host:{host}:lease        string with a TTL: the one request in flight to a host
   {p}:host:{host}:next         string with a TTL: no request to the host before this unix time
   {p}:story:{id}:feeditem      hash: the summary version the story's feed item shows, since when
+  {p}:webhook:{id}             hash: a webhook (url, events, secret, enabled, failures in a row)
+  {p}:webhooks                 set: webhook ids
+  {p}:webhook:{id}:log         list: the last delivery attempts, newest first (JSON)
+  {p}:webhook:{id}:q:{story}   list: deliveries of one story to one webhook, in event order
+  {p}:webhook:{id}:lease:{story}  string with a TTL: the worker sending that queue's head
+  {p}:webhooks:due             zset: "{webhook}|{story}" scored by its head's next attempt time
 """
 
 from __future__ import annotations
@@ -191,3 +197,24 @@ class Keys:
 
     def story_feed_item(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:feeditem"
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def webhook(self, hook_id: str) -> str:
+        return f"{self.prefix}:webhook:{hook_id}"
+
+    @property
+    def webhooks(self) -> str:
+        return f"{self.prefix}:webhooks"
+
+    def webhook_log(self, hook_id: str) -> str:
+        return f"{self.prefix}:webhook:{hook_id}:log"
+
+    def webhook_queue(self, hook_id: str, story_id: str) -> str:
+        return f"{self.prefix}:webhook:{hook_id}:q:{story_id}"
+
+    def webhook_lease(self, hook_id: str, story_id: str) -> str:
+        return f"{self.prefix}:webhook:{hook_id}:lease:{story_id}"
+
+    @property
+    def webhooks_due(self) -> str:
+        return f"{self.prefix}:webhooks:due"

@@ -21,11 +21,21 @@ from core.storage.events import EventLog, closing_on_signal
 from core.storage.feed import Feed
 from core.storage.sources import Sources
 from core.storage.stories import Stories
+from core.storage.webhooks import Webhooks
 from service.etag import ETagMiddleware
 from service.guard import RequestGuard
 from service.problems import install_handlers
 from service.security_headers import SecurityHeaders
-from service.routes import articles, events, health, pages, sources, stories, story_feeds
+from service.routes import (
+    articles,
+    events,
+    health,
+    pages,
+    sources,
+    stories,
+    story_feeds,
+    webhooks,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stories = Stories(client, keys, settings.events_retention)
         app.state.queue = Queue(client, keys)
         app.state.sources = Sources(client, keys)
+        app.state.webhooks = Webhooks(client, keys)
         app.state.queue.ensure_group()
         app.state.feed = Feed(
             client,
@@ -85,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ETagMiddleware)
     app.add_middleware(SecurityHeaders)  # outermost: every response, errors included
-    for module in (articles, story_feeds, stories, events, pages, health, sources):
+    for module in (articles, story_feeds, stories, events, pages, health, sources, webhooks):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("service", "static")]), name="static")
     return app

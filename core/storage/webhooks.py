@@ -1,0 +1,291 @@
+"""Webhooks in Redis: subscriptions, per-(webhook, story) delivery queues, the delivery log.
+
+Story events (`stream:events`, written with every summary and merge) are read by the consumer
+group `webhooks` (created with the first webhook, so no event after it is missed). Fan-out turns
+one event into one delivery per subscribed webhook, appended to that webhook's queue for that
+story, and acknowledges the event, all in one MULTI: an event is fanned out entirely or not at all
+(a worker dying before it leaves the event pending, and another worker claims it).
+
+A queue's head is the only delivery of that story sent to that webhook until it is acknowledged
+(delivered, or given up), so deliveries are ordered per story. `webhooks:due` scores each
+non-empty queue by its next attempt time; a worker sends a head only while it holds the queue's
+lease, and removes it only after the receiver answered 2xx: a worker killed mid-delivery leaves the
+head in place, to be sent again when the lease expires (at least once).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.errors import NotFound
+from core.keys import Keys
+from core.storage.articles import decode_hash, from_ts
+
+GROUP = "webhooks"
+EventType = Literal["story.created", "story.updated", "story.merged"]
+LOG_KEPT = 200  # _SETTLE trims the log to this
+
+# KEYS: queue, due, log; ARGV: member, now, next attempt ('' to drop the head), log entry,
+# expected head id, the head updated. Settles the head only if it is still the expected one.
+_SETTLE = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
+if cjson.decode(head)['id'] ~= ARGV[5] then return 0 end
+redis.call('LPUSH', KEYS[3], ARGV[4])
+redis.call('LTRIM', KEYS[3], 0, 199)
+if ARGV[3] == '' then
+  redis.call('LPOP', KEYS[1])
+  if redis.call('LLEN', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1])
+  else redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
+else
+  redis.call('LSET', KEYS[1], 0, ARGV[6])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+end
+return 1
+"""
+# KEYS: queue, due; ARGV: member. A queue found empty stops being due (unless filled meanwhile).
+_FORGET_IF_EMPTY = """
+if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 0
+"""
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    url: str = Field(max_length=2000, description="Where to POST events (http or https)")
+    events: list[EventType] = Field(min_length=1, description="Event types to receive")
+    secret: str | None = Field(
+        None, min_length=16, max_length=200, description="HMAC key; generated when absent"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:
+            raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None = None
+    failures: int = Field(0, description="Failed delivery attempts in a row")
+    created_at: datetime
+    secret: str | None = Field(None, description="Shown once, when the webhook is created")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryLog(BaseModel):
+    delivery_id: str
+    event: str
+    story_id: str
+    attempt: int
+    at: datetime
+    outcome: str = Field(description="delivered | failed | gave_up | blocked")
+    status: int | None = None
+    error: str | None = None
+
+
+class DeliveryPage(BaseModel):
+    webhook_id: str
+    deliveries: list[DeliveryLog] = Field(description="Newest first (the last 200 attempts)")
+
+
+def _out(f: dict[str, str], secret: bool = False) -> WebhookOut:
+    return WebhookOut(
+        id=f["id"],
+        url=f["url"],
+        events=json.loads(f.get("events") or "[]"),
+        enabled=f.get("enabled") == "1",
+        disabled_reason=f.get("disabled_reason") or None,
+        failures=int(f.get("failures") or 0),
+        created_at=from_ts(f["created_at"]),
+        secret=f.get("secret") if secret else None,
+    )
+
+
+class Webhooks:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r = client
+        self.keys = keys
+        self._settle = client.register_script(_SETTLE)
+        self._forget = client.register_script(_FORGET_IF_EMPTY)
+
+    # -- the API's side --------------------------------------------------------------------------
+    def add(self, hook: WebhookIn) -> WebhookOut:
+        self.ensure_group()
+        hook_id = f"wh_{uuid.uuid4().hex[:16]}"
+        fields = {
+            "id": hook_id,
+            "url": hook.url,
+            "events": json.dumps(sorted(set(hook.events))),
+            "secret": hook.secret or secrets.token_urlsafe(32),
+            "enabled": "1",
+            "failures": "0",
+            "created_at": f"{time.time():.3f}",
+        }
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.keys.webhook(hook_id), mapping=fields)
+        pipe.sadd(self.keys.webhooks, hook_id)
+        pipe.execute()
+        return _out(fields, secret=True)
+
+    def get(self, hook_id: str) -> WebhookOut:
+        return _out(self._fields(hook_id))
+
+    def all(self) -> list[WebhookOut]:
+        ids = sorted(i.decode() for i in self.r.smembers(self.keys.webhooks))
+        found = [decode_hash(self.r.hgetall(self.keys.webhook(i))) for i in ids]
+        return sorted((_out(f) for f in found if f), key=lambda w: w.created_at)
+
+    def delete(self, hook_id: str) -> None:
+        self._fields(hook_id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.keys.webhook(hook_id), self.keys.webhook_log(hook_id))
+        pipe.srem(self.keys.webhooks, hook_id)
+        pipe.execute()  # its queues drain: their heads find the webhook gone and are dropped
+
+    def log(self, hook_id: str, limit: int = LOG_KEPT) -> list[DeliveryLog]:
+        self._fields(hook_id)
+        rows = self.r.lrange(self.keys.webhook_log(hook_id), 0, limit - 1)
+        return [DeliveryLog.model_validate_json(row) for row in rows]
+
+    def _fields(self, hook_id: str) -> dict[str, str]:
+        f = decode_hash(self.r.hgetall(self.keys.webhook(hook_id)))
+        if not f:
+            raise NotFound(f"no webhook with id {hook_id!r}", field="id")
+        return f
+
+    # -- the worker's side -------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(self.keys.events_stream, GROUP, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def subscribers(self) -> list[dict[str, str]]:
+        """Every enabled webhook's fields (secret included)."""
+        ids = sorted(i.decode() for i in self.r.smembers(self.keys.webhooks))
+        found = [decode_hash(self.r.hgetall(self.keys.webhook(i))) for i in ids]
+        return [f for f in found if f and f.get("enabled") == "1"]
+
+    def hook(self, hook_id: str) -> dict[str, str] | None:
+        return decode_hash(self.r.hgetall(self.keys.webhook(hook_id))) or None
+
+    def read_events(
+        self, consumer: str, count: int, idle_ms: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Events this consumer must fan out: its own unacknowledged ones, a dead consumer's (idle
+        longer than `idle_ms`), then new ones."""
+        stream = self.keys.events_stream
+        own = self.r.xreadgroup(GROUP, consumer, {stream: "0"}, count=count)
+        entries = own[0][1] if own else []
+        if not entries:
+            entries = self.r.xautoclaim(stream, GROUP, consumer, idle_ms, "0-0", count=count)[1]
+        if not entries:
+            new = self.r.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+            entries = new[0][1] if new else []
+        return [
+            (eid.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for eid, fields in entries
+            if fields
+        ]
+
+    def fan_out(self, entry_id: str, deliveries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Queue each (webhook id, story id, delivery) and acknowledge the event, at once."""
+        now = time.time()
+        pipe = self.r.pipeline(transaction=True)
+        for hook_id, story_id, delivery in deliveries:
+            pipe.rpush(self.keys.webhook_queue(hook_id, story_id), json.dumps(delivery))
+            pipe.zadd(self.keys.webhooks_due, {f"{hook_id}|{story_id}": now}, nx=True)
+        pipe.xack(self.keys.events_stream, GROUP, entry_id)
+        pipe.execute()
+
+    def due(self, now: float, limit: int) -> list[tuple[str, str]]:
+        members = self.r.zrangebyscore(self.keys.webhooks_due, "-inf", now, start=0, num=limit)
+        return [(m.decode().split("|", 1)[0], m.decode().split("|", 1)[1]) for m in members]
+
+    def lease(self, hook_id: str, story_id: str, owner: str, ttl_s: float) -> bool:
+        key = self.keys.webhook_lease(hook_id, story_id)
+        return bool(self.r.set(key, owner, nx=True, px=int(ttl_s * 1000)))
+
+    def release(self, hook_id: str, story_id: str, owner: str) -> None:
+        key = self.keys.webhook_lease(hook_id, story_id)
+        if self.r.get(key) == owner.encode():
+            self.r.delete(key)
+
+    def head(self, hook_id: str, story_id: str) -> dict[str, Any] | None:
+        raw = self.r.lindex(self.keys.webhook_queue(hook_id, story_id), 0)
+        return json.loads(raw) if raw else None
+
+    def settle(
+        self,
+        hook_id: str,
+        story_id: str,
+        delivery: dict[str, Any],
+        entry: DeliveryLog,
+        retry_at: float | None,
+    ) -> None:
+        """Log an attempt; then drop the head (retry_at None) or keep it for `retry_at`."""
+        self._settle(
+            keys=[
+                self.keys.webhook_queue(hook_id, story_id),
+                self.keys.webhooks_due,
+                self.keys.webhook_log(hook_id),
+            ],
+            args=[
+                f"{hook_id}|{story_id}",
+                f"{time.time():.3f}",
+                "" if retry_at is None else f"{retry_at:.3f}",
+                entry.model_dump_json(),
+                delivery["id"],
+                json.dumps(delivery),
+            ],
+        )
+
+    def count_failure(self, hook_id: str, ok: bool) -> int:
+        key = self.keys.webhook(hook_id)
+        if ok:
+            self.r.hset(key, "failures", "0")
+            return 0
+        return int(self.r.hincrby(key, "failures", 1)) if self.r.exists(key) else 0
+
+    def disable(self, hook_id: str, reason: str) -> None:
+        if self.r.exists(self.keys.webhook(hook_id)):
+            self.r.hset(
+                self.keys.webhook(hook_id), mapping={"enabled": "0", "disabled_reason": reason}
+            )
+
+    def drop_queue(self, hook_id: str, story_id: str) -> None:
+        """A deleted or disabled webhook's queue: gone, and no longer due."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.keys.webhook_queue(hook_id, story_id))
+        pipe.zrem(self.keys.webhooks_due, f"{hook_id}|{story_id}")
+        pipe.execute()
+
+    def forget_if_empty(self, hook_id: str, story_id: str) -> None:
+        self._forget(
+            keys=[self.keys.webhook_queue(hook_id, story_id), self.keys.webhooks_due],
+            args=[f"{hook_id}|{story_id}"],
+        )

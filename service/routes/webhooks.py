@@ -1,0 +1,58 @@
+"""Webhooks: POST /webhooks, GET /webhooks, GET/DELETE /webhooks/{id}, GET /webhooks/{id}/deliveries.
+
+Every route needs a write key when keys are set: a webhook's URL is the subscriber's, and its
+deliveries log tells what the receiver answered. The workers send the deliveries
+(workers/webhooks/deliver.py), through the same SSRF guard as feeds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
+
+from core.storage.webhooks import DeliveryPage, WebhookIn, WebhookList, WebhookOut, Webhooks
+from service.auth import WriteAccess
+
+router = APIRouter(tags=["webhooks"], dependencies=[WriteAccess])
+
+HookId = Annotated[str, Path(max_length=64)]
+
+
+def _webhooks(request: Request) -> Webhooks:
+    webhooks: Webhooks = request.app.state.webhooks
+    return webhooks
+
+
+@router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
+def add_webhook(body: WebhookIn, request: Request, response: Response) -> WebhookOut:
+    """Subscribe a URL to story events. The answer holds the signing `secret`, shown only here."""
+    hook = _webhooks(request).add(body)
+    response.headers["Location"] = f"/webhooks/{hook.id}"
+    return hook
+
+
+@router.get("/webhooks", response_model=WebhookList)
+def list_webhooks(request: Request) -> WebhookList:
+    """Every webhook, enabled or disabled (with the reason)."""
+    return WebhookList(webhooks=_webhooks(request).all())
+
+
+@router.get("/webhooks/{hook_id}", response_model=WebhookOut)
+def get_webhook(hook_id: HookId, request: Request) -> WebhookOut:
+    """One webhook: enabled, failures in a row, why it was disabled."""
+    return _webhooks(request).get(hook_id)
+
+
+@router.delete(
+    "/webhooks/{hook_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+)
+def delete_webhook(hook_id: HookId, request: Request) -> Response:
+    """Unsubscribe; deliveries still queued for it are dropped."""
+    _webhooks(request).delete(hook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/webhooks/{hook_id}/deliveries", response_model=DeliveryPage)
+def deliveries(hook_id: HookId, request: Request) -> DeliveryPage:
+    """The last delivery attempts, newest first: outcome, HTTP status, error."""
+    return DeliveryPage(webhook_id=hook_id, deliveries=_webhooks(request).log(hook_id))

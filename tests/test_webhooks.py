@@ -1,0 +1,248 @@
+"""Webhooks: signed deliveries to a loopback receiver, retried then acknowledged once, ordered per
+story, not lost when the delivering (or fanning-out) worker dies, disabled after persistent
+failure, refused by the SSRF guard under default settings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from desk import Desk, fact, v1, v2
+from fastapi.testclient import TestClient
+from loopback_server import LoopbackServer, Reply, Seen, loopback_server
+
+from core.config import Settings
+from core.keys import Keys
+from core.storage.stories import Stories
+from core.storage.webhooks import Webhooks
+from core.summary import Summary
+from service.app import create_app
+from workers.sources.poll import fetcher_for
+from workers.webhooks.deliver import Deliverer, Fanout, verify
+
+FAST = {
+    "fetch_allow_private": True,
+    "fetch_timeout_s": 2.0,
+    "webhook_retry_base_s": 0.05,
+    "webhook_retry_max_s": 0.2,
+}
+
+
+class Receiver:
+    """Answers from a script (then 200 for ever), checking every signature."""
+
+    def __init__(self, server: LoopbackServer, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.secret = ""
+        self.got: list[tuple[dict[str, Any], bool, int]] = []  # body, signature valid, answer
+        server.routes["/hook"] = self.route
+
+    def route(self, seen: Seen) -> Reply:
+        valid = verify(
+            self.secret, seen.body, seen.headers.get("x-storyfold-signature", ""), time.time()
+        )
+        status = self.statuses.pop(0) if self.statuses else 200
+        body = json.loads(seen.body)
+        assert seen.headers["x-storyfold-delivery"] == body["delivery_id"]
+        self.got.append((body, valid, status))
+        return Reply(status, b"ok")
+
+    def delivered(self) -> list[dict[str, Any]]:
+        return [body for body, _, status in self.got if status == 200]
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with loopback_server() as s:
+        yield s
+
+
+class Pipeline:
+    def __init__(self, r: redis.Redis, settings: Settings, name: str = "w1") -> None:
+        keys = Keys(settings.key_prefix)
+        self.webhooks = Webhooks(r, keys)
+        self.fanout = Fanout(self.webhooks, Stories(r, keys), name, claim_idle_ms=0)
+        self.deliverer = Deliverer(settings, self.webhooks, fetcher_for(settings), name)
+
+    def until(self, done: Callable[[], bool], timeout_s: float = 10) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, "not delivered in time"
+            self.fanout.run_once()
+            self.deliverer.run_once()
+            time.sleep(0.02)
+
+    def settle(self, seconds: float = 0.5) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.fanout.run_once()
+            self.deliverer.run_once()
+            time.sleep(0.02)
+
+
+def subscribe(
+    client: TestClient, server: LoopbackServer, receiver: Receiver, events: list[str]
+) -> str:
+    resp = client.post("/webhooks", json={"url": f"{server.base}/hook", "events": events})
+    assert resp.status_code == 201, resp.text
+    receiver.secret = resp.json()["secret"]
+    assert len(receiver.secret) >= 32
+    hook_id: str = resp.json()["id"]
+    return hook_id
+
+
+def test_signed_delivery_fails_twice_then_is_acknowledged_once(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server, [500, 500])
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created", "story.updated"])
+        assert client.get(f"/webhooks/{hook_id}").json()["secret"] is None  # shown once
+        desk = Desk(r)
+        desk.article("s_dam", "Northwind", created=True)
+        desk.article("s_dam", "Harbor")
+        desk.summarise("s_dam", v1())
+        pipeline = Pipeline(r, s)
+        pipeline.until(lambda: len(receiver.delivered()) == 1)
+        pipeline.settle()
+
+        assert [(b["attempt"], ok, status) for b, ok, status in receiver.got] == [
+            (1, True, 500),
+            (2, True, 500),
+            (3, True, 200),
+        ]
+        assert len({b["delivery_id"] for b, _, _ in receiver.got}) == 1
+        body = receiver.delivered()[0]
+        assert (body["event"], body["story_id"], body["story"]["headline"]) == (
+            "story.created",
+            "s_dam",
+            "Millbrook dam gives way",
+        )
+        assert body["changes"]["outlets_added"] == ["Harbor", "Northwind"]
+        log = client.get(f"/webhooks/{hook_id}/deliveries").json()["deliveries"]
+        assert [(d["attempt"], d["outcome"], d["status"]) for d in log] == [
+            (3, "delivered", 200),
+            (2, "failed", 500),
+            (1, "failed", 500),
+        ]
+        hook = client.get(f"/webhooks/{hook_id}").json()
+        assert (hook["enabled"], hook["failures"]) == (True, 0)
+    assert not verify(receiver.secret, body_bytes(body), "sha256=" + "0" * 64, time.time())
+
+
+def body_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_signature_check_refuses_tampering_and_replays() -> None:
+    from workers.webhooks.deliver import sign
+
+    body = json.dumps({"event": "story.created", "timestamp": 1_000_000}).encode()
+    good = sign("k" * 32, body)
+    assert verify("k" * 32, body, good, now=1_000_100)
+    assert not verify("k" * 32, body.replace(b"created", b"updated"), good, now=1_000_100)
+    assert not verify("x" * 32, body, good, now=1_000_100)
+    assert not verify("k" * 32, body, good, now=1_000_000 + 3600)  # a replay an hour later
+
+
+def test_ordered_per_story_and_nothing_lost_when_workers_die(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server, [500])  # the story's first event fails once
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created", "story.updated"])
+    desk = Desk(r)
+    desk.article("s_dam", "Northwind", created=True)
+    desk.summarise("s_dam", v1())
+    desk.article("s_dam", "The Ledger")
+    desk.summarise("s_dam", v2())
+    pipeline = Pipeline(r, s)
+    pipeline.until(lambda: len(receiver.delivered()) == 2)
+    sent = [(b["event"], status) for b, _, status in receiver.got]
+    # The update waited behind the created event's retry: per story, in event order.
+    assert sent == [("story.created", 500), ("story.created", 200), ("story.updated", 200)]
+
+    # A worker killed after its POST, before acknowledging: the delivery is sent again, same id.
+    desk.article("s_dam", "Harbor")
+    desk.summarise("s_dam", Summary(headline="Dam", consensus=[fact("New fact.", "Harbor")]))
+    dying = Pipeline(r, s, "dying")
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit("killed")
+
+    dying.fanout.run_once()
+    dying.webhooks.settle = killed  # type: ignore[method-assign]
+    (due,) = dying.webhooks.due(time.time(), 10)
+    assert dying.webhooks.lease(*due, "dying", 30)
+    with pytest.raises(SystemExit):
+        dying.deliverer.attempt(*due)
+    assert len(receiver.got) == 4
+    other = Pipeline(r, s, "other")
+    assert other.deliverer.run_once() == 0  # the dead worker's lease still holds it
+    r.delete(Keys(s.key_prefix).webhook_lease(*due))  # its TTL runs out
+    other.until(lambda: len(receiver.got) == 5)
+    assert receiver.got[3][0]["delivery_id"] == receiver.got[4][0]["delivery_id"]
+    resent = receiver.got[4][0]["delivery_id"]
+    logged = [(d.delivery_id, d.outcome) for d in other.webhooks.log(hook_id)]
+    assert logged[0] == (resent, "delivered") and logged.count((resent, "delivered")) == 1
+
+    # A worker killed while fanning out: the event stays pending and another worker takes it.
+    desk.article("s_dam", "Coastal Times")
+    desk.summarise(
+        "s_dam", Summary(headline="Dam", consensus=[fact("Later fact.", "Coastal Times")])
+    )
+    crashing = Pipeline(r, s, "crashing")
+    crashing.webhooks.fan_out = killed  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        crashing.fanout.run_once()
+    other.until(lambda: len(receiver.got) == 6)
+    other.settle()
+    assert len(receiver.got) == 6
+    assert receiver.got[5][0]["changes"]["outlets_added"] == ["Coastal Times"]
+
+
+def test_persistent_failure_disables_and_default_settings_refuse_loopback(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    s = settings.model_copy(update={**FAST, "webhook_max_failures": 3})
+    receiver = Receiver(server, [500] * 100)
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created"])
+        desk = Desk(r)
+        desk.article("s_dam", "Northwind", created=True)
+        desk.summarise("s_dam", v1())
+        pipeline = Pipeline(r, s)
+        pipeline.until(lambda: not client.get(f"/webhooks/{hook_id}").json()["enabled"])
+        hook = client.get(f"/webhooks/{hook_id}").json()
+        assert "3 failed attempts in a row" in hook["disabled_reason"]
+        desk.article("s_ferry", "Harbor", created=True)
+        desk.summarise("s_ferry", v1())
+        pipeline.settle()
+        assert len(receiver.got) == 3  # nothing more after it was disabled
+
+    r.flushdb()
+    blocked = Receiver(server)
+    with TestClient(create_app(settings)) as client:  # default settings: loopback refused
+        hook_id = subscribe(client, server, blocked, ["story.created"])
+        assert (
+            client.post(
+                "/webhooks", json={"url": "ftp://x.test/", "events": ["story.created"]}
+            ).status_code
+            == 422
+        )
+        desk = Desk(r)
+        desk.article("s_dam", "Northwind", created=True)
+        desk.summarise("s_dam", v1())
+        pipeline = Pipeline(r, settings)
+        pipeline.until(
+            lambda: bool(client.get(f"/webhooks/{hook_id}/deliveries").json()["deliveries"])
+        )
+        (entry,) = client.get(f"/webhooks/{hook_id}/deliveries").json()["deliveries"]
+        assert entry["outcome"] == "blocked" and "non-public" in entry["error"]
+    assert blocked.got == []

@@ -1,0 +1,1 @@
+"""Webhook deliveries: story events fanned out to subscribers, signed, retried, ordered per story."""

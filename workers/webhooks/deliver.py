@@ -1,0 +1,246 @@
+"""Webhook deliveries in the worker: fan story events out to subscribers, then send them.
+
+Each POST carries the JSON event (with `delivery_id`, `attempt` and `timestamp`, unix seconds of
+this attempt) and the headers
+  X-Storyfold-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the webhook secret>
+  X-Storyfold-Timestamp, X-Storyfold-Delivery, X-Storyfold-Event
+The timestamp is inside the signed body, so a receiver that checks the signature and refuses a
+timestamp older than a few minutes is safe from replays (`verify` does both). Any 2xx
+acknowledges; anything else, a time-out or a refused address (the SSRF guard of
+workers.sources.fetch applies) is retried with exponential back-off for a bounded time, and a
+webhook failing too many attempts in a row is disabled. Delivery is at least once: a receiver
+should ignore a `delivery_id` it has already processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from core.config import Settings
+from core.errors import StoryfoldError
+from core.storage.stories import Stories
+from core.storage.story_feeds import StoryFeedItems
+from core.storage.webhooks import DeliveryLog, Webhooks
+from workers.sources.fetch import Blocked, Fetcher, FetchError
+
+log = structlog.get_logger(__name__)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, signature: str, now: float, tolerance_s: float = 300) -> bool:
+    """A receiver's check: the signature matches the body and the body's timestamp is recent."""
+    if not hmac.compare_digest(sign(secret, body), signature):
+        return False
+    try:
+        sent = float(json.loads(body)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return abs(now - sent) <= tolerance_s
+
+
+class Fanout:
+    """Story events → one queued delivery per subscribed webhook (core.storage.webhooks)."""
+
+    def __init__(
+        self, webhooks: Webhooks, stories: Stories, owner: str, claim_idle_ms: int
+    ) -> None:
+        self.webhooks = webhooks
+        self.stories = stories
+        self.owner = owner
+        self.claim_idle_ms = claim_idle_ms
+
+    def run_once(self, count: int = 100) -> int:
+        """Fan out up to `count` events; returns how many were read."""
+        if not self.webhooks.r.exists(self.webhooks.keys.webhooks):
+            return 0  # no webhook: the group may not even exist yet
+        self.webhooks.ensure_group()
+        events = self.webhooks.read_events(self.owner, count, self.claim_idle_ms)
+        if not events:
+            return 0
+        subscribers = self.webhooks.subscribers()
+        for entry_id, fields in events:
+            kind, story_id = fields.get("type", ""), fields.get("story_id", "")
+            at = int(entry_id.split("-")[0]) / 1000
+            targets = [
+                s
+                for s in subscribers
+                if kind in json.loads(s.get("events") or "[]") and float(s["created_at"]) <= at + 1
+            ]
+            payload = self.payload(entry_id, kind, story_id, fields) if targets and story_id else {}
+            deliveries = [
+                (
+                    s["id"],
+                    story_id,
+                    {
+                        "id": f"{entry_id}.{s['id']}",
+                        "attempts": 0,
+                        "first_at": time.time(),
+                        "payload": payload,
+                    },
+                )
+                for s in targets
+            ]
+            self.webhooks.fan_out(entry_id, deliveries if story_id else [])
+        return len(events)
+
+    def payload(
+        self, entry_id: str, kind: str, story_id: str, fields: dict[str, str]
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "event": kind,
+            "event_id": entry_id,
+            "story_id": story_id,
+            "seq": fields.get("seq"),
+        }
+        try:
+            story = self.stories.story(story_id)
+        except StoryfoldError:
+            return body
+        body["story"] = {
+            "id": story.id,
+            "path": f"/stories/{story.id}",
+            "headline": story.headline,
+            "summary_version": story.summary_version,
+            "article_count": story.article_count,
+            "source_count": story.source_count,
+            "merged_into": story.merged_into,
+        }
+        if kind in ("story.created", "story.updated") and story.summary_version:
+            items = StoryFeedItems(self.stories.r, self.stories.keys, self.stories)
+            since = story.summary_version - 1
+            body["changes"] = items.changes(story_id, since, story.summary_version).model_dump()
+        return body
+
+
+class Deliverer:
+    def __init__(
+        self, settings: Settings, webhooks: Webhooks, fetcher: Fetcher, owner: str
+    ) -> None:
+        self.settings = settings
+        self.webhooks = webhooks
+        self.fetcher = fetcher
+        self.owner = owner
+        self.lease_s = settings.fetch_timeout_s * 3 + 30
+
+    def run_once(self, limit: int = 50) -> int:
+        """One attempt for each due queue head this worker can lease; returns how many."""
+        attempts = 0
+        for hook_id, story_id in self.webhooks.due(time.time(), limit):
+            if not self.webhooks.lease(hook_id, story_id, self.owner, self.lease_s):
+                continue
+            try:
+                attempts += self.attempt(hook_id, story_id)
+            finally:
+                self.webhooks.release(hook_id, story_id, self.owner)
+        return attempts
+
+    def attempt(self, hook_id: str, story_id: str) -> int:
+        hook = self.webhooks.hook(hook_id)
+        if hook is None or hook.get("enabled") != "1":
+            self.webhooks.drop_queue(hook_id, story_id)
+            return 0
+        delivery = self.webhooks.head(hook_id, story_id)
+        if delivery is None:
+            self.webhooks.forget_if_empty(hook_id, story_id)
+            return 0
+        number = int(delivery.get("attempts", 0)) + 1
+        now = time.time()
+        body = json.dumps(
+            {
+                **delivery["payload"],
+                "delivery_id": delivery["id"],
+                "attempt": number,
+                "timestamp": int(now),
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Storyfold-Signature": sign(hook["secret"], body),
+            "X-Storyfold-Timestamp": str(int(now)),
+            "X-Storyfold-Delivery": delivery["id"],
+            "X-Storyfold-Event": str(delivery["payload"].get("event", "")),
+        }
+        status, error, outcome = None, None, "failed"
+        try:
+            response = self.fetcher.post(hook["url"], body, headers)
+            status = response.status
+            if 200 <= status < 300:
+                outcome = "delivered"
+            else:
+                error = f"HTTP {status}"
+        except Blocked as exc:
+            outcome, error = "blocked", exc.detail
+        except FetchError as exc:
+            error = f"{exc.kind}: {exc.detail}"
+        ok = outcome == "delivered"
+        failures = self.webhooks.count_failure(hook_id, ok)
+        retry_at: float | None = None
+        if not ok:
+            delivery["attempts"] = number
+            if now - float(delivery.get("first_at", now)) >= self.settings.webhook_retry_window_s:
+                outcome = "gave_up"
+            else:
+                delay = self.settings.webhook_retry_base_s * 2 ** (number - 1)
+                retry_at = now + min(self.settings.webhook_retry_max_s, delay)
+        entry = DeliveryLog(
+            delivery_id=delivery["id"],
+            event=str(delivery["payload"].get("event", "")),
+            story_id=story_id,
+            attempt=number,
+            at=datetime.fromtimestamp(now, UTC),
+            outcome=outcome,
+            status=status,
+            error=error,
+        )
+        self.webhooks.settle(hook_id, story_id, delivery, entry, retry_at)
+        log.info(
+            "webhook.attempt",
+            webhook_id=hook_id,
+            delivery=delivery["id"],
+            outcome=outcome,
+            status=status,
+        )
+        if failures >= self.settings.webhook_max_failures:
+            reason = f"{failures} failed attempts in a row (last: {error})"
+            self.webhooks.disable(hook_id, reason)
+            self.webhooks.drop_queue(hook_id, story_id)
+            log.warning("webhook.disabled", webhook_id=hook_id, reason=reason)
+        return 1
+
+
+class WebhookLoop:
+    """Fan-out and delivery until `stop`; burst: until no event waits and nothing is due now."""
+
+    def __init__(self, fanout: Fanout, deliverer: Deliverer, idle_s: float = 0.5) -> None:
+        self.fanout = fanout
+        self.deliverer = deliverer
+        self.idle_s = idle_s
+
+    def run(self, stop: threading.Event, burst: bool = False) -> int:
+        attempts = 0
+        while not stop.is_set():
+            try:
+                read = self.fanout.run_once()
+                sent = self.deliverer.run_once()
+            except Exception:  # a bug or Redis away: logged, the loop goes on
+                log.exception("webhook.loop_failed")
+                read = sent = 0
+                if burst:
+                    break
+            attempts += sent
+            if burst and not read and not sent:
+                break
+            if not read and not sent:
+                stop.wait(self.idle_s)
+        return attempts
