@@ -2,7 +2,7 @@
 # One CPU-only image for both roles: `storyfold api` (the default command) and `storyfold worker`.
 #
 #   docker build -t storyfold .
-#   docker compose up -d --scale worker=2          (see docker-compose.yml and README)
+#   docker compose up -d --scale worker=2          (see docker-compose.yml and docs/deploy.md)
 #
 # The install is scripts/install.sh, the same pinned steps `python3.11 dev.py setup` runs (and so
 # CI): requirements.lock pins torch==2.13.0+cpu, which lives on PyTorch's CPU wheel index. Give a
