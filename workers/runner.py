@@ -41,6 +41,7 @@ from core.storage import Storage, StorageDown
 from embedding.base import Embedder, in_background
 from workers.lead import LeadStage
 from workers.rest import RestStage
+from workers.sources.outside import OutsideWork
 from workers.story_ops import BatchResult, Prepared, StoryOps, count_deliveries, fail
 from workers.summary_stage import SummaryStage
 
@@ -96,6 +97,7 @@ class Worker:
         self.summaries = SummaryStage(
             storage, settings, self.ops, self.rest, self._placing_idle, self.name
         )
+        self.outside = OutsideWork(storage, settings, self.name)  # feeds in, webhooks out
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
@@ -106,6 +108,10 @@ class Worker:
         runs Python (extract, assign, summarise) the other's model batches use the other core
         (onnxruntime releases the GIL). The model runs story decisions first (see BatchPool)."""
         stop = stop or threading.Event()
+        if burst:
+            self.outside.poll_due(stop)  # the feeds due now: their articles are drained below
+        else:
+            self.outside.start(stop)  # feeds and webhooks, in the background until `stop`
         placing_over = threading.Event()
         failure: list[BaseException] = []
         counts = [0, 0]
@@ -130,6 +136,8 @@ class Worker:
             thread.join()
         if failure:
             raise failure[0]
+        if burst:
+            self.outside.deliver_due(stop)  # the events of this run, to their webhooks
         return sum(counts)
 
     def _loop(

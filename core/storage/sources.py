@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis
@@ -27,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.errors import NotFound
 from core.keys import Keys
 from core.storage.articles import decode_hash, from_ts
+
+if TYPE_CHECKING:
+    from core.storage import Storage
 
 # Record a poll unless the source was deleted meanwhile (a deleted source must not come back).
 _RECORD = """
@@ -142,6 +146,11 @@ def _host(host: str) -> str:
 
 
 class Sources:
+    @classmethod
+    def of(cls, storage: Storage) -> Sources:
+        """The repository over a Storage bundle's database (workers never hold a client)."""
+        return cls(storage.client, storage.keys)
+
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
         self.keys = keys

@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
-
 from core.errors import InvalidInput
-from core.keys import Keys
 from core.records import StoryCard
 from core.storage.articles import decode_hash, from_ts
 from core.storage.stories import Stories
@@ -39,11 +36,11 @@ class FeedItem:
 
 
 class StoryFeedItems:
-    def __init__(self, client: redis.Redis, keys: Keys, stories: Stories) -> None:
-        self.r = client
-        self.keys = keys
+    def __init__(self, stories: Stories) -> None:
+        self.r = stories.r
+        self.keys = stories.keys
         self.stories = stories
-        self._save = client.register_script(_SAVE)
+        self._save = self.r.register_script(_SAVE)
 
     def items(self, cards: list[StoryCard]) -> list[FeedItem]:
         return [self.item(card) for card in cards]

@@ -20,7 +20,7 @@ import secrets
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import redis
@@ -29,6 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.errors import NotFound
 from core.keys import Keys
 from core.storage.articles import decode_hash, from_ts
+
+if TYPE_CHECKING:
+    from core.storage import Storage
 
 GROUP = "webhooks"
 EventType = Literal["story.created", "story.updated", "story.merged"]
@@ -125,6 +128,11 @@ def _out(f: dict[str, str], secret: bool = False) -> WebhookOut:
 
 
 class Webhooks:
+    @classmethod
+    def of(cls, storage: Storage) -> Webhooks:
+        """The repository over a Storage bundle's database (workers never hold a client)."""
+        return cls(storage.client, storage.keys)
+
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
         self.keys = keys
@@ -177,6 +185,9 @@ class Webhooks:
         return f
 
     # -- the worker's side -------------------------------------------------------------------
+    def any(self) -> bool:
+        return bool(self.r.exists(self.keys.webhooks))
+
     def ensure_group(self) -> None:
         try:
             self.r.xgroup_create(self.keys.events_stream, GROUP, id="$", mkstream=True)

@@ -24,7 +24,7 @@ StoryId = Annotated[str, Path(max_length=64)]
 def _items(feed: FeedDep, query: FeedQueryDep, stories: StoriesDep) -> list[FeedItem]:
     """The same stories as GET /stories with the same query, as feed items."""
     cards = feed.page(query).stories
-    return StoryFeedItems(stories.r, stories.keys, stories).items(cards)
+    return StoryFeedItems(stories).items(cards)
 
 
 Items = Annotated[list[FeedItem], Depends(_items)]
@@ -71,4 +71,4 @@ def story_changes(
 ) -> SummaryChanges:
     """Facts added and dropped, outlets added, conflicts opened and resolved between two summary
     versions of a story."""
-    return StoryFeedItems(stories.r, stories.keys, stories).changes(story_id, since, version)
+    return StoryFeedItems(stories).changes(story_id, since, version)

@@ -62,7 +62,7 @@ class Fanout:
 
     def run_once(self, count: int = 100) -> int:
         """Fan out up to `count` events; returns how many were read."""
-        if not self.webhooks.r.exists(self.webhooks.keys.webhooks):
+        if not self.webhooks.any():
             return 0  # no webhook: the group may not even exist yet
         self.webhooks.ensure_group()
         events = self.webhooks.read_events(self.owner, count, self.claim_idle_ms)
@@ -117,7 +117,7 @@ class Fanout:
             "merged_into": story.merged_into,
         }
         if kind in ("story.created", "story.updated") and story.summary_version:
-            items = StoryFeedItems(self.stories.r, self.stories.keys, self.stories)
+            items = StoryFeedItems(self.stories)
             since = story.summary_version - 1
             body["changes"] = items.changes(story_id, since, story.summary_version).model_dump()
         return body
