@@ -23,7 +23,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".storyfold-installed"
 LOCK = ROOT / "requirements.lock"
-PACKAGES = ("core", "embedding", "service", "workers", "storyfold")
+PACKAGES = ("core", "embedding", "service", "workers", "storyfold", "harness")
 
 
 def run(*cmd: str | Path) -> None:

@@ -52,7 +52,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from benchmarks._procs import Service, free_port, service_env, wait_for, wait_healthy
+from harness.procs import Service, free_port, service_env, wait_for, wait_healthy
 from benchmarks.datasets import Doc, load_giveme, load_googlenews
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -27,6 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.keys import WORKER_GROUP
 from storyfold.ingest import wait_processed
 
+pytestmark = pytest.mark.slow  # apt installs, hadolint, and the compose stack as real processes
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO.parent / "shared" / "benchmarks" / "giveme5w1h-dev"
 STREAM = "sf:stream:articles"

@@ -6,19 +6,18 @@ id ever returned still answers, and every summary is current.
 
 Redis runs with `appendfsync always` here, so its hard kill is held to the same "nothing accepted
 is lost" as its clean stop; what `everysec` can lose on a SIGKILL is explained (and counted) in
-benchmarks/faults.py.
+harness/faults/.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # benchmarks/ holds scripts; it is not an installed package
+import pytest
 
-from benchmarks.faults import FaultConfig, run_faults  # noqa: E402
+from harness.faults import FaultConfig, run_faults
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted: minutes
 
 
 def test_nothing_accepted_is_lost_through_kills_and_restarts(tmp_path: Path) -> None:

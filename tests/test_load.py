@@ -6,17 +6,15 @@ CI core only checks that nothing fails.)"""
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # benchmarks/ holds scripts; it is not an installed package
+from harness.load import run_load, summarise
+from harness.procs import RedisServer, Service, free_port, service_env, wait_healthy
 
-from benchmarks._procs import RedisServer, Service, free_port, service_env, wait_healthy  # noqa: E402
-from benchmarks.load import run_load, summarise  # noqa: E402
+pytestmark = pytest.mark.slow  # a real api under a burst of load
 
 
 def test_api_with_two_workers_takes_a_burst_of_posts_and_reads(tmp_path: Path) -> None:

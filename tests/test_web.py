@@ -24,6 +24,8 @@ from core.config import Settings
 from service.app import create_app
 from workers.runner import Worker
 
+pytestmark = pytest.mark.slow  # a real browser (headless Chromium) against a live server
+
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FLAGS = [
