@@ -18,6 +18,9 @@ Layout (prefix `sf` by default):
   {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
   {p}:terms:df                 hash: term -> number of articles that used it (online idf)
   {p}:terms:docs               counter: articles counted into terms:df
+  {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
+  {p}:terms:df                 hash: term -> number of articles that used it (online idf)
+  {p}:terms:docs               counter: articles counted into terms:df
   {p}:story:{id}:articles      zset: member article ids scored by published time
   {p}:story:{id}:summary       string: JSON summary, current version
   {p}:story:{id}:versions      list: JSON summaries, oldest first
@@ -105,6 +108,17 @@ class Keys:
 
     def story_state(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:state"
+
+    def story_evidence(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{story_id}:evidence"
+
+    @property
+    def term_df(self) -> str:
+        return f"{self.prefix}:terms:df"
+
+    @property
+    def term_docs(self) -> str:
+        return f"{self.prefix}:terms:docs"
 
     def story_evidence(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:evidence"

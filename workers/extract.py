@@ -21,6 +21,10 @@ class Extracted:
     # given title, else the first line if it reads like a headline, else html metadata
     title: str | None
     sentences: list[str]  # clean reporting sentences in reading order
+    # What the clean text was cut from, for workers.extract_quality: the posted text's lines
+    # (after the headline) and how many of them were headings, links or page furniture.
+    lines: int = 0
+    page_lines: int = 0
 
 
 # A line (paragraph) that matches any of these is photo furniture, not reporting. The markers are
@@ -95,8 +99,10 @@ def extract(
         found_title = html_title
 
     sentences: list[str] = []
+    page_lines = 0
     for line in lines:
         if _is_furniture(line) or _reads_like_heading(line):
+            page_lines += 1
             continue
         if not sentences:  # a dateline opens the body's first paragraph, nowhere else
             line = _DATELINE_RE.sub("", line)
@@ -104,7 +110,7 @@ def extract(
             sentence = _clean_sentence(raw)
             if sentence and not _is_furniture(sentence) and _is_reporting_sentence(sentence):
                 sentences.append(sentence)
-    return Extracted(title=found_title, sentences=sentences)
+    return Extracted(found_title, sentences, len(lines), page_lines)
 
 
 @lru_cache(maxsize=1)
