@@ -361,7 +361,7 @@ def follow(
     with httpx.Client(base_url=api_url, timeout=30, headers=headers) as client:
         resp = client.post("/sources", json=body)
     if resp.status_code not in (200, 201):
-        console.print(f"[red]{resp.json().get('detail', resp.text)}[/]", markup=False)
+        console.print(str(resp.json().get("detail", resp.text)), style="red", markup=False)
         raise typer.Exit(1)
     src = resp.json()
     verb = "already following" if resp.status_code == 200 else "following"
@@ -375,7 +375,7 @@ def sources(api_url: ApiOpt = "http://127.0.0.1:8000", api_key: KeyOpt = None) -
     with httpx.Client(base_url=api_url, timeout=30, headers=headers) as client:
         resp = client.get("/sources")
     if resp.status_code != 200:
-        console.print(f"[red]{resp.json().get('detail', resp.text)}[/]", markup=False)
+        console.print(str(resp.json().get("detail", resp.text)), style="red", markup=False)
         raise typer.Exit(1)
     for src in resp.json()["sources"]:
         outcome = src["last_outcome"] or "not polled yet"
