@@ -5,6 +5,7 @@ failure, refused by the SSRF guard under default settings."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -246,3 +247,71 @@ def test_persistent_failure_disables_and_default_settings_refuse_loopback(
         (entry,) = client.get(f"/webhooks/{hook_id}/deliveries").json()["deliveries"]
         assert entry["outcome"] == "blocked" and "non-public" in entry["error"]
     assert blocked.got == []
+
+
+DOOMED = """
+import threading
+from core.config import Settings
+from storyfold.compose import build_storage
+from workers.sources.outside import OutsideWork
+
+s = Settings()
+OutsideWork(build_storage(s, s.redis_url), s, "doomed").hooks.run(threading.Event())
+"""
+
+
+def test_a_delivering_worker_killed_mid_post_loses_nothing(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """A real worker process is SIGKILLed while its POST is in flight: the delivery stays queued,
+    another worker sends it again (same delivery id), and it is logged delivered once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server)
+    arrived, release = threading.Event(), threading.Event()
+    first: list[str] = []
+
+    def hold_first(seen: Seen) -> Reply:
+        if not first:
+            first.append(seen.headers["x-storyfold-delivery"])
+            arrived.set()
+            release.wait(60)  # the worker is killed while waiting for this answer
+            return Reply(200)
+        return receiver.route(seen)
+
+    server.routes["/hook"] = hold_first
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created"])
+    desk = Desk(r)
+    desk.article("s_dam", "Northwind", created=True)
+    desk.summarise("s_dam", v1())
+    env = {
+        **os.environ,
+        "STORYFOLD_REDIS_URL": s.redis_url or "",
+        "STORYFOLD_FETCH_ALLOW_PRIVATE": "true",
+        "STORYFOLD_LOG_JSON": "true",
+    }
+    doomed = subprocess.Popen([sys.executable, "-c", DOOMED], env=env, cwd=os.getcwd())
+    try:
+        assert arrived.wait(120), "the worker process never posted"
+    finally:
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    try:
+        keys = Keys(s.key_prefix)
+        assert r.llen(keys.webhook_queue(hook_id, "s_dam")) == 1  # still queued
+        assert Webhooks(r, keys).log(hook_id) == []  # and never settled
+        r.delete(keys.webhook_lease(hook_id, "s_dam"))  # the dead worker's lease expires
+        survivor = Pipeline(r, s, "survivor")
+        survivor.until(lambda: len(receiver.delivered()) == 1)
+        survivor.settle()
+    finally:
+        release.set()
+    assert [body["delivery_id"] for body in receiver.delivered()] == first  # sent again, same id
+    assert len(receiver.got) == 1
+    log = Webhooks(r, keys).log(hook_id)
+    assert [(d.outcome, d.attempt) for d in log] == [("delivered", 1)]
