@@ -272,3 +272,44 @@ def test_one_poller_per_source_and_a_poll_cut_short_is_redone_without_doubles(
     assert other.poll_due() == 1
     assert len(r.keys(keys.article("*"))) == 2
     assert server.seen[-1].headers.get("if-none-match") == '"e1"'
+
+
+RSS10 = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="http://old.test/"><title>Old Style Weekly</title><link>http://old.test/</link>
+    <description>x</description></channel>
+  <item rdf:about="http://old.test/a"><title>Quarry reopens</title><link>/a</link>
+    <description>The quarry reopened.</description><dc:date>2026-03-02T09:00:00Z</dc:date></item>
+</rdf:RDF>"""
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<rss version="2.0"><channel><title>&lol2;</title></channel></rss>"""
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<rss version="2.0"><channel><title>&x;</title></channel></rss>"""
+
+
+def test_parser_reads_rss10_and_refuses_hostile_or_broken_bodies() -> None:
+    from datetime import UTC, datetime
+
+    from workers.sources.parse import FeedParseError, parse_feed
+
+    feed = parse_feed(RSS10, "http://old.test/feed.rdf")
+    assert (feed.kind, feed.title) == ("rss10", "Old Style Weekly")
+    (entry,) = feed.entries
+    assert entry.link == "http://old.test/a"  # relative link resolved against the feed
+    assert entry.published == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    for hostile in (LAUGHS, XXE):
+        with pytest.raises(FeedParseError, match="refused"):
+            parse_feed(hostile, "http://x.test/")
+    with pytest.raises(FeedParseError, match="invalid XML"):
+        parse_feed(b"<rss><channel>", "http://x.test/")
+    with pytest.raises(FeedParseError, match="not an RSS"):
+        parse_feed(b"<html><body>hello</body></html>", "http://x.test/")
+    with pytest.raises(FeedParseError, match="invalid JSON"):
+        parse_feed(b"{not json", "http://x.test/")
+    with pytest.raises(FeedParseError, match="not a JSON Feed"):
+        parse_feed(b'{"items": []}', "http://x.test/")
