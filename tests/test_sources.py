@@ -313,3 +313,19 @@ def test_parser_reads_rss10_and_refuses_hostile_or_broken_bodies() -> None:
         parse_feed(b"{not json", "http://x.test/")
     with pytest.raises(FeedParseError, match="not a JSON Feed"):
         parse_feed(b'{"items": []}', "http://x.test/")
+
+
+def test_one_request_per_host_with_an_interval_and_retry_after_holding_it(r: redis.Redis) -> None:
+    from core.storage.hosts import Hosts
+
+    hosts = Hosts(r, Keys())
+    assert hosts.acquire("news.test", "w1", 30) == 0
+    assert hosts.acquire("news.test", "w2", 30) > 0  # one request in flight per host
+    assert hosts.acquire("other.test", "w2", 30) == 0  # other hosts are not held up
+    hosts.release("news.test", "w1", interval_s=2.0)
+    wait = hosts.acquire("news.test", "w2", 30)
+    assert 1.0 < wait <= 2.0  # the minimum interval between two requests
+    hosts.defer("news.test", time.time() + 120)  # a 429's Retry-After
+    assert hosts.acquire("news.test", "w2", 30) > 100
+    hosts.defer("news.test", time.time() + 5)  # never pulled back in
+    assert hosts.acquire("news.test", "w2", 30) > 100

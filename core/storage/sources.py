@@ -7,14 +7,12 @@ Last-Modified) and the set of entries already turned into articles are written o
 entries are stored, so a poll cut short is repeated in full, and Store.add_article's idempotency
 (by canonical URL) keeps the repeat from doubling anything.
 
-Hosts: one request in flight per host (a host lease) and at least `fetch_host_interval_s` between
-two of them (`host:{h}:next`), which a 429/503's Retry-After pushes further out.
+Hosts (core.storage.hosts): one request in flight per host, a minimum interval between two.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.errors import NotFound
 from core.keys import Keys
 from core.storage.articles import decode_hash, from_ts
+from core.storage.hosts import Hosts
 
 if TYPE_CHECKING:
     from core.storage import Storage
@@ -46,20 +45,6 @@ return 0
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-"""
-# KEYS: host next, host lease; ARGV: owner, now, lease ms. Returns seconds to wait (0: acquired).
-_HOST_ACQUIRE = """
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local now = tonumber(ARGV[2])
-if nxt > now then return tostring(nxt - now) end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[3]) then return '0' end
-return '0.2'
-"""
-# KEYS: host next; ARGV: not-before (unix), ttl ms. Only ever pushes the time out.
-_HOST_DEFER = """
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > nxt then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-return 1
 """
 
 
@@ -141,10 +126,6 @@ def _digest(url: str) -> str:
     return hashlib.sha1(url.strip().encode()).hexdigest()
 
 
-def _host(host: str) -> str:
-    return re.sub(r"[^a-z0-9.\-:\[\]]", "_", host.lower())
-
-
 class Sources:
     @classmethod
     def of(cls, storage: Storage) -> Sources:
@@ -157,8 +138,7 @@ class Sources:
         self._record = client.register_script(_RECORD)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
-        self._host_acquire = client.register_script(_HOST_ACQUIRE)
-        self._host_defer = client.register_script(_HOST_DEFER)
+        self.hosts = Hosts(client, keys)
 
     # -- the API's side --------------------------------------------------------------------------
     def add(self, source: SourceIn, poll_seconds: int) -> tuple[SourceOut, bool]:
@@ -281,26 +261,6 @@ class Sources:
     def reschedule(self, source_id: str, at: float) -> None:
         """Move a source's next poll (xx: never re-adds a deleted one)."""
         self.r.zadd(self.keys.sources_due, {source_id: at}, xx=True)
-
-    # -- hosts ---------------------------------------------------------------------------------
-    def host_acquire(self, host: str, owner: str, lease_s: float) -> float:
-        """0 when this owner now holds the host's one request slot; else seconds to wait."""
-        h = _host(host)
-        wait = self._host_acquire(
-            keys=[self.keys.host_next(h), self.keys.host_lease(h)],
-            args=[owner, f"{time.time():.3f}", int(lease_s * 1000)],
-        )
-        return float(wait)
-
-    def host_release(self, host: str, owner: str, interval_s: float) -> None:
-        h = _host(host)
-        if interval_s > 0:
-            self.host_defer(host, time.time() + interval_s)
-        self._release(keys=[self.keys.host_lease(h)], args=[owner])
-
-    def host_defer(self, host: str, until: float) -> None:
-        ttl_ms = max(1000, int((until - time.time()) * 1000) + 1000)
-        self._host_defer(keys=[self.keys.host_next(_host(host))], args=[f"{until:.3f}", ttl_ms])
 
 
 def _out(f: dict[str, str]) -> SourceOut:

@@ -194,14 +194,14 @@ class Poller:
         """One request through the host gate: waits (bounded) for the host's slot and interval."""
         host = urlsplit(url).hostname or ""
         deadline = time.monotonic() + HOST_WAIT_S
-        while (wait := self.sources.host_acquire(host, self.owner, self.lease_s)) > 0:
+        while (wait := self.sources.hosts.acquire(host, self.owner, self.lease_s)) > 0:
             if time.monotonic() + wait > deadline:
                 raise HostBusy(wait)
             time.sleep(min(wait, 1.0))
         try:
             return self.fetcher.get(url, headers, max_bytes)
         finally:
-            self.sources.host_release(host, self.owner, self.settings.fetch_host_interval_s)
+            self.sources.hosts.release(host, self.owner, self.settings.fetch_host_interval_s)
 
     def _conditional(self, state: PollState) -> dict[str, str]:
         headers = {
@@ -227,7 +227,7 @@ class Poller:
             if wait_s is not None:
                 delay = min(float(cap), max(wait_s, 1.0))
                 if host:
-                    self.sources.host_defer(host, now + delay)
+                    self.sources.hosts.defer(host, now + delay)
             next_at = now + delay
         self.sources.record(state.id, report, next_at, failures)
         log.info(
