@@ -19,7 +19,7 @@ from loopback_server import LoopbackServer, Reply, Seen, loopback_server
 from core.config import Settings
 from core.keys import Keys
 from core.storage.stories import Stories
-from core.storage.webhooks import Webhooks
+from core.storage.webhooks import WebhookIn, Webhooks
 from core.summary import Summary
 from service.app import create_app
 from workers.sources.poll import fetcher_for
@@ -230,13 +230,15 @@ def test_persistent_failure_disables_and_default_settings_refuse_loopback(
     r.flushdb()
     blocked = Receiver(server)
     with TestClient(create_app(settings)) as client:  # default settings: loopback refused
-        hook_id = subscribe(client, server, blocked, ["story.created"])
-        assert (
-            client.post(
-                "/webhooks", json={"url": "ftp://x.test/", "events": ["story.created"]}
-            ).status_code
-            == 422
+        for url in (f"{server.base}/hook", "ftp://x.test/", "http://169.254.169.254/"):
+            resp = client.post("/webhooks", json={"url": url, "events": ["story.created"]})
+            assert resp.status_code == 422, resp.text
+        # A name that resolved to a public address when posted and to loopback later: refused
+        # when delivering (stored here directly, as the API would have).
+        hook = Webhooks(r, Keys()).add(
+            WebhookIn(url=f"{server.base}/hook", events=["story.created"])
         )
+        hook_id = hook.id
         desk = Desk(r)
         desk.article("s_dam", "Northwind", created=True)
         desk.summarise("s_dam", v1())

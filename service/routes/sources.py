@@ -1,9 +1,9 @@
 """Followed feeds: POST /sources, GET /sources, GET/DELETE /sources/{id}. The workers poll them
 (workers/sources/poll.py); this edge only records what to follow and reports how polling goes.
 
-The SSRF guard runs where the fetching happens, in the worker: a URL resolving to a non-public
-address is accepted here and its refusal (`last_outcome: blocked`, `last_error` saying why) shows
-in GET /sources/{id} after the first poll."""
+A URL that is not http(s) or resolves to a non-public address is refused here (422, saying why;
+core/netguard.py); the worker checks again on every fetch and redirect, and reports a refusal
+then (a name that resolves elsewhere later) as `last_outcome: blocked` in GET /sources/{id}."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
+from core.config import Settings
+from core.errors import InvalidInput
+from core.netguard import Blocked, FetchError, guard, policy_of
 from core.storage.sources import SourceIn, SourceList, SourceOut, Sources
 from service.auth import ReadAccess, WriteAccess
 from service.deps import SettingsDep
@@ -25,6 +28,17 @@ def _sources(request: Request) -> Sources:
     return sources
 
 
+def refuse_private(url: str, settings: Settings) -> None:
+    """422 for a URL the SSRF guard refuses; a name that does not resolve now passes (the worker
+    reports it when it polls)."""
+    try:
+        guard(url, policy_of(settings))
+    except Blocked as exc:
+        raise InvalidInput(exc.detail, field="url") from None
+    except FetchError:
+        pass
+
+
 @router.post(
     "/sources",
     dependencies=[WriteAccess],
@@ -36,6 +50,7 @@ def follow(
     body: SourceIn, request: Request, settings: SettingsDep, response: Response
 ) -> SourceOut:
     """Follow an RSS, Atom or JSON feed: workers poll it and post each new entry as an article."""
+    refuse_private(body.url, settings)
     poll = max(body.poll_seconds or settings.source_poll_seconds, settings.source_min_poll_seconds)
     source, existing = _sources(request).add(body, poll)
     response.headers["Location"] = f"/sources/{source.id}"

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Path, Request, Response, status
 
 from core.storage.webhooks import DeliveryPage, WebhookIn, WebhookList, WebhookOut, Webhooks
 from service.auth import WriteAccess
+from service.deps import SettingsDep
+from service.routes.sources import refuse_private
 
 router = APIRouter(tags=["webhooks"], dependencies=[WriteAccess])
 
@@ -24,8 +26,12 @@ def _webhooks(request: Request) -> Webhooks:
 
 
 @router.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
-def add_webhook(body: WebhookIn, request: Request, response: Response) -> WebhookOut:
-    """Subscribe a URL to story events. The answer holds the signing `secret`, shown only here."""
+def add_webhook(
+    body: WebhookIn, request: Request, response: Response, settings: SettingsDep
+) -> WebhookOut:
+    """Subscribe a URL to story events. The answer holds the signing `secret`, shown only here.
+    A URL resolving to a non-public address is refused (422), as for sources."""
+    refuse_private(body.url, settings)
     hook = _webhooks(request).add(body)
     response.headers["Location"] = f"/webhooks/{hook.id}"
     return hook

@@ -25,10 +25,11 @@ import structlog
 from pydantic import ValidationError
 
 from core.config import Settings
+from core.netguard import policy_of
 from core.records import ArticleIn
 from core.storage.articles import Store
 from core.storage.sources import PollReport, PollState, Sources
-from workers.sources.fetch import Blocked, Fetcher, FetchError, Limits, Policy, Resolver, Response
+from workers.sources.fetch import Blocked, Fetcher, FetchError, Limits, Resolver, Response
 from workers.sources.fetch import system_resolver as _system_resolver
 from workers.sources.parse import FeedEntry, FeedParseError, parse_feed, site_name
 
@@ -65,7 +66,7 @@ def backoff_s(poll_seconds: int, failures: int, cap_s: int) -> float:
 
 
 def fetcher_for(settings: Settings, resolve: Resolver | None = None) -> Fetcher:
-    policy = Policy(settings.fetch_allow_private, tuple(settings.fetch_allow))
+    policy = policy_of(settings)
     limits = Limits(
         settings.fetch_timeout_s, settings.fetch_max_bytes, settings.fetch_max_redirects
     )
