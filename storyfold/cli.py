@@ -149,6 +149,7 @@ def serve(
             stopper.begin()
             stopper.wait(worker_thread)  # abandoned (exits) past the deadline
             stopper.settled()
+    stopper.exit_now(0)  # not held up by background threads (storyfold.stopping)
 
 
 def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path) -> None:
@@ -267,6 +268,7 @@ def worker(
             log.info("worker.stopped", worker=w.name, articles=done, reason="signal")
         if burst:
             console.print(f"burst: {done} articles finished, queue drained")
+    stopper.exit_now(0)  # not held up by background threads (storyfold.stopping)
 
 
 @app.command()

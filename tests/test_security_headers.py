@@ -5,7 +5,10 @@ launches it), which must run the pages' own script under the policy and refuse a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import httpx
@@ -28,8 +31,9 @@ def directives(csp: str) -> dict[str, set[str]]:
     return parsed
 
 
-def assert_strict(headers: httpx.Headers) -> None:
+def assert_strict(headers: Mapping[str, str], what: str) -> None:
     csp = directives(headers["content-security-policy"])
+    assert csp, what
     assert csp["default-src"] == {"'none'"}
     assert csp["script-src"] == {"'self'"} and csp["style-src"] == {"'self'"}  # nothing inline
     assert csp["frame-ancestors"] == {"'none'"} and csp["base-uri"] == {"'none'"}
@@ -54,7 +58,7 @@ def test_every_kind_of_response_carries_the_headers(
     }
     for what, resp in responses.items():
         assert resp.status_code < 500, (what, resp.status_code)
-        assert_strict(resp.headers), what
+        assert_strict(resp.headers, what)
     assert responses["feed page"].headers["content-type"].startswith("text/html")
     assert responses["missing story page"].status_code == 404
     # A 304 from the ETag middleware still says nothing different.
@@ -122,8 +126,34 @@ def test_a_browser_runs_the_pages_under_the_policy_and_refuses_inline_script(
         assert page.evaluate("window.__inline") is None
         assert any("inline script" in v for v in violations), violations
 
-        # Another page may not frame ours: the frame stays empty (an error page instead).
-        page.set_content(f'<iframe src="{base}/stories/{story_id}"></iframe>')
-        page.wait_for_timeout(1500)
+        # Another site's page (another origin on loopback) may not frame ours.
+        violations.clear()
+        with framing_site(f"{base}/stories/{story_id}") as elsewhere:
+            page.goto(elsewhere)
+            page.wait_for_timeout(1500)
         assert any("frame-ancestors" in v for v in violations), violations
-        assert page.frames[1].locator("h1").count() == 0
+        assert page.frames[1].url.startswith("chrome-error://")  # its error page, not ours
+
+
+@contextmanager
+def framing_site(target: str) -> Iterator[str]:
+    """A page on another origin that puts `target` in an iframe."""
+    body = f'<!doctype html><iframe src="{target}"></iframe>'.encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
