@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import feedparser
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -112,6 +113,14 @@ def test_three_outlets_fold_into_stories_and_a_second_poll_adds_nothing(
             }
             assert all(a["published_at"].startswith("2026-03-0") for a in story["articles"])
             assert story["summary"]["consensus"], story["summary"]
+        # ... and read back out as a feed: one item per story, citing the outlets.
+        atom = feedparser.parse(client.get("/stories.atom", params={"min_sources": 3}).content)
+        assert not atom.bozo and len(atom.entries) == 2
+        assert {e.id for e in atom.entries} == {
+            f"http://testserver/stories/{card['id']}" for card in stories
+        }
+        for entry in atom.entries:
+            assert all(outlet in entry.content[0].value for outlet in outlets)
         articles_before = len(r.keys(Keys(s.key_prefix).article("*")))
 
         # Second poll: every feed answers 304 to its validators; nothing new, no page fetched.
