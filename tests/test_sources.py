@@ -345,3 +345,20 @@ def test_one_request_per_host_with_an_interval_and_retry_after_holding_it(r: red
     assert hosts.acquire("news.test", "w2", 30) > 100
     hosts.defer("news.test", time.time() + 5)  # never pulled back in
     assert hosts.acquire("news.test", "w2", 30) > 100
+
+
+def test_writes_need_a_key_when_keys_are_set(settings: Settings) -> None:
+    s = settings.model_copy(update={"api_keys": ["k" * 24], "fetch_allow_private": True})
+    body = {"url": "http://127.0.0.1:9/feed.xml"}
+    auth = {"Authorization": "Bearer " + "k" * 24}
+    with api(s) as client:
+        assert client.post("/sources", json=body).status_code == 401
+        created = client.post("/sources", json=body, headers=auth)
+        assert created.status_code == 201
+        assert client.get("/sources").status_code == 200  # reads stay open
+        assert client.delete(f"/sources/{created.json()['id']}").status_code == 401
+        hook = {"url": "http://127.0.0.1:9/hook", "events": ["story.created"]}
+        assert client.post("/webhooks", json=hook).status_code == 401
+        assert client.get("/webhooks").status_code == 401  # webhooks are the admin's alone
+        assert client.post("/webhooks", json=hook, headers=auth).status_code == 201
+        assert client.delete(f"/sources/{created.json()['id']}", headers=auth).status_code == 204
