@@ -24,6 +24,7 @@ from core.storage.stories import Stories
 from core.storage.webhooks import Webhooks
 from service.etag import ETagMiddleware
 from service.guard import RequestGuard
+from service.openapi import install_openapi
 from service.problems import install_handlers
 from service.security_headers import SecurityHeaders
 from service.routes import (
@@ -99,4 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (articles, story_feeds, stories, events, pages, health, sources, webhooks):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("service", "static")]), name="static")
+    install_openapi(app, settings)
     return app

@@ -6,18 +6,11 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import PROBLEM_JSON, TYPE_BASE
+from service.problems import PROBLEM_JSON, problem_body
 
 
 def _problem(status: int, title: str, slug: str, detail: str, field: str) -> tuple[bytes, int]:
-    body = {
-        "type": TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "field": field,
-    }
-    return json.dumps(body).encode(), status
+    return json.dumps(problem_body(status, title, slug, detail, field)).encode(), status
 
 
 class RequestGuard:

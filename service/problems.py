@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import StoryfoldError
@@ -24,19 +25,58 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://storyfold.dev/problems/"
 
 
+class ProblemError(BaseModel):
+    field: str = Field(description="Where: `body[3].url`, `query.limit`, `path.story_id`")
+    message: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details. Further members (`retry_after`) may appear."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem: " + TYPE_BASE + "<slug>")
+    title: str = Field(description="The kind of problem, in words; the same for every instance")
+    status: int = Field(ge=400, le=599, description="The HTTP status code, repeated")
+    detail: str = Field(description="What went wrong this time, and how to fix it")
+    field: str | None = Field(
+        None, description="The input to blame: `body`, `body.url`, `query.limit`, `Authorization`"
+    )
+    errors: list[ProblemError] | None = Field(
+        None, description="422: every invalid field, so a whole batch can be fixed at once"
+    )
+
+
+def problem_body(
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    field: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The JSON of a problem; built through the model, so it cannot drift from the schema."""
+    model = Problem.model_validate(
+        {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+        | {"field": field, "errors": errors}
+    )
+    return {**model.model_dump(exclude_none=True), **extra}
+
+
 def problem(
-    status: int, title: str, slug: str, detail: str, field: str | None = None, **extra: Any
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if field is not None:
-        body["field"] = field
-    body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = problem_body(status, title, slug, detail, field, **extra)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -138,4 +178,20 @@ def install_handlers(app: FastAPI) -> None:
                 field="body",
             )
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(exc.status_code, str(exc.detail), slug, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110: a 405 lists what the resource allows. Starlette names only the methods
+            # of the first route that matched the path; a path served by several routes
+            # (GET and POST /sources) allows all of theirs.
+            headers["Allow"] = ", ".join(_allowed(request))
+        return problem(exc.status_code, str(exc.detail), slug, str(exc.detail), headers=headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    path = request.url.path
+    methods: set[str] = set()
+    for route in routing.iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path) and route.methods:
+            methods |= route.methods
+    return sorted(methods)

@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Response, status
+from pydantic import Field
 
 from core.errors import InvalidInput
 from core.records import ID_PATTERN, Accepted, AcceptedBatch, ArticleIn, ArticleOut
 from service.auth import ReadAccess, WriteAccess
 from service.deps import SettingsDep, StoreDep
+from service.openapi import bound_by_setting, problem_responses
 
 router = APIRouter(tags=["articles"])
+
+# A batch: one to STORYFOLD_MAX_BATCH_ARTICLES articles (the schema's maxItems is that setting).
+Batch = Annotated[
+    list[ArticleIn],
+    Field(min_length=1, json_schema_extra=bound_by_setting(maxItems="max_batch_articles")),
+]
 
 
 @router.post(
@@ -19,15 +27,10 @@ router = APIRouter(tags=["articles"])
     dependencies=[WriteAccess],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted | AcceptedBatch,
-    responses={
-        200: {"description": "Already stored: the existing article", "model": Accepted},
-        401: {"description": "API keys are configured and this request has none that is valid"},
-        413: {"description": "Body over the size limit"},
-        422: {"description": "Invalid article (problem+json names the field)"},
-    },
+    responses={200: {"description": "Already stored: the existing article", "model": Accepted}},
 )
 def post_articles(
-    body: Annotated[ArticleIn | list[ArticleIn], Body()],
+    body: Annotated[ArticleIn | Batch, Body()],
     store: StoreDep,
     settings: SettingsDep,
     response: Response,
@@ -37,10 +40,6 @@ def post_articles(
     Idempotent: the same `id`, else the same canonical `url`, else the same `source` + `text`
     returns the article already stored (200, `existing: true`) and changes nothing."""
     if isinstance(body, list):
-        if not body:
-            raise InvalidInput(
-                "an empty list posts nothing; send at least one article", field="body"
-            )
         if len(body) > settings.max_batch_articles:
             raise InvalidInput(
                 f"a batch holds at most {settings.max_batch_articles} articles, got {len(body)}",
@@ -55,7 +54,12 @@ def post_articles(
     return result
 
 
-@router.get("/articles/{article_id}", response_model=ArticleOut, dependencies=[ReadAccess])
+@router.get(
+    "/articles/{article_id}",
+    response_model=ArticleOut,
+    dependencies=[ReadAccess],
+    responses=problem_responses(404, e404="No article has this id"),
+)
 def get_article(
     article_id: Annotated[str, Path(pattern=ID_PATTERN)], store: StoreDep
 ) -> ArticleOut:

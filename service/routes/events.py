@@ -25,6 +25,9 @@ from service.deps import SettingsDep
 
 router = APIRouter(tags=["events"], dependencies=[ReadAccess])
 
+# An id this server sent (`1700000000000-3`, or `0`); empty is no id. ASCII digits (the schema's
+# regex and the validator's must read them alike), at most 19 (Redis ids are two 64-bit numbers).
+EVENT_ID = r"^(?:[0-9]{1,19}(?:-[0-9]{1,19})?)?$"
 BATCH = 100  # events per XREAD
 RETRY_MS = 3000  # how long a browser waits before it reconnects
 
@@ -52,9 +55,10 @@ async def events(
     log: EventLogDep,
     closing: ClosingDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=EVENT_ID)] = None,
     after: Annotated[
-        str | None, Query(description="Start after this event id (`0`: all kept events)")
+        str | None,
+        Query(pattern=EVENT_ID, description="Start after this event id (`0`: all kept events)"),
     ] = None,
     once: Annotated[bool, Query(description="Close after the events already stored")] = False,
     limit: Annotated[int | None, Query(ge=1, description="Close after this many events")] = None,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from core.queue import Queue
 from core.storage import StorageDown, StorageError, liveness, metrics
@@ -15,13 +16,46 @@ from service.deps import QueueDep, StoreDep
 router = APIRouter(tags=["operations"])
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Workers(BaseModel):
+    live: int
+    model_loaded: int
+    list: list[dict[str, Any]]
+
+
+class Ready(BaseModel):
+    status: Literal["ok", "degraded"]
+    redis: Literal[True]
+    queue: dict[str, Any] = Field(description="Articles waiting to be placed in stories")
+    summary_queue: dict[str, Any] = Field(description="Stories waiting for a summary update")
+    workers: Workers
+    detail: str | None = Field(None, description="Present when `degraded`: why")
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    redis: Literal[False]
+    error: str
+
+
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
+# The body is built as a plain dict (absent `detail` stays absent); the models document it.
+@router.get(
+    "/readyz",
+    response_class=JSONResponse,
+    responses={
+        200: {"model": Ready, "description": "Storage answers; `degraded` without a live worker"},
+        503: {"model": NotReady, "description": "Storage does not answer"},
+    },
+)
 def readyz(store: StoreDep, queue: QueueDep) -> JSONResponse:
     """Redis answers (else 503); how far behind the queues are (articles to place in stories,
     summaries to update); which workers are alive and have their model loaded. No such worker

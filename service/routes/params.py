@@ -4,13 +4,14 @@ client asked for HTML."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
 from core.errors import InvalidInput
 from core.storage.feed import Feed, FeedQuery, Sort
 from service.deps import SettingsDep
+from service.openapi import bound_by_setting
 
 
 def _feed(request: Request) -> Feed:
@@ -18,15 +19,41 @@ def _feed(request: Request) -> Feed:
     return feed
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
+# RFC 3339 with its offset, ASCII digits only, year 0001 on: the pattern and `format: date-time`
+# together are exactly what `_instant` parses, so the schema and the 422s agree.
+RFC3339 = (
+    r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(?:0[1-9]|1[0-2])"
+    r"-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
+
+def _instant(value: str | None, field: str) -> datetime | None:
+    if not value:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:  # the pattern passed; only the calendar (30 February) is left to refuse
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError as exc:
+        raise InvalidInput(f"not a date-time: {exc}", field=f"query.{field}") from None
+
+
+# The bound is a setting: the schema names it, service/openapi.py fills in the running value.
+PageLimit = Query(
+    ge=1,
+    description="Page size, at most STORYFOLD_PAGE_LIMIT_MAX",
+    json_schema_extra=bound_by_setting(maximum="page_limit_max"),
+)
+
+
+def _date_time(description: str) -> Any:
+    return Query(
+        pattern=RFC3339, description=description, json_schema_extra={"format": "date-time"}
+    )
 
 
 def _feed_query(
     settings: SettingsDep,
-    limit: Annotated[int | None, Query(ge=1, description="Page size (bounded)")] = None,
+    limit: Annotated[int | None, PageLimit] = None,
     cursor: Annotated[
         str | None, Query(description="`next_cursor` of the previous page, with the same filters")
     ] = None,
@@ -47,10 +74,10 @@ def _feed_query(
         str | None, Query(max_length=200, description="Has an article from this source")
     ] = None,
     published_after: Annotated[
-        datetime | None, Query(description="Has an article published at or after (RFC 3339)")
+        str | None, _date_time("Has an article published at or after (RFC 3339)")
     ] = None,
     published_before: Annotated[
-        datetime | None, Query(description="Has an article published at or before (RFC 3339)")
+        str | None, _date_time("Has an article published at or before (RFC 3339)")
     ] = None,
     include_merged: Annotated[
         bool, Query(description="Also stories merged into another (for clients that sync)")
@@ -59,11 +86,10 @@ def _feed_query(
     limit = limit or settings.page_limit_default
     if limit > settings.page_limit_max:
         raise InvalidInput(f"limit is at most {settings.page_limit_max}", field="limit")
-    after, before = _utc(published_after), _utc(published_before)
-    if after and before and after > before:
-        raise InvalidInput(
-            "published_after is later than published_before", field="published_after"
-        )
+    # published_after later than published_before is an empty range, not an error: the schema
+    # cannot relate two parameters, and the page it answers (no stories) is the truth.
+    after = _instant(published_after, "published_after")
+    before = _instant(published_before, "published_before")
     return FeedQuery(
         limit=limit,
         sort=sort,

@@ -18,8 +18,10 @@ from core.errors import InvalidInput, NotFound
 from core.records import StoryOut, StoryPage, VersionPage
 from service.auth import ReadAccess
 from service.deps import SettingsDep, StoriesDep
+from service.openapi import PROBLEM_REF, problem_responses
+from service.problems import PROBLEM_JSON
 from service.routes import pages
-from service.routes.params import FeedDep, FeedQueryDep, WantsHTML
+from service.routes.params import FeedDep, FeedQueryDep, PageLimit, WantsHTML
 
 router = APIRouter(tags=["stories"], dependencies=[ReadAccess])
 
@@ -29,7 +31,14 @@ HTML_TOO: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/stories", response_model=StoryPage, responses=HTML_TOO)
+@router.get(
+    "/stories",
+    response_model=StoryPage,
+    responses={
+        **HTML_TOO,
+        **problem_responses(410, e410="sort=size: this traversal's snapshot expired; start over"),
+    },
+)
 def list_stories(
     request: Request, feed: FeedDep, query: FeedQueryDep, html: WantsHTML, response: Response
 ) -> StoryPage | Response:
@@ -47,7 +56,14 @@ def list_stories(
 @router.get(
     "/stories/{story_id}",
     response_model=StoryOut,
-    responses={**HTML_TOO, 308: {"description": "Browsers: the story was merged into another"}},
+    responses={
+        **HTML_TOO,
+        308: {"description": "Browsers: the story was merged into another"},
+        404: {
+            "description": "No story has this id (browsers get a page with a way back)",
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}, "text/html": {}},
+        },
+    },
 )
 def get_story(
     request: Request, story_id: StoryId, stories: StoriesDep, html: WantsHTML, response: Response
@@ -68,12 +84,16 @@ def get_story(
     return pages.story_page(request, story, versions)
 
 
-@router.get("/stories/{story_id}/versions", response_model=VersionPage)
+@router.get(
+    "/stories/{story_id}/versions",
+    response_model=VersionPage,
+    responses=problem_responses(404, e404="No story has this id"),
+)
 def story_versions(
     story_id: StoryId,
     stories: StoriesDep,
     settings: SettingsDep,
-    limit: Annotated[int | None, Query(ge=1, description="Versions per page")] = None,
+    limit: Annotated[int | None, PageLimit] = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> VersionPage:
     """Every summary the story has had, newest first."""
