@@ -51,6 +51,7 @@ Layout (prefix `sf` by default):
   {p}:webhook:{id}:q:{story}   list: deliveries of one story to one webhook, in event order
   {p}:webhook:{id}:lease:{story}  string with a TTL: the worker sending that queue's head
   {p}:webhooks:due             zset: "{webhook}|{story}" scored by its head's next attempt time
+  {p}:webhooks:fanned          hash: story id -> the summary version its last fanned-out event covered
 """
 
 from __future__ import annotations
@@ -232,3 +233,7 @@ class Keys:
     @property
     def webhooks_due(self) -> str:
         return f"{self.prefix}:webhooks:due"
+
+    @property
+    def webhooks_fanned(self) -> str:
+        return f"{self.prefix}:webhooks:fanned"

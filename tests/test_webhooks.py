@@ -168,6 +168,12 @@ def test_ordered_per_story_and_nothing_lost_when_workers_die(
     sent = [(b["event"], status) for b, _, status in receiver.got]
     # The update waited behind the created event's retry: per story, in event order.
     assert sent == [("story.created", 500), ("story.created", 200), ("story.updated", 200)]
+    # Both rewrites landed before the fan-out: the first event tells every change once, the
+    # second has nothing left to tell.
+    created, updated = receiver.delivered()
+    assert created["changes"]["outlets_added"] == ["Harbor", "Northwind", "The Ledger"]
+    assert updated["changes"]["since"] == updated["changes"]["version"] == 2
+    assert updated["changes"]["facts_added"] == updated["changes"]["outlets_added"] == []
 
     # A worker killed after its POST, before acknowledging: the delivery is sent again, same id.
     desk.article("s_dam", "Harbor")

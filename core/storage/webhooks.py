@@ -223,13 +223,25 @@ class Webhooks:
             if fields
         ]
 
-    def fan_out(self, entry_id: str, deliveries: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Queue each (webhook id, story id, delivery) and acknowledge the event, at once."""
+    def fanned_version(self, story_id: str) -> int:
+        """The summary version the story's last fanned-out event covered (0: none yet)."""
+        return int(self.r.hget(self.keys.webhooks_fanned, story_id) or 0)
+
+    def fan_out(
+        self,
+        entry_id: str,
+        deliveries: list[tuple[str, str, dict[str, Any]]],
+        covered: tuple[str, int] | None = None,
+    ) -> None:
+        """Queue each (webhook id, story id, delivery), record the (story, summary version) the
+        event covered, and acknowledge the event, all at once."""
         now = time.time()
         pipe = self.r.pipeline(transaction=True)
         for hook_id, story_id, delivery in deliveries:
             pipe.rpush(self.keys.webhook_queue(hook_id, story_id), json.dumps(delivery))
             pipe.zadd(self.keys.webhooks_due, {f"{hook_id}|{story_id}": now}, nx=True)
+        if covered is not None:
+            pipe.hset(self.keys.webhooks_fanned, covered[0], str(covered[1]))
         pipe.xack(self.keys.events_stream, GROUP, entry_id)
         pipe.execute()
 

@@ -91,7 +91,9 @@ class Fanout:
                 )
                 for s in targets
             ]
-            self.webhooks.fan_out(entry_id, deliveries if story_id else [])
+            version = payload.get("changes", {}).get("version")
+            covered = (story_id, int(version)) if version else None
+            self.webhooks.fan_out(entry_id, deliveries if story_id else [], covered)
         return len(events)
 
     def payload(
@@ -117,9 +119,11 @@ class Fanout:
             "merged_into": story.merged_into,
         }
         if kind in ("story.created", "story.updated") and story.summary_version:
-            items = StoryFeedItems(self.stories)
-            since = story.summary_version - 1
-            body["changes"] = items.changes(story_id, since, story.summary_version).model_dump()
+            # Since the version the story's previous event covered: when several rewrites land
+            # before one fan-out, each change is still told once, and none twice.
+            since = min(self.webhooks.fanned_version(story_id), story.summary_version)
+            changes = StoryFeedItems(self.stories).changes(story_id, since, story.summary_version)
+            body["changes"] = changes.model_dump()
         return body
 
 
