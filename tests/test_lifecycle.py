@@ -236,7 +236,7 @@ def assert_all_folded_once(r: redis.Redis, ids: list[str]) -> None:
 MOMENTS = {
     # stage 1, the story decision: extracting and embedding the batch's leads
     "mid-batch": ("workers.lead:LeadStage.prepare", {}),
-    # stage 2, inside the summary's compare-and-set, building the summary from the vectors
+    # stage 2, building a story's summary from the vectors, before its compare-and-set write
     "mid-summary": ("workers.story_ops:summarize", {}),
     # the periodic HDBSCAN repair, due after every article here
     "mid-repair": ("workers.story_ops:recluster", {"repair_every": 1}),
