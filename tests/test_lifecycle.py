@@ -313,6 +313,30 @@ def test_sigterm_with_a_job_shorter_than_the_grace_finishes_it_and_exits_0(
         server.stop()
 
 
+def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
+    """The first signal gives the work in hand its grace; a second one (an impatient Ctrl-C, a
+    supervisor that signals twice) ends the process now. Here the worker is still loading the
+    model when both come."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        r = server.client()
+        proc = Proc(tmp_path, "w", ["worker", "--name", "w-twice"], service_env(server.url))
+        try:
+            wait_for("the worker's heartbeat", lambda: proc.alive() and r.zcard(KEYS.workers), 120)
+            proc.p.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            status, took = proc.sigterm()
+        finally:
+            proc.ensure_gone()
+        print(f"second SIGTERM: stopped {took:.2f} s after it, status {status}")
+        assert status == 128 + signal.SIGTERM and took < 3.0
+        assert "stopped: a second SIGTERM" in proc.text()
+        assert r.zcard(KEYS.workers) == 0  # even so, its heartbeat withdrawn on the way out
+    finally:
+        server.stop()
+
+
 def test_serve_stops_mid_summary_within_10s_with_its_redis_and_nothing_is_lost(
     tmp_path: Path,
 ) -> None:
