@@ -110,11 +110,18 @@ def _branch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return chosen or raw
 
 
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "too_short" and not error.get("input"):
+        # pydantic's "List should have at least 1 item after validation, not 0" for `[]`.
+        return f"is empty: send at least {error.get('ctx', {}).get('min_length', 1)}"
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
 def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     errors = [
         {
             "field": _field_path(tuple(p for p in e.get("loc", ()) if not _is_union_tag(p))),
-            "message": str(e.get("msg", "invalid")).removeprefix("Value error, "),
+            "message": _message(e),
         }
         for e in _branch_errors(exc)
     ]
