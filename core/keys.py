@@ -121,17 +121,6 @@ class Keys:
     def term_docs(self) -> str:
         return f"{self.prefix}:terms:docs"
 
-    def story_evidence(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:evidence"
-
-    @property
-    def term_df(self) -> str:
-        return f"{self.prefix}:terms:df"
-
-    @property
-    def term_docs(self) -> str:
-        return f"{self.prefix}:terms:docs"
-
     def story_articles(self, story_id: str) -> str:
         return f"{self.prefix}:story:{story_id}:articles"
 
