@@ -17,6 +17,7 @@ from core.netguard import Blocked, FetchError, guard, policy_of
 from core.storage.sources import SourceIn, SourceList, SourceOut, Sources
 from service.auth import ReadAccess, WriteAccess
 from service.deps import SettingsDep
+from service.openapi import problem_responses
 
 router = APIRouter(tags=["sources"])
 
@@ -65,7 +66,12 @@ def list_sources(request: Request) -> SourceList:
     return SourceList(sources=_sources(request).all())
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut, dependencies=[ReadAccess])
+@router.get(
+    "/sources/{source_id}",
+    response_model=SourceOut,
+    dependencies=[ReadAccess],
+    responses=problem_responses(404, e404="No followed feed has this id"),
+)
 def get_source(source_id: SourceId, request: Request) -> SourceOut:
     """One feed: last poll time, HTTP status, outcome and error, items seen/new/failed, next poll."""
     return _sources(request).get(source_id)
@@ -76,6 +82,7 @@ def get_source(source_id: SourceId, request: Request) -> SourceOut:
     dependencies=[WriteAccess],
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    responses=problem_responses(404, e404="No followed feed has this id"),
 )
 def unfollow(source_id: SourceId, request: Request) -> Response:
     """Stop following a feed (articles it brought stay)."""

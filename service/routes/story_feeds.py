@@ -13,6 +13,7 @@ from core.storage.story_feeds import FeedItem, StoryFeedItems
 from core.summary_diff import SummaryChanges
 from service.auth import ReadAccess
 from service.deps import StoriesDep
+from service.openapi import problem_responses
 from service.routes import feed_render
 from service.routes.params import FeedDep, FeedQueryDep
 
@@ -60,7 +61,11 @@ def stories_json(request: Request, items: Items) -> Response:
     return JSONResponse(body, media_type="application/feed+json")
 
 
-@router.get("/stories/{story_id}/changes", response_model=SummaryChanges)
+@router.get(
+    "/stories/{story_id}/changes",
+    response_model=SummaryChanges,
+    responses=problem_responses(404, e404="No story has this id, or no summary this version"),
+)
 def story_changes(
     story_id: StoryId,
     stories: StoriesDep,

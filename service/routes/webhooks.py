@@ -13,11 +13,13 @@ from fastapi import APIRouter, Path, Request, Response, status
 from core.storage.webhooks import DeliveryPage, WebhookIn, WebhookList, WebhookOut, Webhooks
 from service.auth import WriteAccess
 from service.deps import SettingsDep
+from service.openapi import problem_responses
 from service.routes.sources import refuse_private
 
 router = APIRouter(tags=["webhooks"], dependencies=[WriteAccess])
 
 HookId = Annotated[str, Path(max_length=64)]
+UNKNOWN_HOOK = problem_responses(404, e404="No webhook has this id")
 
 
 def _webhooks(request: Request) -> Webhooks:
@@ -43,14 +45,17 @@ def list_webhooks(request: Request) -> WebhookList:
     return WebhookList(webhooks=_webhooks(request).all())
 
 
-@router.get("/webhooks/{hook_id}", response_model=WebhookOut)
+@router.get("/webhooks/{hook_id}", response_model=WebhookOut, responses=UNKNOWN_HOOK)
 def get_webhook(hook_id: HookId, request: Request) -> WebhookOut:
     """One webhook: enabled, failures in a row, why it was disabled."""
     return _webhooks(request).get(hook_id)
 
 
 @router.delete(
-    "/webhooks/{hook_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
+    "/webhooks/{hook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=UNKNOWN_HOOK,
 )
 def delete_webhook(hook_id: HookId, request: Request) -> Response:
     """Unsubscribe; deliveries still queued for it are dropped."""
@@ -58,7 +63,7 @@ def delete_webhook(hook_id: HookId, request: Request) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/webhooks/{hook_id}/deliveries", response_model=DeliveryPage)
+@router.get("/webhooks/{hook_id}/deliveries", response_model=DeliveryPage, responses=UNKNOWN_HOOK)
 def deliveries(hook_id: HookId, request: Request) -> DeliveryPage:
     """The last delivery attempts, newest first: outcome, HTTP status, error."""
     return DeliveryPage(webhook_id=hook_id, deliveries=_webhooks(request).log(hook_id))
