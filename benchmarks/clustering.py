@@ -34,10 +34,13 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm import tqdm
 
 from benchmarks.datasets import LOADERS, Dataset, embed, load_seeds
+from benchmarks.train_assign import GROUPS, Evidence, cached_replay, fit, terms_of
+from core.story_state import StoryState
+from workers.assign.evidence import ArticleTerms, StoryProfile, add_article
+from workers.assign.join_model import JoinModel, choose_story_learned, load_join_model, shortlist
 from workers.assign.scoring import (
     ArticleSignal,
     AssignParams,
-    StoryState,
     absorb,
     article_vector,
     build_story,
@@ -46,6 +49,17 @@ from workers.assign.scoring import (
 )
 from workers.repair import RepairParams, recluster, reconcile
 
+# Row labels. "LODO": the learned decision fitted without this set's group; "tuned on it": the
+# shipped fit, whose training data include this set; the one-threshold scorer's parameters were
+# chosen on all dev sets (this one included) before this benchmark grew LODO.
+METHODS = {
+    "learned-stream": "learned streaming, LODO",
+    "learned-batch": "learned batch, LODO",
+    "learned-all": "learned streaming, shipped fit (tuned on it)",
+    "threshold-stream": "one-threshold streaming (tuned on all)",
+    "threshold-batch": "one-threshold batch (tuned on all)",
+    "single-pass": "single pass τ=0.6",
+}
 REPAIR_EVERY = 200  # the runner's default: repair after this many newly assigned articles
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -78,12 +92,22 @@ class Run:
     repairs: int = 0
 
 
+@dataclass
+class Learned:
+    """The learned join decision instead of the one-threshold scorer."""
+
+    model: JoinModel
+    terms: list[ArticleTerms]
+
+
 def storyfold(
     x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
     rparams: RepairParams, repair_every: int | None, final_repair: bool, desc: str,
+    learned: Learned | None = None,
 ) -> Run:
     """The runner's loop without Redis: assign one article at a time in time order, repair
     every `repair_every` assignments over the active window, optionally once more at the end."""
+    ev = Evidence()  # document frequencies and story profiles (learned decision only)
     counter = itertools.count()
     stories: dict[str, StoryState] = {}
     members: dict[str, list[int]] = defaultdict(list)
@@ -114,15 +138,27 @@ def storyfold(
         for sid in touched:
             if members[sid]:
                 stories[sid] = build_story(sid, [signals[i] for i in members[sid]])
+                if learned:
+                    profile = StoryProfile()
+                    for i in members[sid]:
+                        profile = add_article(profile, learned.terms[i])
+                    ev.profiles[sid] = profile
             else:  # merged away (answers through merged_into) or emptied
                 stories.pop(sid, None)
                 members.pop(sid, None)
+                ev.profiles.pop(sid, None)
 
     for n, i in enumerate(tqdm(np.argsort(np.asarray(ts), kind="stable"), desc=desc,
                                leave=False), start=1):
         sig = signals[i]
         # The store hands over open and archived stories; choose_story keeps the reachable ones.
-        sid = choose_story(sig, list(stories.values()), params)
+        if learned:
+            terms = learned.terms[i]
+            short = shortlist(sig, list(stories.values()), params)
+            sid = choose_story_learned(sig, terms, ev.doc_freq(terms), short, ev.profiles,
+                                       params, learned.model).story_id
+        else:
+            sid = choose_story(sig, list(stories.values()), params)
         if sid is None:
             sid = new_id()
             stories[sid] = start_story(sid, sig)
@@ -130,6 +166,9 @@ def storyfold(
             stories[sid] = absorb(stories[sid], sig)
         members[sid].append(int(i))
         story_of[int(i)] = sid
+        if learned:
+            ev.join(sid, learned.terms[i])
+            ev.seen(learned.terms[i])
         if repair_every and n % repair_every == 0:
             repair(sig.published_ts)
             repairs += 1
@@ -141,9 +180,10 @@ def storyfold(
 
 def _labels(x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
             rparams: RepairParams, repair_every: int | None, final_repair: bool,
-            name: str) -> list[str]:
+            name: str, learned: Learned | None = None) -> list[str]:
     desc = f"{name} {'stream' if repair_every else 'batch'}"
-    return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc).labels
+    return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc,
+                     learned).labels
 
 
 def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
@@ -191,21 +231,22 @@ def timed(fn: Callable[[], list[str]]) -> tuple[list[str], float]:
 
 
 def seed_check(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache: Path,
-               params: AssignParams, rparams: RepairParams) -> str:
+               params: AssignParams, rparams: RepairParams, model: JoinModel | None) -> str:
     """The five seed reports mixed into the middle of the stream: one story, nothing else in it."""
     mid = float(np.median([d.ts for d in ds.docs]))
     mixed = Dataset(ds.name + "+seeds", sorted(ds.docs + load_seeds(SEEDS_DIR, mid),
                                                key=lambda d: (d.ts, d.doc_id)))
     embed(mixed, encode, cache)
+    learned = Learned(model, terms_of(mixed)) if model else None
     run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], mixed.leads, params, rparams,
-                    REPAIR_EVERY, True, "seeds")
+                    REPAIR_EVERY, True, "seeds", learned)
     seed_stories = {s for d, s in zip(mixed.docs, run.labels, strict=True) if d.label == "seed"}
     others = sum(1 for d, s in zip(mixed.docs, run.labels, strict=True)
                  if s in seed_stories and d.label != "seed")
     ok = len(seed_stories) == 1 and others == 0
-    return (f"seed check (5 seed reports mixed into {ds.name} at its median date): "
-            f"{len(seed_stories)} story, {others} other articles in it -> "
-            f"{'PASS' if ok else 'FAIL'}")
+    return (f"seed check, {'learned' if model else 'one-threshold'} decision (5 seed reports "
+            f"mixed into {ds.name} at its median date): {len(seed_stories)} story, {others} "
+            f"other articles in it -> {'PASS' if ok else 'FAIL'}")
 
 
 def main() -> None:
@@ -214,8 +255,14 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", choices=list(LOADERS), default=list(LOADERS))
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--no-bertopic", action="store_true")
+    ap.add_argument("--bertopic-max", type=int, default=3000,
+                    help="BERTopic on the first N documents (stream order) of a larger set")
+    ap.add_argument("--no-seeds", action="store_true")
+    ap.add_argument("--train-on", nargs="+", choices=list(LOADERS), default=list(LOADERS),
+                    help="the dev sets the learned decision's LODO fits are trained on")
+    ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
-    ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="torch",
+    ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="onnx-int8",
                     help="the embedding backend (STORYFOLD_EMBED_BACKEND) whose vectors to use")
     args = ap.parse_args()
     if args.backend != "torch":  # its own vector cache
@@ -234,29 +281,49 @@ def main() -> None:
         return np.concatenate([encoder[0](b) for b in tqdm(batches, desc="embed", leave=False)])
 
     params, rparams = AssignParams(), RepairParams()
-    print(f"storyfold: {params}\n           {rparams}, repair every {args.repair_every}\n")
+    # Every dev set is replayed for training (cached); each scored set gets a fit without its
+    # group (leave-one-dataset-out), beside the shipped all-sets fit.
+    wanted = sorted(set(args.train_on) | set(args.datasets))
+    every = {name: embed(LOADERS[name](args.data_dir), encode, args.cache) for name in wanted}
+    replays = [cached_replay(every[name], args.cache) for name in args.train_on]
+    lodo = {g: fit(replays, exclude=g if g in {GROUPS[n] for n in args.train_on} else None)
+            for g in sorted({GROUPS[n] for n in args.datasets})}
+    shipped = load_join_model()
+    print(f"storyfold: {params}\n           {rparams}, repair every {args.repair_every}")
+    print(f"learned decision: shipped {shipped.header.get('date')} threshold "
+          f"{shipped.threshold:.2f}; LODO thresholds "
+          + ", ".join(f"without {g} {m.threshold:.2f}" for g, m in lodo.items()) + "\n")
     print("| data | method | NMI | ARI | B3 P | B3 R | B3 F1 | clusters found / true | art/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     notes = []
     for name in args.datasets:
-        ds = embed(LOADERS[name](args.data_dir), encode, args.cache)
+        ds = every[name]
         x, ts, truth = vectors(ds), [d.ts for d in ds.docs], ds.labels
-        docs = [(d.title + " " + d.text[:1000]).strip() for d in ds.docs]
-        methods: list[tuple[str, Callable[[], list[str]]]] = [
-            ("storyfold batch",
-             partial(_labels, x, ts, ds.leads, params, rparams, None, True, name)),
-            ("storyfold streaming",
-             partial(_labels, x, ts, ds.leads, params, rparams, args.repair_every, False, name)),
-            ("single pass τ=0.6", partial(single_pass, x, ts)),
-        ]
-        if not args.no_bertopic:
-            methods += [("BERTopic default", partial(bertopic, docs, x, 10)),
-                        ("BERTopic min_topic_size=2", partial(bertopic, docs, x, 2))]
-        for method, fn in methods:
+        terms = terms_of(ds)
+        held_out, tuned = Learned(lodo[GROUPS[name]], terms), Learned(shipped, terms)
+        run = partial(_labels, x, ts, ds.leads, params, rparams)
+        methods: dict[str, Callable[[], list[str]]] = {
+            "learned-stream": partial(run, args.repair_every, False, name, held_out),
+            "learned-batch": partial(run, None, True, name, held_out),
+            "learned-all": partial(run, args.repair_every, False, name, tuned),
+            "threshold-stream": partial(run, args.repair_every, False, name),
+            "threshold-batch": partial(run, None, True, name),
+            "single-pass": partial(single_pass, x, ts),
+        }
+        for key in args.methods:
+            method, fn = METHODS[key], methods[key]
             pred, secs = timed(fn)
             print(row(name, method, truth, pred, secs), flush=True)
-        if name == "giveme5w1h-dev":
-            notes.append(seed_check(ds, encode, args.cache, params, rparams))
+        if not args.no_bertopic:
+            n = min(len(ds.docs), args.bertopic_max)
+            sub = "" if n == len(ds.docs) else f" (first {n})"
+            docs = [(d.title + " " + d.text[:1000]).strip() for d in ds.docs[:n]]
+            for label, size in (("BERTopic default", 10), ("BERTopic min_topic_size=2", 2)):
+                pred, secs = timed(partial(bertopic, docs, x[:n], size))
+                print(row(name, label + sub, truth[:n], pred, secs), flush=True)
+        if not args.no_seeds and name == "giveme5w1h-dev":  # mixing seeds re-embeds the set
+            for model in (None, shipped):
+                notes.append(seed_check(ds, encode, args.cache, params, rparams, model))
     print()
     for note in notes:
         print(note)

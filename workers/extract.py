@@ -25,6 +25,7 @@ class Extracted:
     # (after the headline) and how many of them were headings, links or page furniture.
     lines: int = 0
     page_lines: int = 0
+    dropped: tuple[str, ...] = ()  # those lines themselves (a paywall prompt is one of them)
 
 
 # A line (paragraph) that matches any of these is photo furniture, not reporting. The markers are
@@ -99,10 +100,10 @@ def extract(
         found_title = html_title
 
     sentences: list[str] = []
-    page_lines = 0
+    dropped: list[str] = []
     for line in lines:
         if _is_furniture(line) or _reads_like_heading(line):
-            page_lines += 1
+            dropped.append(line)
             continue
         if not sentences:  # a dateline opens the body's first paragraph, nowhere else
             line = _DATELINE_RE.sub("", line)
@@ -110,7 +111,7 @@ def extract(
             sentence = _clean_sentence(raw)
             if sentence and not _is_furniture(sentence) and _is_reporting_sentence(sentence):
                 sentences.append(sentence)
-    return Extracted(found_title, sentences, len(lines), page_lines)
+    return Extracted(found_title, sentences, len(lines), len(dropped), tuple(dropped))
 
 
 @lru_cache(maxsize=1)

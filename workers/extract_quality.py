@@ -54,7 +54,7 @@ def not_an_article(extracted: Extracted) -> str | None:
     words = prose_words(extracted)
     sentences = len(extracted.sentences)
     dropped = extracted.page_lines
-    text = " ".join(extracted.sentences)
+    text = " ".join([*extracted.sentences, *extracted.dropped])
     if _PAYWALL_RE.search(text) and words < 3 * MIN_PROSE_WORDS:
         return f"not an article: paywall stub ({words} words of prose)"
     if dropped >= MIN_PAGE_LINES and (
