@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     # Storage. No URL: the process starts and owns a bundled redis-server persisting to data_dir.
     redis_url: str | None = None
+    # redis_url names one node of a Redis Cluster: the client finds the others and follows the
+    # slots (MOVED, failover). Every script and MULTI touches one slot (core/keys.py hash tags).
+    redis_cluster: bool = False
     data_dir: Path = Path("data")
     key_prefix: str = "sf"
 

@@ -1,5 +1,13 @@
 """Every Redis key and stream name, in one place (as arq's constants.py).
 
+Hash tags (Redis Cluster): every key of one article carries `{<article id>}`, every key of one
+story `{<story id>}`, so each per-article or per-story script and MULTI touches one slot. The
+coordination keys (sequences, feed order, change log, events, locks, heartbeats, sources,
+webhooks) all carry `{<prefix>}`: one slot, so the few scripts that span them stay atomic. Below,
+`{p}` is the prefix; coordination keys read `{{p}}:...` in Redis, article keys
+`{p}:article:{<id>}...`, story keys `{p}:story:{<id>}...`. Streams, the URL/content indexes, the
+dedup bands and metrics are single-key and carry no tag (each its own slot).
+
 Layout (prefix `sf` by default):
   {p}:stream:articles          stream of article ids to place in a story (consumer group `workers`)
   {p}:stream:summaries         stream of placed article ids whose story summary must take them in
@@ -18,12 +26,10 @@ Layout (prefix `sf` by default):
   {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
   {p}:terms:df                 hash: term -> number of articles that used it (online idf)
   {p}:terms:docs               counter: articles counted into terms:df
-  {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
-  {p}:terms:df                 hash: term -> number of articles that used it (online idf)
-  {p}:terms:docs               counter: articles counted into terms:df
   {p}:story:{id}:articles      zset: member article ids scored by published time
   {p}:story:{id}:summary       string: JSON summary, current version
-  {p}:story:{id}:versions      list: JSON summaries, oldest first
+  {p}:story:{id}:versions      list: JSON summaries, oldest first (thinned: empty rows)
+  {p}:story:{id}:version_days  list: the UTC day each version was written (for the thinning)
   {p}:stories:updated          zset: story id scored by its last update sequence number
   {p}:stories:active           zset: story id scored by its latest article time (assignment window)
   {p}:seq:update               counter: monotonic story update sequence
@@ -34,6 +40,8 @@ Layout (prefix `sf` by default):
   {p}:repair:due               counter: articles assigned since the last repair
   {p}:stream:events            stream of story events (server-sent events)
   {p}:feed:size:{seq}          zset: frozen story sizes for one sort=size traversal (expires)
+  {p}:feed:size:latest         string with a TTL: the seq of the snapshot fresh traversals reuse
+  {p}:readyz                   string with a TTL: /readyz's write probe
   {p}:metrics                  hash: counters and histogram buckets for /metrics (core.storage.metrics)
   {p}:workers                  zset: worker names scored by their last heartbeat (unix time)
   {p}:worker:{name}            hash with a TTL: one worker's heartbeat (model_loaded, processed)
@@ -66,6 +74,12 @@ class Keys:
     prefix: str = "sf"
 
     @property
+    def _g(self) -> str:
+        """The coordination keys' prefix: `{sf}`, one hash slot for every key a cross-story
+        script or transaction touches (sequences, the feed order, the change log, locks)."""
+        return f"{{{self.prefix}}}"
+
+    @property
     def articles_stream(self) -> str:
         return f"{self.prefix}:stream:articles"
 
@@ -75,25 +89,25 @@ class Keys:
 
     @property
     def events_stream(self) -> str:
-        return f"{self.prefix}:stream:events"
+        return f"{self._g}:stream:events"
 
     def article(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}"
+        return f"{self.prefix}:article:{{{article_id}}}"
 
     def article_sentences(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}:sentences"
+        return f"{self.prefix}:article:{{{article_id}}}:sentences"
 
     def article_vectors(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}:vectors"
+        return f"{self.prefix}:article:{{{article_id}}}:vectors"
 
     def article_vector(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}:vector"
+        return f"{self.prefix}:article:{{{article_id}}}:vector"
 
     def article_rest_claim(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}:rest"
+        return f"{self.prefix}:article:{{{article_id}}}:rest"
 
     def article_minhash(self, article_id: str) -> str:
-        return f"{self.prefix}:article:{article_id}:minhash"
+        return f"{self.prefix}:article:{{{article_id}}}:minhash"
 
     def dedup_bands(self, day: int) -> str:
         return f"{self.prefix}:dedup:{day}"
@@ -105,13 +119,13 @@ class Keys:
         return f"{self.prefix}:idx:content:{digest}"
 
     def story(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}"
+        return f"{self.prefix}:story:{{{story_id}}}"
 
     def story_state(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:state"
+        return f"{self.prefix}:story:{{{story_id}}}:state"
 
     def story_evidence(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:evidence"
+        return f"{self.prefix}:story:{{{story_id}}}:evidence"
 
     @property
     def term_df(self) -> str:
@@ -122,48 +136,59 @@ class Keys:
         return f"{self.prefix}:terms:docs"
 
     def story_articles(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:articles"
+        return f"{self.prefix}:story:{{{story_id}}}:articles"
 
     def story_summary(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:summary"
+        return f"{self.prefix}:story:{{{story_id}}}:summary"
 
     def story_versions(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:versions"
+        return f"{self.prefix}:story:{{{story_id}}}:versions"
+
+    def story_version_days(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{{{story_id}}}:version_days"
 
     @property
     def stories_updated(self) -> str:
-        return f"{self.prefix}:stories:updated"
+        return f"{self._g}:stories:updated"
 
     @property
     def stories_active(self) -> str:
-        return f"{self.prefix}:stories:active"
+        return f"{self._g}:stories:active"
 
     @property
     def update_seq(self) -> str:
-        return f"{self.prefix}:seq:update"
+        return f"{self._g}:seq:update"
 
     @property
     def stories_state_changed(self) -> str:
-        return f"{self.prefix}:stories:state_changed"
+        return f"{self._g}:stories:state_changed"
 
     @property
     def state_seq(self) -> str:
-        return f"{self.prefix}:seq:state"
+        return f"{self._g}:seq:state"
 
     @property
     def assign_lock(self) -> str:
-        return f"{self.prefix}:lock:assign"
+        return f"{self._g}:lock:assign"
 
     @property
     def repair_lock(self) -> str:
-        return f"{self.prefix}:lock:repair"
+        return f"{self._g}:lock:repair"
 
     @property
     def repair_due(self) -> str:
-        return f"{self.prefix}:repair:due"
+        return f"{self._g}:repair:due"
 
     def feed_size_snapshot(self, seq: int) -> str:
-        return f"{self.prefix}:feed:size:{seq}"
+        return f"{self._g}:feed:size:{seq}"
+
+    @property
+    def feed_size_latest(self) -> str:
+        return f"{self._g}:feed:size:latest"
+
+    @property
+    def write_probe(self) -> str:
+        return f"{self._g}:readyz"
 
     @property
     def metrics(self) -> str:
@@ -171,58 +196,58 @@ class Keys:
 
     @property
     def workers(self) -> str:
-        return f"{self.prefix}:workers"
+        return f"{self._g}:workers"
 
     def worker(self, name: str) -> str:
-        return f"{self.prefix}:worker:{name}"
+        return f"{self._g}:worker:{name}"
 
     # -- sources (feeds followed) --------------------------------------------------------------
     def source(self, source_id: str) -> str:
-        return f"{self.prefix}:source:{source_id}"
+        return f"{self._g}:source:{source_id}"
 
     def source_seen(self, source_id: str) -> str:
-        return f"{self.prefix}:source:{source_id}:seen"
+        return f"{self._g}:source:{source_id}:seen"
 
     def source_lease(self, source_id: str) -> str:
-        return f"{self.prefix}:source:{source_id}:lease"
+        return f"{self._g}:source:{source_id}:lease"
 
     @property
     def sources_due(self) -> str:
-        return f"{self.prefix}:sources:due"
+        return f"{self._g}:sources:due"
 
     def source_index(self, digest: str) -> str:
-        return f"{self.prefix}:idx:source:{digest}"
+        return f"{self._g}:idx:source:{digest}"
 
     def host_lease(self, host: str) -> str:
-        return f"{self.prefix}:host:{host}:lease"
+        return f"{self._g}:host:{host}:lease"
 
     def host_next(self, host: str) -> str:
-        return f"{self.prefix}:host:{host}:next"
+        return f"{self._g}:host:{host}:next"
 
     def story_feed_item(self, story_id: str) -> str:
-        return f"{self.prefix}:story:{story_id}:feeditem"
+        return f"{self.prefix}:story:{{{story_id}}}:feeditem"
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook(self, hook_id: str) -> str:
-        return f"{self.prefix}:webhook:{hook_id}"
+        return f"{self._g}:webhook:{hook_id}"
 
     @property
     def webhooks(self) -> str:
-        return f"{self.prefix}:webhooks"
+        return f"{self._g}:webhooks"
 
     def webhook_log(self, hook_id: str) -> str:
-        return f"{self.prefix}:webhook:{hook_id}:log"
+        return f"{self._g}:webhook:{hook_id}:log"
 
     def webhook_queue(self, hook_id: str, story_id: str) -> str:
-        return f"{self.prefix}:webhook:{hook_id}:q:{story_id}"
+        return f"{self._g}:webhook:{hook_id}:q:{story_id}"
 
     def webhook_lease(self, hook_id: str, story_id: str) -> str:
-        return f"{self.prefix}:webhook:{hook_id}:lease:{story_id}"
+        return f"{self._g}:webhook:{hook_id}:lease:{story_id}"
 
     @property
     def webhooks_due(self) -> str:
-        return f"{self.prefix}:webhooks:due"
+        return f"{self._g}:webhooks:due"
 
     @property
     def webhooks_fanned(self) -> str:
-        return f"{self.prefix}:webhooks:fanned"
+        return f"{self._g}:webhooks:fanned"

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url is None:
             embedded = EmbeddedRedis(settings.data_dir)
             url = embedded.start()
-        client = connect(url)
+        client = connect(url, settings.redis_cluster)
         keys = Keys(settings.key_prefix)
         app.state.settings = settings
         app.state.store = Store(client, keys)
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.feed_snapshot_ttl_s,
         )
         # Event streams block on XREAD: async, so an open stream holds no thread.
-        app.state.events = EventLog(connect_async(url), keys)
+        app.state.events = EventLog(connect_async(url, settings.redis_cluster), keys)
         app.state.closing = closing_on_signal()
         app.state.metrics_registry = metrics.registry(
             client, keys, app.state.queue, app.state.stories

@@ -81,7 +81,8 @@ def _heartbeat(settings: Settings, url: str, name: str | None) -> Heartbeat:
     from workers.runner import default_consumer_name
 
     name = name or default_consumer_name()
-    return Heartbeat(connect(url), Keys(settings.key_prefix), name, settings.heartbeat_s)
+    client = connect(url, settings.redis_cluster)
+    return Heartbeat(client, Keys(settings.key_prefix), name, settings.heartbeat_s)
 
 
 def _worker(settings: Settings, url: str, name: str | None = None) -> Worker:

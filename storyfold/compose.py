@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def build_storage(settings: Settings, url: str) -> Storage:
-    return Storage(connect(url), Keys(settings.key_prefix), settings.events_retention)
+    return Storage(
+        connect(url, settings.redis_cluster), Keys(settings.key_prefix), settings.events_retention
+    )
 
 
 def build_worker(

@@ -7,6 +7,7 @@ server at STORYFOLD_TEST_REDIS_URL). Every test starts from an empty database.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,11 +34,27 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 configure_logging(json_logs=True, level="WARNING")
 
 
+# STORYFOLD_TEST_REDIS_CLUSTER=1: the session's Redis is a one-node Redis Cluster (redis-server
+# 7 from PATH, every slot on the one node) and the code talks to it through the cluster client.
+# Redis then refuses any command, MULTI or script whose keys span hash slots (CROSSSLOT), as a
+# cluster of many nodes would: the same tests prove the storage layer never asks for one.
+CLUSTER = os.environ.get("STORYFOLD_TEST_REDIS_CLUSTER", "") not in ("", "0", "false")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("STORYFOLD_TEST_REDIS_URL")
     if external:
         yield external
+        return
+    if CLUSTER:
+        from harness.cluster import LocalCluster
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("STORYFOLD_TEST_REDIS_CLUSTER needs redis-server (Debian) on PATH")
+        with LocalCluster(binary, tmp_path_factory.mktemp("cluster"), 1, 0, aof=False) as c:
+            yield c.url
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
@@ -45,7 +62,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def r(redis_url: str) -> Iterator[redis.Redis]:
-    client = connect(redis_url)
+    client = connect(redis_url, CLUSTER)
     client.flushdb()
     yield client
     client.close()
@@ -60,7 +77,11 @@ def embedder() -> SentenceTransformerEmbedder:
 def settings(redis_url: str, r: redis.Redis) -> Settings:
     # claim_min_idle_ms=0: a burst worker takes over whatever a "crashed" worker left pending.
     return Settings(
-        redis_url=redis_url, claim_min_idle_ms=0, max_body_bytes=200_000, _env_file=None
+        redis_url=redis_url,
+        redis_cluster=CLUSTER,
+        claim_min_idle_ms=0,
+        max_body_bytes=200_000,
+        _env_file=None,
     )
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Any
 
 import redis
 
 from core.keys import Keys
 from core.storage.stories import MemberDoc, Stories
+from core.summary import Summary
 
 T0 = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 
@@ -83,19 +83,21 @@ class Newsroom:
     def summarise(self, story_id: str, headline: str) -> None:
         fact = self.facts.get(story_id, "")
 
-        def build(members: list[MemberDoc]) -> dict[str, Any]:
-            return {
-                "headline": headline,
-                "consensus": [
-                    {
-                        "text": fact or headline,
-                        "sources": sorted({m.source for m in members}),
-                        "support": len({m.source for m in members}),
-                        "article_ids": [m.article_id for m in members],
-                    }
-                ],
-                "unique": [],
-                "conflicts": [],
-            }
+        def build(members: list[MemberDoc]) -> Summary:
+            return Summary.from_dict(
+                {
+                    "headline": headline,
+                    "consensus": [
+                        {
+                            "text": fact or headline,
+                            "sources": sorted({m.source for m in members}),
+                            "support": len({m.source for m in members}),
+                            "article_ids": [m.article_id for m in members],
+                        }
+                    ],
+                    "unique": [],
+                    "conflicts": [],
+                }
+            )
 
         self.stories.write_summary(story_id, build)

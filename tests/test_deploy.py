@@ -447,4 +447,4 @@ def _sigterm_finishes_the_batch_in_hand(
         proc.send_signal(signal.SIGTERM)  # a no-op for the worker already stopped
         assert proc.wait(timeout=60) == 0
     assert stack.probe() == 1  # nothing answers and no worker beats: unhealthy
-    assert r.zcard("sf:workers") == 0
+    assert r.zcard("{sf}:workers") == 0

@@ -53,7 +53,7 @@ def events(client: TestClient, url: str, **headers: str) -> list[dict[str, Any]]
 
 
 def stored_ids(r: redis.Redis) -> list[str]:
-    return [i.decode() for i, _ in r.xrange("sf:stream:events")]
+    return [i.decode() for i, _ in r.xrange("{sf}:stream:events")]
 
 
 def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
@@ -128,7 +128,7 @@ def test_resume_after_trimmed_events_says_to_resync(
     for i in range(5):
         news.story(f"S{i}", ["x"])
     first = stored_ids(r)[0]
-    r.xtrim("sf:stream:events", maxlen=2, approximate=False)
+    r.xtrim("{sf}:stream:events", maxlen=2, approximate=False)
     got = events(client, "/events?once=true", **{"Last-Event-ID": first})
     assert got[0]["event"] == "stream.reset" and "id" not in got[0]
     assert "updated_after" in got[0]["data"]["detail"]

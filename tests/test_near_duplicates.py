@@ -34,7 +34,7 @@ def test_a_reposted_copy_with_new_headline_and_trimmed_paragraph_is_a_near_dupli
     assert got["status"] == "processed"
     assert got["duplicate_of"] == ids[2] and got["story_id"] == story_id
     # No second embedding: the copy has no vectors of its own.
-    assert not r.exists(f"sf:article:{copy_id}:vectors", f"sf:article:{copy_id}:vector")
+    assert not r.exists(f"sf:article:{{{copy_id}}}:vectors", f"sf:article:{{{copy_id}}}:vector")
     after = client.get(f"/stories/{story_id}").json()
     assert after["article_count"] == 6 and after["source_count"] == 5
     listed = {a["id"]: a for a in after["articles"]}
@@ -80,4 +80,5 @@ def test_copies_in_the_same_batch_as_their_original_fold_under_it(
     assert [g["duplicate_of"] for g in got] == [None] * 5 + [ids[2], ids[2]]
     assert {g["story_id"] for g in got} == {got[2]["story_id"]}
     assert all(g["status"] == "processed" for g in got)
-    assert not r.exists(f"sf:article:{ids[5]}:vector", f"sf:article:{ids[6]}:vector")
+    assert not r.exists(f"sf:article:{{{ids[5]}}}:vector")
+    assert not r.exists(f"sf:article:{{{ids[6]}}}:vector")

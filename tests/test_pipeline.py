@@ -195,7 +195,7 @@ def test_an_article_claimed_by_another_worker_is_not_embedded_twice(
     w = make_worker(worker_batch=1)
     place_all(w)
     for aid in ids[1:3]:  # claimed by a worker that died at once: nobody embeds them for 30 s
-        r.set(f"sf:article:{aid}:rest", "dead-worker", px=30_000)
+        r.set(f"sf:article:{{{aid}}}:rest", "dead-worker", px=30_000)
 
     (job,) = w.summary_queue.read_new(w.name, 1, None)
     w.summarise([job])
@@ -221,9 +221,9 @@ def test_summary_max_sentences_embeds_only_the_top_of_long_articles(
     states = {a: client.get(f"/articles/{a}").json() for a in ids}
     assert {s["status"] for s in states.values()} == {"processed"}
     long_id = next(a for a, s in states.items() if s["sentence_count"] > 20)
-    stored = r.hmget(f"sf:article:{long_id}", "vector_rows", "vector_target")
+    stored = r.hmget(f"sf:article:{{{long_id}}}", "vector_rows", "vector_target")
     assert [int(v) for v in stored] == [20, 20]
-    sentences = json.loads(r.get(f"sf:article:{long_id}:sentences"))
+    sentences = json.loads(r.get(f"sf:article:{{{long_id}}}:sentences"))
     late = sentences[20:]
     summary = client.get(f"/stories/{states[long_id]['story_id']}").json()["summary"]
     quoted = [f["text"] for f in summary["consensus"]]
@@ -246,7 +246,7 @@ def test_a_worker_restarted_under_its_name_takes_back_its_own_claims(
     w = make_worker("w-restarted")
     place_all(w)
     for aid in ids:  # claimed by this name before it crashed
-        r.set(f"sf:article:{aid}:rest", "w-restarted", px=30_000)
+        r.set(f"sf:article:{{{aid}}}:rest", "w-restarted", px=30_000)
     started = time.monotonic()
     w.run(burst=True)
     assert time.monotonic() - started < 30

@@ -56,13 +56,13 @@ def assert_each_article_once(client: TestClient, r: redis.Redis, ids: list[str])
     states = [client.get(f"/articles/{a}").json() for a in ids]
     assert all(s["status"] == "processed" for s in states), states
     (story_id,) = {s["story_id"] for s in states}
-    members = [m.decode() for m in r.zrange(f"sf:story:{story_id}:articles", 0, -1)]
+    members = [m.decode() for m in r.zrange(f"sf:story:{{{story_id}}}:articles", 0, -1)]
     assert sorted(members) == sorted(ids)
-    state = decode_state(story_id, r.hgetall(f"sf:story:{story_id}:state"))
+    state = decode_state(story_id, r.hgetall(f"sf:story:{{{story_id}}}:state"))
     assert state.size == len(ids)  # absorbed once each, not once per delivery
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
     assert r.xpending(SUMMARIES, WORKER_GROUP)["pending"] == 0
-    summary = json.loads(r.get(f"sf:story:{story_id}:summary"))
+    summary = json.loads(r.get(f"sf:story:{{{story_id}}}:summary"))
     cited = {aid for fact in summary["consensus"] for aid in fact["article_ids"]}
     assert cited <= set(ids) and len(cited) >= 2  # the summary speaks from the articles
     return story_id
@@ -81,7 +81,7 @@ def test_worker_crash_between_read_and_ack_loses_nothing(
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == len(ids)
     make_worker("survivor").run(burst=True)
     story_id = assert_each_article_once(client, r, ids)
-    versions = r.llen(f"sf:story:{story_id}:versions")
+    versions = r.llen(f"sf:story:{{{story_id}}}:versions")
     assert versions >= 1
     if point == "summarised":  # the summary already reflected everything: nothing is redone
         assert versions == 1
@@ -130,7 +130,7 @@ def test_an_article_that_keeps_failing_is_marked_failed_and_does_not_block_other
 ) -> None:
     good, bad = (a["id"] for a in client.post("/articles", json=seeds[:2]).json()["articles"])
     # A record corrupted in storage: every attempt to process it raises.
-    r.hset(f"sf:article:{bad}", "published_at", "not-a-number")
+    r.hset(f"sf:article:{{{bad}}}", "published_at", "not-a-number")
     make_worker(max_attempts=3).run(burst=True)
     assert client.get(f"/articles/{good}").json()["status"] == "processed"
     failed = client.get(f"/articles/{bad}").json()

@@ -67,7 +67,7 @@ def test_repair_merges_a_fragment_and_splits_an_intruder_keeping_every_id(
         state = ops._rebuild(sid, members)
         assert state is not None
         r.hset(f"sf:story:{sid}:state", mapping=encode_state(state))
-        r.zadd("sf:stories:active", {sid: state.last_ts})
+        r.zadd("{sf}:stories:active", {sid: state.last_ts})
         ops.summarise(sid)
     held = {seeds_story, fragment, match_story}
     before = client.get(f"/stories/{seeds_story}").json()["summary_version"]

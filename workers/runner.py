@@ -17,7 +17,8 @@ pipeline's IO goes through core.storage.articles / core.storage.stories / core.q
 idempotent, keyed on what is already stored for the article, so an entry delivered twice (a crash
 between the write and the XACK) is finished, not redone:
   queued, no sentences          → extract + embed the lead, store sentences and vectors
-  sentences, no story_id        → assign under the lock (article and story state in one MULTI)
+  sentences, no story_id        → assign under the lock (a placement cut short after the story
+                                  took the article in is finished, not redone)
   story_id                      → (re)queue its summary job
   summary job, lead vectors     → embed the rest, store all vectors
   summary job, all vectors      → summarise its story
@@ -37,7 +38,7 @@ import structlog
 from core.config import Settings
 from core.queue import Job, Queue
 from core.records import ArticleRecord
-from core.storage import Storage, StorageDown
+from core.storage import STORAGE_UNAVAILABLE, Storage
 from embedding.base import Embedder, in_background
 from workers.lead import LeadStage
 from workers.rest import RestStage
@@ -170,7 +171,7 @@ class Worker:
                 if placing and self.ops.repair_if_due() is not None:
                     for q in (self.queue, self.summary_queue):  # drop finished stream entries
                         q.trim_done()
-            except StorageDown as exc:
+            except STORAGE_UNAVAILABLE as exc:
                 # Storage went away: entries stay pending (claimed again later); wait and retry.
                 log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
@@ -196,7 +197,7 @@ class Worker:
             try:
                 queue.ensure_group()
                 return queue.read_own_pending(self.name, batch)
-            except StorageDown as exc:
+            except STORAGE_UNAVAILABLE as exc:
                 log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)
                 stop.wait(1.0)
         return []
@@ -221,7 +222,7 @@ class Worker:
         has failed `max_attempts` times; then it is marked failed with the error and acked."""
         try:
             return handler(jobs)
-        except StorageDown:
+        except STORAGE_UNAVAILABLE:
             raise
         except Exception as exc:
             log.exception("worker.batch_failed", articles=len(jobs))
@@ -233,7 +234,7 @@ class Worker:
         for job in jobs:
             try:
                 one = handler([job])
-            except StorageDown:
+            except STORAGE_UNAVAILABLE:
                 raise
             except Exception as exc:
                 log.exception("article.error", article_id=job.article_id)

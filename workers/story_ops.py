@@ -105,12 +105,15 @@ class StoryOps:
         if not prepared:
             return []
         with self.store.assign_lock():
-            story_ids = [self._assign_locked(p) for p in prepared]
+            # A placement a crash cut short after its story took the article in is finished,
+            # not redone (its story's state already counts the article).
+            done = self.stories.finish_placements([p.article_id for p in prepared])
+            story_ids = [done.get(p.article_id) or self._assign_locked(p) for p in prepared]
         self.repairs.count_placed(len(prepared))
         return story_ids
 
     def _assign_locked(self, p: Prepared) -> str:
-        """Article and story state move in one transaction."""
+        """Article and story state move together (Stories.commit_assignment's steps)."""
         signal = p.signal
         # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
         candidates = self.stories.candidates(

@@ -20,7 +20,7 @@ import structlog
 from core.config import Settings
 from core.queue import Job
 from core.records import ArticleStatus
-from core.storage import Storage, StorageDown
+from core.storage import STORAGE_UNAVAILABLE, Storage
 from workers.rest import RestStage
 from workers.story_ops import BatchResult, StoryOps, count_deliveries, fail
 
@@ -107,7 +107,7 @@ class SummaryStage:
         fails again in its own job, which counts its errors and fails it alone."""
         try:
             return self.rest.embed_ahead(self.summary_queue, self.settings.worker_batch)
-        except StorageDown:
+        except STORAGE_UNAVAILABLE:
             raise
         except Exception:
             log.exception("worker.embed_ahead_failed")

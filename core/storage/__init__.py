@@ -18,10 +18,22 @@ from core.storage.stories import Stories
 
 # Redis could not be reached: callers back off and retry instead of failing the work in hand.
 StorageDown = redis.ConnectionError
+# What a caller backs off on: StorageDown, and what a Redis Cluster answers while a failover is
+# under way (slots without a master, a master demoted under the client, a migrating slot), once
+# the cluster client's own retries (core.storage.connection) are spent.
+STORAGE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterException,
+)
 # Any error the store reported (StorageDown among them).
 StorageError = redis.RedisError
 
-__all__ = ["Storage", "StorageDown", "StorageError"]
+__all__ = ["STORAGE_UNAVAILABLE", "Storage", "StorageDown", "StorageError"]
 
 
 class Storage:

@@ -24,28 +24,33 @@ import redis
 from core.errors import ModelMismatch, NotFound, ServiceUnavailable
 from core.keys import Keys
 from core.records import Accepted, ArticleIn, ArticleOut, ArticleRecord, ArticleStatus
+from core.storage.connection import cluster_write_problem, is_cluster
 from embedding.spec import MODEL, ModelSpec
 
+# Posting spans slots on a cluster (the article's, each index's, the stream's), so it is a sequence
+# of single-slot steps, each safe to repeat, instead of one script:
+#   1. _CREATE the article hash (its own slot): an id already stored wins, first write wins.
+#   2. Claim the URL index, then the content index (SET NX): an index another stored article
+#      holds makes this post that article (ours is removed, our claims released); an index whose
+#      article is gone (a post that died between 1 and 2) is taken over.
+#   3. Enqueue (XADD), then mark the article `enqueued`. A post found again (steps 1 or 2) whose
+#      article is queued but not marked enqueued (its poster died before 3) enqueues it: a job
+#      enqueued twice is placed once (the worker's steps are idempotent), a job never enqueued
+#      would be lost.
 _CREATE = """
--- KEYS: article hash, content index, stream, metrics hash, [url index]
--- ARGV: id, article key prefix, then the article's field/value pairs
-local function found(id)
-  redis.call('HINCRBY', KEYS[4], 'articles_existing', 1)
-  return {id, redis.call('HGET', ARGV[2] .. id, 'status') or 'queued', 1}
+-- KEYS: article hash; ARGV: the article's field/value pairs. Returns {created, status, enqueued}.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local got = redis.call('HMGET', KEYS[1], 'status', 'enqueued')
+  return {0, got[1] or 'queued', got[2] or ''}
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return found(ARGV[1]) end
-for i = 5, #KEYS do
-  local other = redis.call('GET', KEYS[i])
-  if other then return found(other) end
-end
-local other = redis.call('GET', KEYS[2])
-if other then return found(other) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('SET', KEYS[2], ARGV[1])
-for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[1]) end
-redis.call('XADD', KEYS[3], '*', 'article_id', ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'articles_accepted', 1)
-return {ARGV[1], 'queued', 0}
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return {1, 'queued', ''}
+"""
+# KEYS: an index; ARGV: its holder now, the new holder (or '' to release it).
+_SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
 """
 
 _TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ocid", "cmpid")
@@ -128,9 +133,16 @@ class Store:
         self.keys = keys
         self.model = model  # the tag every stored vector carries (ModelMismatch on another)
         self._create = client.register_script(_CREATE)
+        self._swap = client.register_script(_SWAP)
 
     # -- posting -----------------------------------------------------------------------------
     def add_article(self, article: ArticleIn) -> Accepted:
+        try:
+            return self._add_article(article)
+        except redis.ConnectionError as exc:
+            raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
+
+    def _add_article(self, article: ArticleIn) -> Accepted:
         article_id = article.id or f"a_{uuid.uuid4().hex[:20]}"
         body = article.text or article.html or ""
         fields: dict[str, str] = {
@@ -144,20 +156,55 @@ class Store:
             "text": article.text or "",
             "html": article.html or "",
         }
-        keys = [
-            self.keys.article(article_id),
-            self.keys.content_index(content_digest(article.source, body)),
-            self.keys.articles_stream,
-            self.keys.metrics,  # the accepted / existing counters, in the same round trip
-        ]
-        if article.url:
-            keys.append(self.keys.url_index(_digest(canonical_url(article.url))))
-        argv = [article_id, self.keys.article(""), *[x for kv in fields.items() for x in kv]]
-        try:
-            found_id, status, existing = self._create(keys=keys, args=argv)
-        except redis.ConnectionError as exc:
-            raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
-        return Accepted(id=found_id.decode(), status=status.decode(), existing=bool(existing))
+        created, status, enqueued = self._create(
+            keys=[self.keys.article(article_id)], args=[x for kv in fields.items() for x in kv]
+        )
+        if not created:
+            return self._found(article_id, status.decode(), enqueued == b"1")
+        indexes = [self.keys.content_index(content_digest(article.source, body))]
+        if article.url:  # checked first: the same URL is the same article whatever its text
+            indexes.insert(0, self.keys.url_index(_digest(canonical_url(article.url))))
+        claimed: list[str] = []
+        for index in indexes:
+            owner = self._claim(index, article_id)
+            if owner == article_id:
+                claimed.append(index)
+                continue
+            # Another stored article holds it: this post is that article.
+            for mine in claimed:
+                self._swap(keys=[mine], args=[article_id, ""])
+            self.r.delete(self.keys.article(article_id))
+            got = self.r.hmget(self.keys.article(owner), "status", "enqueued")
+            return self._found(owner, (got[0] or b"queued").decode(), got[1] == b"1")
+        self._enqueue(article_id)
+        self.r.hincrby(self.keys.metrics, "articles_accepted", 1)
+        return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
+
+    def _claim(self, index: str, article_id: str) -> str:
+        """The article holding `index` once this returns: `article_id` unless another stored
+        article held it first. An index left by a post that died before storing its article
+        (its article is gone) is taken over."""
+        while True:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.set(index, article_id, nx=True)
+            pipe.get(index)
+            _, owner_raw = pipe.execute()
+            if owner_raw is None:  # released between the two: claim again
+                continue
+            owner = str(owner_raw.decode())
+            if owner == article_id or self.r.exists(self.keys.article(owner)):
+                return owner
+            self._swap(keys=[index], args=[owner, article_id])
+
+    def _enqueue(self, article_id: str) -> None:
+        self.r.xadd(self.keys.articles_stream, {"article_id": article_id})
+        self.r.hset(self.keys.article(article_id), "enqueued", "1")
+
+    def _found(self, article_id: str, status: str, enqueued: bool) -> Accepted:
+        if status == ArticleStatus.QUEUED and not enqueued:  # its poster died before enqueuing
+            self._enqueue(article_id)
+        self.r.hincrby(self.keys.metrics, "articles_existing", 1)
+        return Accepted(id=article_id, status=status, existing=True)
 
     def add_articles(self, articles: Sequence[ArticleIn]) -> list[Accepted]:
         return [self.add_article(a) for a in articles]
@@ -242,6 +289,9 @@ class Store:
         if title:
             mapping["clean_title"] = title
         pipe.hset(self.keys.article(article_id), mapping=mapping)
+        # The text is stored once: from here on, as the clean sentences (the posted text and
+        # HTML were the same words again, ~60% of an article's text bytes).
+        pipe.hdel(self.keys.article(article_id), "text", "html")
         pipe.execute()
 
     def save_sentence_vectors(self, article_id: str, vectors: npt.NDArray[np.float32]) -> None:
@@ -255,9 +305,12 @@ class Store:
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self.keys.article_vectors(article_id), pack_sentence_vectors(vectors))
         pipe.hset(self.keys.article(article_id), "vector_rows", str(len(vectors)))
-        if story_id:
-            pipe.hincrby(self.keys.story(story_id.decode()), "member_rev", 1)
         pipe.execute()
+        # After the vectors (the story is another slot): a summary that read the old number may
+        # already see the new vectors, never the reverse. A crash in between redelivers the job,
+        # which stores the same bytes and moves the number then.
+        if story_id:
+            self.r.hincrby(self.keys.story(story_id.decode()), "member_rev", 1)
 
     def save_copy(
         self, article_id: str, title: str | None, sentences: list[str], original_id: str
@@ -361,6 +414,20 @@ class Store:
             return bool(self.r.ping())
         except redis.RedisError:
             return False
+
+    def write_problem(self) -> str | None:
+        """Why the store cannot take writes now (None: it can). A PONG is not enough: a cluster
+        with a master down answers PINGs and refuses its slots' writes, a server whose disk
+        failed refuses writes (MISCONF), a replica refuses them (READONLY)."""
+        try:
+            if is_cluster(self.r):
+                problem = cluster_write_problem(self.r)
+                if problem:
+                    return problem
+            self.r.set(self.keys.write_probe, f"{time.time():.3f}", ex=60)
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def _record(f: dict[str, str]) -> ArticleRecord:

@@ -57,9 +57,11 @@ class DedupIndex:
         every = sorted(set().union(*found))
         if not every:
             return [{} for _ in probes]
-        raw = dict(
-            zip(every, self.r.mget([self.keys.article_minhash(i) for i in every]), strict=True)
-        )
+        # GETs, not one MGET: each signature lives in its article's slot (Redis Cluster).
+        pipe = self.r.pipeline(transaction=False)
+        for i in every:
+            pipe.get(self.keys.article_minhash(i))
+        raw = dict(zip(every, pipe.execute(), strict=True))
         return [{i: raw[i] for i in sorted(ids) if raw[i]} for ids in found]
 
     def register(self, probes: Sequence[Probe]) -> None:

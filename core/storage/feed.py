@@ -9,8 +9,9 @@ exactly the stories changed or created meanwhile.
 
 sort=size: most articles first, ties by id (both descending). Sizes change under a reader, and a
 live keyset would skip a story that grows past the cursor, so the first page freezes every story's
-size in a snapshot zset (one Lua script: one point in time). The snapshot is named after the update
-seq it was taken at, shared by every traversal starting at that seq, and expires
+size in a snapshot zset (read story by story, then renamed into place). The snapshot is named after
+the update seq it was taken at, shared by every traversal starting within SNAPSHOT_REUSE_S of it
+(those report its seq as latest_seq), and expires
 feed_snapshot_ttl_s after its last use; the cursor is the (size, id) of the last story returned in
 it. Cards show live data in snapshot order; what changed meanwhile again comes from updated_after.
 A cursor whose snapshot has expired answers 410: start again from the first page.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,17 +44,10 @@ Sort = Literal["updated", "size"]
 _WORD = re.compile(r"\w+")
 _CHUNK = 100  # at most this many stories read per round trip while walking the order
 
-_SNAPSHOT = """
--- KEYS: snapshot, stories:updated; ARGV: story key prefix, ttl seconds
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
-  for i = 1, #ids do
-    local size = redis.call('HGET', ARGV[1] .. ids[i], 'article_count') or '0'
-    redis.call('ZADD', KEYS[1], size, ids[i])
-  end
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-"""
+# A fresh sort=size traversal within this many seconds of the last snapshot walks that one (and
+# reports its seq as latest_seq, so updated_after still returns exactly what changed since):
+# at most feed_snapshot_ttl_s / SNAPSHOT_REUSE_S snapshots live at once, not one per feed update.
+SNAPSHOT_REUSE_S = 30
 
 
 class CursorExpired(StoryfoldError):
@@ -119,7 +114,6 @@ class Feed:
         self.stories = stories
         self.scan_max = scan_max
         self.snapshot_ttl_s = snapshot_ttl_s
-        self._snapshot = client.register_script(_SNAPSHOT)
 
     def page(self, query: FeedQuery) -> StoryPage:
         key: Key | None = None
@@ -127,6 +121,8 @@ class Feed:
             latest_seq, key = decode_cursor(query.cursor, query.fingerprint(), query.sort == "size")
         else:
             latest_seq = int(self.r.get(self.keys.update_seq) or 0)
+        if query.sort == "size" and query.cursor is None:
+            latest_seq = self._snapshot(latest_seq)
         if query.sort == "size":
             walk = self._walk_size(latest_seq, key, query.limit + 1, fresh=query.cursor is None)
         else:
@@ -163,10 +159,7 @@ class Feed:
     ) -> Iterator[list[tuple[str, Key]]]:
         snapshot = self.keys.feed_size_snapshot(seq)
         if fresh:
-            self._snapshot(
-                keys=[snapshot, self.keys.stories_updated],
-                args=[self.keys.story(""), self.snapshot_ttl_s],
-            )
+            pass  # page() just made or chose it
         elif not self.r.expire(snapshot, self.snapshot_ttl_s):
             raise CursorExpired(
                 f"the size order this cursor walks was dropped after {self.snapshot_ttl_s}s "
@@ -185,6 +178,36 @@ class Feed:
                 return
             yield [(sid.decode(), (int(score), sid.decode())) for sid, score in rows]
             start, chunk = start + len(rows), min(chunk * 2, _CHUNK)
+
+    def _snapshot(self, seq: int) -> int:
+        """The seq of the snapshot a fresh traversal walks: the last one if it is recent (see
+        SNAPSHOT_REUSE_S), else a new one taken at `seq`. The sizes are read story by story (each
+        story hash is its own slot on a cluster), written under a temporary name and renamed
+        into place: a reader sees a whole snapshot or none, and two readers making the same one
+        keep the first."""
+        last = self.r.get(self.keys.feed_size_latest)
+        if last is not None and self.r.expire(
+            self.keys.feed_size_snapshot(int(last)), self.snapshot_ttl_s
+        ):
+            return int(last)
+        snapshot = self.keys.feed_size_snapshot(seq)
+        if not self.r.expire(snapshot, self.snapshot_ttl_s):
+            ids = self.r.zrange(self.keys.stories_updated, 0, -1)
+            temp = f"{snapshot}:building:{uuid.uuid4().hex[:8]}"
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                pipe = self.r.pipeline(transaction=False)
+                for sid in chunk:
+                    pipe.hget(self.keys.story(sid.decode()), "article_count")
+                sizes = pipe.execute()
+                self.r.zadd(temp, {sid: int(n or 0) for sid, n in zip(chunk, sizes, strict=True)})
+            if ids:
+                self.r.expire(temp, self.snapshot_ttl_s)
+                if not self.r.renamenx(temp, snapshot):
+                    self.r.delete(temp)
+                self.r.expire(snapshot, self.snapshot_ttl_s)
+        self.r.set(self.keys.feed_size_latest, seq, ex=SNAPSHOT_REUSE_S)
+        return seq
 
     # -- filters ---------------------------------------------------------------------------------
     def _collect(

@@ -89,8 +89,12 @@ class RepairStore:
             rows = self.r.zrange(self.keys.story_articles(sid), 0, -1, withscores=True)
             pipe = self.r.pipeline(transaction=False)
             for aid, _ in rows:
-                pipe.hget(self.keys.article(aid.decode()), "duplicate_of")
-            for (aid, ts), dup in zip(rows, pipe.execute(), strict=True):
+                pipe.hmget(self.keys.article(aid.decode()), "duplicate_of", "story_id")
+            for (aid, ts), (dup, owner) in zip(rows, pipe.execute(), strict=True):
+                if owner and owner.decode() != sid:
+                    # A move that apply() did not finish: the article's story_id is the truth.
+                    self.r.zrem(self.keys.story_articles(sid), aid)
+                    continue
                 out.append(
                     WindowArticle(aid.decode(), sid, float(ts), dup.decode() if dup else None)
                 )
@@ -138,32 +142,48 @@ class RepairStore:
         splits: Mapping[str, tuple[str, str]],  # new story -> (parent, headline)
         states: Mapping[str, StoryState | tuple[Mapping[str, bytes], float]],  # rebuilt states
     ) -> None:
-        """All of a plan in one transaction: readers never see an article in two stories."""
-        pipe = self.r.pipeline(transaction=True)
+        """A plan, as steps that can each be repeated (a plan spans many slots on a cluster, so it
+        cannot be one transaction). Call under the assign lock. In order: split stories exist;
+        each moved article joins its new story, records it (its story_id is the truth), leaves
+        the old one; merged stories point at their survivor; rebuilt states are stored; the
+        change log tells the other workers' indexes. A crash part way leaves every article in
+        the story its story_id names, possibly still listed in its old one too: the next
+        window() drops such leftovers, and the next repair plans again from what is there.
+        Between steps a reader may see a moved article in both stories for a moment."""
+        pipe = self.r.pipeline(transaction=False)
         for new_id, (parent, headline) in splits.items():
             pipe.hset(self.keys.story(new_id), mapping=new_story_fields(new_id, headline, parent))
+        pipe.execute()
         for aid, (old, new, score) in moves.items():
-            pipe.zrem(self.keys.story_articles(old), aid)
-            pipe.zadd(self.keys.story_articles(new), {aid: score})
-            pipe.hset(self.keys.article(aid), "story_id", new)
-            self.stories.member_rev(pipe, old)
-            self.stories.member_rev(pipe, new)
+            self.r.zadd(self.keys.story_articles(new), {aid: score})
+            self.r.hset(self.keys.article(aid), "story_id", new)
+            self.r.zrem(self.keys.story_articles(old), aid)
+        pipe = self.r.pipeline(transaction=False)
+        for sid in {s for old, new, _ in moves.values() for s in (old, new)}:
+            pipe.hincrby(self.keys.story(sid), "member_rev", 1)
         for old, survivor in merges.items():
             pipe.hset(self.keys.story(old), "merged_into", survivor)
-            pipe.zrem(self.keys.stories_active, old)
             pipe.delete(self.keys.story_state(old))
-            self.stories.touch(pipe, old, "story.merged")
+        rebuilt: dict[str, float] = {}
         for sid, value in states.items():
             if sid in merges:
                 continue
             state: Mapping[str, bytes]
             if isinstance(value, StoryState):
-                state, last_ts = encode_state(value), value.last_ts
+                state, rebuilt[sid] = encode_state(value), value.last_ts
             else:
-                state, last_ts = value
+                state, rebuilt[sid] = value
             pipe.delete(self.keys.story_state(sid))
             pipe.hset(self.keys.story_state(sid), mapping=dict(state))
-            pipe.zadd(self.keys.stories_active, {sid: last_ts})
-        # Merged-away states are gone, the others rebuilt: other workers' indexes re-read them.
-        self.stories.index.record(pipe, [*merges, *states])
         pipe.execute()
+        pipe = self.r.pipeline(transaction=True)  # the coordination slot
+        for old in merges:
+            pipe.zrem(self.keys.stories_active, old)
+        for sid, last_ts in rebuilt.items():
+            pipe.zadd(self.keys.stories_active, {sid: last_ts})
+        if merges or rebuilt:
+            pipe.execute()
+        for old in merges:
+            self.stories.touch(old, "story.merged")
+        # Merged-away states are gone, the others rebuilt: other workers' indexes re-read them.
+        self.stories.index.record([*merges, *states])

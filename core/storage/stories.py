@@ -28,16 +28,32 @@ from core.story_state import StoryState
 from core.summary import Summary
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
-# all at once, so feed order and event ids never disagree.
+# all at once, so feed order and event ids never disagree. (Every key here is a coordination key,
+# one slot: core/keys.py.) GT: a touch that lost a race to a later one never moves the story back.
 _TOUCH = """
--- KEYS: story hash, stories:updated, seq counter, events stream; ARGV: story id, event type, now, maxlen
-local seq = redis.call('INCR', KEYS[3])
-redis.call('ZADD', KEYS[2], seq, ARGV[1])
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[3], 'seq', seq)
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq)
+-- KEYS: stories:updated, seq counter, events stream; ARGV: story id, event type, maxlen
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], 'GT', seq, ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq)
 return seq
 """
+# The story hash's copy of its latest seq (the story's own slot), never moved backwards.
+_STAMP = """
+-- KEYS: story hash; ARGV: seq, now, summary version the touch was for ('' for none)
+if tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[2], 'seq', ARGV[1])
+end
+if ARGV[3] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'touched_version') or '0') < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'touched_version', ARGV[3])
+end
+return 1
+"""
 
+
+# Summary versions kept whole: the last KEEP_VERSIONS, and before them the last one of each day
+# (UTC, by when it was written). A busy story rewrites its summary with every article: without
+# thinning one 90-article story kept 48 versions (270 kB).
+KEEP_VERSIONS = 20
 
 # What a summary needs of each member (Stories.members).
 MEMBER_FIELDS = (
@@ -115,21 +131,26 @@ class Stories:
         self.keys = keys
         self.events_retention = events_retention
         self._touch = client.register_script(_TOUCH)
+        self._stamp = client.register_script(_STAMP)
         # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
         self.index = StoryIndex(client, keys)
 
-    def touch(self, pipe: redis.client.Pipeline, story_id: str, event: str) -> None:
-        """Queue on `pipe`: bump the story's update sequence and record `event` for /events."""
-        self._touch(
-            keys=[
-                self.keys.story(story_id),
-                self.keys.stories_updated,
-                self.keys.update_seq,
-                self.keys.events_stream,
-            ],
-            args=[story_id, event, f"{time.time():.3f}", self.events_retention],
-            client=pipe,
+    def touch(self, story_id: str, event: str, version: int | None = None) -> int:
+        """Bump the story's update sequence and record `event` for /events (the coordination
+        slot), then stamp the story hash with it (the story's slot). Called after the change it
+        announces is stored; `version`: the summary version it announces (write_summary finishes
+        a touch that a crash cut short by comparing it with `summary_version`)."""
+        seq = int(
+            self._touch(
+                keys=[self.keys.stories_updated, self.keys.update_seq, self.keys.events_stream],
+                args=[story_id, event, self.events_retention],
+            )
         )
+        self._stamp(
+            keys=[self.keys.story(story_id)],
+            args=[seq, f"{time.time():.3f}", "" if version is None else version],
+        )
+        return seq
 
     # -- assignment --------------------------------------------------------------------------
     def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:
@@ -184,11 +205,32 @@ class Stories:
         headline: str,
         duplicate_of: str | None = None,
     ) -> None:
-        """Article joins story and the story's state moves, in one transaction: a crash leaves
-        either both or neither, and a retried article sees its story_id and skips this step."""
+        """Article joins story and the story's state moves. Three slots on a cluster (the
+        article's, the story's, the coordination keys'), so three steps, under the assign lock:
+          1. the article records the story it is joining (`placing`);
+          2. one MULTI on the story: member, state, member_rev (and its hash if new);
+          3. stories:active and the change log; last, the article's story_id (its "done").
+        A crash after 2 leaves `placing` with the article already a member: finish_placements
+        completes 3 instead of placing it again (its state already counts it). A crash before 2
+        leaves nothing to undo: the article is placed afresh."""
         if isinstance(state, StoryState):
             state = encode_state(state)
+        self.r.hset(self.keys.article(article_id), "placing", story_id)
         pipe = self.r.pipeline(transaction=True)
+        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
+        pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
+        if created:
+            pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
+        self.member_rev(pipe, story_id)
+        pipe.execute()
+        seq = self._index_and_join(article_id, story_id, last_ts, duplicate_of)
+        self.index.took_own(story_id, state, last_ts, seq)
+
+    def _index_and_join(
+        self, article_id: str, story_id: str, last_ts: float, duplicate_of: str | None = None
+    ) -> int:
+        self.r.zadd(self.keys.stories_active, {story_id: last_ts})
+        seq = self.index.record([story_id])
         fields = {
             "status": ArticleStatus.CLUSTERED,
             "story_id": story_id,
@@ -196,25 +238,45 @@ class Stories:
         }
         if duplicate_of:
             fields["duplicate_of"] = duplicate_of
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.keys.article(article_id), mapping=fields)
-        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
-        pipe.hset(self.keys.story_state(story_id), mapping=dict(state))
-        pipe.zadd(self.keys.stories_active, {story_id: last_ts})
-        at = len(pipe.command_stack)
-        self.index.record(pipe, [story_id])
-        if created:
-            pipe.hset(self.keys.story(story_id), mapping=new_story_fields(story_id, headline))
-        self.member_rev(pipe, story_id)
-        seq = pipe.execute()[at]  # record's change number
-        self.index.took_own(story_id, state, last_ts, int(seq))
+        pipe.hdel(self.keys.article(article_id), "placing")
+        pipe.execute()
+        return seq
+
+    def finish_placements(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """Complete the placements a crash cut short after the story took the article in
+        (commit_assignment step 2); returns article -> story for those. Call under the assign
+        lock, before placing these articles."""
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hmget(self.keys.article(aid), "placing", "story_id")
+        cut = {
+            aid: placing.decode()
+            for aid, (placing, story) in zip(article_ids, pipe.execute(), strict=True)
+            if placing and not story
+        }
+        done = {}
+        for aid, sid in cut.items():
+            if self.r.zscore(self.keys.story_articles(sid), aid) is None:
+                continue  # the story never took it in: place it afresh
+            last = self.r.hget(self.keys.story_state(sid), "last_ts")
+            self._index_and_join(aid, sid, float(last or 0))
+            done[aid] = sid
+        return done
 
     def commit_copy(
         self, article_id: str, story_id: str, original_id: str, article_ts: float
     ) -> None:
         """A near-duplicate joins its original's story. The story's state does not move: a copy
-        of an article already counted is no new evidence of what the story is about."""
+        of an article already counted is no new evidence of what the story is about. The story
+        takes it in first, then the article records it: a crash in between redelivers the copy,
+        which joins the same story again (a member is added once)."""
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(
+        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
+        self.member_rev(pipe, story_id)
+        pipe.execute()
+        self.r.hset(
             self.keys.article(article_id),
             mapping={
                 "status": ArticleStatus.CLUSTERED,
@@ -223,9 +285,6 @@ class Stories:
                 "placed_at": f"{time.time():.3f}",
             },
         )
-        pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
-        self.member_rev(pipe, story_id)
-        pipe.execute()
 
     # -- summaries ---------------------------------------------------------------------------
     def members(self, story_id: str) -> list[MemberDoc]:
@@ -276,8 +335,8 @@ class Stories:
 
         The summary is built outside any transaction, then written with a compare-and-set on the
         story's `summary_basis`: it is stored unless a summary built from a later (or the same)
-        membership already is, in which case that one covers these members and has marked them
-        processed. Only the cheap write is retried on contention, never the summarisation, so a
+        membership already is, in which case that one covers these members and marks them
+        processed (_announce). Only the cheap write is retried on contention, never the summarisation, so a
         busy story's summaries trail by at most one build instead of being thrown away."""
         rev, members = self.summary_basis(story_id)
         ready = _ready(members)
@@ -290,16 +349,37 @@ class Stories:
             with self.r.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(story_key)
-                    basis, version = pipe.hmget(story_key, "summary_basis", "summary_version")
+                    basis, version, touched = pipe.hmget(
+                        story_key, "summary_basis", "summary_version", "touched_version"
+                    )
                     if basis is not None and int(basis) >= rev and int(version or 0) > 0:
                         pipe.unwatch()
-                        return []  # a summary of this membership or a later one is stored
+                        # A summary of this membership or a later one is stored. If its writer
+                        # died before announcing it, finish that here (see below).
+                        if int(touched or 0) < int(version):
+                            self._announce(story_id, ready, int(version))
+                        return []
                     summary.version = int(version or 0) + 1
                     blob = json.dumps(summary.to_dict())
+                    today = int(time.time() // 86_400)
+                    # The version leaving the last KEEP_VERSIONS, and the day of the one after it.
+                    leaving = summary.version - 1 - KEEP_VERSIONS  # its list index
+                    days = self.keys.story_version_days(story_id)
+                    # Stories summarised before days were kept have none for their first
+                    # versions: they are never thinned (their day list stays empty).
+                    aligned = pipe.llen(days) == summary.version - 1
+                    thin = aligned and leaving >= 0
+                    if thin:
+                        day, next_day = pipe.lindex(days, leaving), pipe.lindex(days, leaving + 1)
+                        thin = day is not None and day == next_day
                     pipe.multi()
                     pipe.set(self.keys.story_summary(story_id), blob)
                     # Old versions are read rarely and are most of a story's bytes: compressed.
                     pipe.rpush(self.keys.story_versions(story_id), zlib.compress(blob.encode()))
+                    if aligned:
+                        pipe.rpush(days, today)
+                    if thin:  # not its day's last version: an empty row keeps the indexes
+                        pipe.lset(self.keys.story_versions(story_id), leaving, b"")
                     pipe.hset(
                         story_key,
                         mapping={
@@ -310,20 +390,26 @@ class Stories:
                             "source_count": str(len(sources)),
                         },
                     )
-                    done = {
-                        "status": ArticleStatus.PROCESSED,
-                        "processed_at": f"{time.time():.3f}",
-                    }
-                    for m in ready:
-                        if m.status != ArticleStatus.PROCESSED:
-                            pipe.hset(self.keys.article(m.article_id), mapping=done)
-                    event = "story.created" if summary.version == 1 else "story.updated"
-                    self.touch(pipe, story_id, event)
                     pipe.execute()
-                    return ready
                 except redis.WatchError:
                     continue
+            self._announce(story_id, ready, summary.version)
+            return ready
         raise RuntimeError(f"story {story_id}: summary write kept colliding ({retries} tries)")
+
+    def _announce(self, story_id: str, ready: Sequence[MemberDoc], version: int) -> None:
+        """After a summary version is stored (the story's slot): its members are `processed`
+        (each its own slot), then the feed and /events learn of it and the story records that
+        they did (`touched_version`). Each step can be repeated: a crash anywhere here leaves
+        the summary job unacknowledged, and its redelivery finds the version stored but not
+        announced, and comes back here."""
+        done = {"status": ArticleStatus.PROCESSED, "processed_at": f"{time.time():.3f}"}
+        pipe = self.r.pipeline(transaction=False)
+        for m in ready:
+            if m.status != ArticleStatus.PROCESSED:
+                pipe.hset(self.keys.article(m.article_id), mapping=done)
+        pipe.execute()
+        self.touch(story_id, "story.created" if version == 1 else "story.updated", version)
 
     # -- reading -----------------------------------------------------------------------------
     def _card(self, f: dict[str, str]) -> StoryCard:
@@ -373,7 +459,9 @@ class Stories:
     ) -> tuple[list[Summary], int | None]:
         """Summary versions newest first, up to `limit` of those stored below list index `before`
         (None: from the newest). Returns them and the index to continue below, None at the first.
-        The list only grows at its end, so an index stays valid while new versions arrive."""
+        The list only grows at its end, so an index stays valid while new versions arrive.
+        Versions older than the last KEEP_VERSIONS that were not their day's last are thinned
+        (empty rows, skipped here): a page may hold fewer than `limit`."""
         key = self.keys.story_versions(story_id)
         pipe = self.r.pipeline(transaction=False)
         pipe.exists(self.keys.story(story_id))
@@ -384,7 +472,8 @@ class Stories:
         end = stored if before is None else min(before, stored)
         start = max(0, end - limit)
         rows = self.r.lrange(key, start, end - 1) if end > 0 else []
-        return [Summary.from_dict(_version(raw)) for raw in reversed(rows)], (start or None)
+        kept = [Summary.from_dict(_version(raw)) for raw in reversed(rows) if raw]
+        return kept, (start or None)
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))

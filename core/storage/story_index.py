@@ -16,7 +16,7 @@ gets the same fields, bytes and order the full scan (scan_archived_states) gave 
 
 Keeping it current across worker processes, without trusting any cache: every write that changes
 a story's assigner state (Stories.commit_assignment; RepairStore.apply's rebuilds, merges, splits)
-calls record() in the same MULTI, which increments `seq:state` and sets the story's score in the
+calls record() right after it, under the assign lock, which increments `seq:state` and sets the story's score in the
 zset `stories:state_changed` to that number. Before each lookup (the caller holds the assign lock,
 as every writer of story states does) the index reads, in one MULTI, the counter and the entries
 above the last number it has seen, and re-reads just those stories; a story whose state hash or
@@ -99,13 +99,16 @@ class StoryIndex:
         self.open_reads = 0  # whole states read from Redis by active_states
 
     # -- the write side: in the writer's MULTI ---------------------------------------------------
-    def record(self, pipe: redis.client.Pipeline, story_ids: Iterable[str]) -> None:
-        """Queue on `pipe` (a MULTI that changes these stories' states): log the change."""
+    def record(self, story_ids: Iterable[str]) -> int:
+        """Log a change of these stories' states, after it is stored (their state hashes are other
+        slots than the log on a cluster); returns its change number. Writers hold the assign lock,
+        and refresh() runs under it, so no reader sees the log ahead of the states."""
         ids = sorted(set(story_ids))
-        if ids:
-            self._record(
-                keys=[self.keys.state_seq, self.keys.stories_state_changed], args=ids, client=pipe
-            )
+        if not ids:
+            return self._seq
+        return int(
+            self._record(keys=[self.keys.state_seq, self.keys.stories_state_changed], args=ids)
+        )
 
     def took_own(
         self, story_id: str, state: Mapping[str, bytes | str], when: float, seq: int

@@ -52,7 +52,11 @@ class TermStats:
         """The stored profile (JSON text) of each story that has one."""
         if not story_ids:
             return {}
-        raw = self.r.mget([self.keys.story_evidence(sid) for sid in story_ids])
+        # GETs, not one MGET: each profile lives in its story's hash slot (Redis Cluster).
+        pipe = self.r.pipeline(transaction=False)
+        for sid in story_ids:
+            pipe.get(self.keys.story_evidence(sid))
+        raw = pipe.execute()
         return {sid: v.decode() for sid, v in zip(story_ids, raw, strict=True) if v}
 
     def save_profiles(
@@ -66,5 +70,8 @@ class TermStats:
             target.execute()
 
     def drop_profiles(self, story_ids: Sequence[str]) -> None:
-        if story_ids:
-            self.r.delete(*[self.keys.story_evidence(sid) for sid in story_ids])
+        if story_ids:  # one DEL per story: each is its own hash slot on a cluster
+            pipe = self.r.pipeline(transaction=False)
+            for sid in story_ids:
+                pipe.delete(self.keys.story_evidence(sid))
+            pipe.execute()

@@ -61,8 +61,8 @@ def readyz(store: StoreDep, queue: QueueDep) -> JSONResponse:
     summaries to update); which workers are alive and have their model loaded. No such worker
     reads `degraded` (still 200: posts are accepted and wait)."""
     try:
-        if not store.ping():
-            raise StorageDown("no PONG")
+        if problem := store.write_problem():  # answering is not enough: it must take writes
+            raise StorageDown(problem)
         stats = {**queue.stats(), "oldest_age_s": metrics.queue_oldest_age_s(store.r, store.keys)}
         summaries = Queue.summaries(store.r, store.keys)
         summary_stats = {**summaries.stats(), "oldest_waiting_s": summaries.oldest_waiting_age_s()}

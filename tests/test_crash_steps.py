@@ -1,0 +1,134 @@
+"""The multi-slot writes (posting, placing, announcing a summary) are sequences of single-slot
+steps so that they run on a Redis Cluster; each is cut short here where a crash could cut it,
+and the next delivery must finish it: nothing lost, nothing counted twice. Runs on the single
+server and, with STORYFOLD_TEST_REDIS_CLUSTER=1, on a one-node cluster."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from core.keys import Keys
+from core.records import ArticleIn
+from core.storage import Storage
+from core.storage import stories as stories_module
+from core.storage.stories import MemberDoc
+from core.story_state import StoryState
+from core.summary import Summary
+from embedding.spec import MODEL
+
+KEYS = Keys()
+
+
+class Crash(Exception):
+    pass
+
+
+def _state(story_id: str) -> StoryState:
+    v = np.ones(MODEL.dim, np.float32)
+    return StoryState(story_id, v, 1, 100.0, 100.0)
+
+
+def test_a_post_cut_before_its_enqueue_is_enqueued_by_the_next_post(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(source="a", text="One sentence about a bridge. " * 5, url="https://x/1")
+
+    def crash(_: str) -> None:
+        raise Crash
+
+    monkeypatch.setattr(storage.articles, "_enqueue", crash)
+    with pytest.raises(Crash):
+        storage.articles.add_article(article)
+    monkeypatch.undo()
+    assert r.xlen(KEYS.articles_stream) == 0  # stored and indexed, never enqueued
+    again = storage.articles.add_article(article)  # no id: found by its URL
+    assert again.existing and r.xlen(KEYS.articles_stream) == 1
+    assert storage.articles.add_article(article).existing and r.xlen(KEYS.articles_stream) == 1
+
+
+def test_an_index_whose_article_is_gone_is_taken_over(r: redis.Redis) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(source="a", text="Words of a story, told once. " * 5, url="https://x/2")
+    first = storage.articles.add_article(article)
+    r.delete(KEYS.article(first.id))  # as if its poster died between the index and the hash
+    second = storage.articles.add_article(article)
+    assert not second.existing and second.id != first.id
+    assert storage.articles.add_article(article).id == second.id
+
+
+def test_a_placement_cut_after_the_story_took_the_article_is_finished_not_redone(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    r.hset(KEYS.article("a1"), mapping={"id": "a1", "source": "x", "status": "queued"})
+    stories = storage.stories
+
+    def crash(*_: Any) -> int:
+        raise Crash
+
+    monkeypatch.setattr(stories, "_index_and_join", crash)
+    with pytest.raises(Crash):
+        stories.commit_assignment("a1", "s1", _state("s1"), 100.0, 100.0, True, "Head")
+    monkeypatch.undo()
+    assert not r.hget(KEYS.article("a1"), "story_id")
+    assert stories.finish_placements(["a1"]) == {"a1": "s1"}
+    assert r.hget(KEYS.article("a1"), "story_id") == b"s1"
+    assert r.zscore(KEYS.stories_active, "s1") == 100.0
+    assert r.zscore(KEYS.stories_state_changed, "s1") is not None
+    assert stories.finish_placements(["a1"]) == {}  # done: nothing more to finish
+    # Cut before the story took it in: nothing to finish, it is placed afresh.
+    r.hset(KEYS.article("a2"), mapping={"id": "a2", "placing": "s1"})
+    assert stories.finish_placements(["a2"]) == {}
+
+
+def _build(headline: str) -> Any:
+    def build(members: list[MemberDoc]) -> Summary:
+        return Summary(headline=headline)
+
+    return build
+
+
+def test_a_summary_stored_but_not_announced_is_announced_by_the_redelivery(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    r.hset(KEYS.article("a1"), mapping={"id": "a1", "source": "x", "status": "queued"})
+    storage.stories.commit_assignment("a1", "s1", _state("s1"), 100.0, 100.0, True, "Head")
+
+    def crash(*_: Any, **__: Any) -> int:
+        raise Crash
+
+    monkeypatch.setattr(storage.stories, "touch", crash)
+    with pytest.raises(Crash):
+        storage.stories.write_summary("s1", _build("One"))
+    monkeypatch.undo()
+    assert r.zscore(KEYS.stories_updated, "s1") is None  # stored, not announced
+    assert storage.stories.write_summary("s1", _build("Two")) == []  # covered: not rebuilt
+    assert r.zscore(KEYS.stories_updated, "s1") is not None
+    assert r.hget(KEYS.story("s1"), "touched_version") == b"1"
+    assert r.hget(KEYS.article("a1"), "status") == b"processed"
+    assert r.xlen(KEYS.events_stream) == 1
+
+
+def test_old_summary_versions_are_thinned_to_the_last_ones_and_one_a_day(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    r.hset(KEYS.article("a1"), mapping={"id": "a1", "source": "x", "status": "queued"})
+    storage.stories.commit_assignment("a1", "s1", _state("s1"), 100.0, 100.0, True, "Head")
+    monkeypatch.setattr(stories_module, "KEEP_VERSIONS", 3)
+    clock = [0.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    for i in range(10):  # versions 1-5 on day 0, 6-10 on day 1
+        clock[0] = (i // 5) * 86_400.0 + i
+        r.hincrby(KEYS.story("s1"), "member_rev", 1)
+        storage.stories.write_summary("s1", _build(f"v{i + 1}"))
+    kept, _ = storage.stories.versions("s1", None, 100)
+    assert [v.version for v in kept] == [10, 9, 8, 5]  # the last 3, and day 0's last
+    assert r.llen(KEYS.story_versions("s1")) == 10  # indexes (cursors) stay valid
