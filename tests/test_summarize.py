@@ -130,7 +130,9 @@ def test_seeds_have_at_least_five_consensus_facts_each_backed_by_two_sources(
     backed = [fact for fact in seed_summary.consensus if fact.support >= 2]
     assert len(backed) >= 5
     for fact in backed:
-        assert len(set(fact.sources)) >= 2 and fact.text.strip()
+        # Cited sources state the whole wording; variants report the fact in their own words.
+        outlets = set(fact.sources) | {v.source for v in fact.variants}
+        assert fact.sources and len(outlets) >= 2 and fact.text.strip()
 
 
 def test_seeds_call_itself_is_reported_by_all_five(seed_summary: Summary) -> None:

@@ -7,6 +7,7 @@ by average-linkage clustering, one clause per outlet per group.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,44 +116,56 @@ def _cluster(
 ) -> list[list[int]]:
     """Agglomerative clustering, never two clauses of one outlet in a group: the pair of groups
     with the best average link merges first, if its best single link says "same fact" and its
-    average is within AVERAGE_MARGIN of that. Ties go to the lowest indices (argmax takes the
-    first), so the same input always gives the same groups."""
-    n = len(units)
-    members: list[list[int]] = [[i] for i in range(n)]
-    outlet_ids = np.array([u.outlet for u in units])
-    # Whether two groups hold clauses of one outlet; kept up to date by OR-ing rows on a merge
-    # rather than recomputed each round.
-    shares_outlet = outlet_ids[:, None] == outlet_ids[None, :]
+    average is within AVERAGE_MARGIN of that. Ties go to the lowest indices, so the same input
+    always gives the same groups.
+
+    A merge changes only the merged group's links, so candidate pairs wait in a heap and only the
+    merged group's row is scored again (stale entries are skipped by a version check): each merge
+    costs one row, O(n), where rescanning every pair each round cost O(n^2), O(n^3) in all."""
     finite = np.isfinite(scores)
-    sums = np.where(finite, scores, 0.0)  # sum of pair scores between groups
-    best_link = np.where(finite, scores, -np.inf)  # best pair score between groups
-    sizes = np.ones(n)
-    alive = np.ones(n, dtype=bool)
     # A group's best links are maxima of its clauses' scores, so a clause with no same-fact link
-    # never merges: each round looks only at the others, in index order, which keeps argmax's
-    # first-of-equals the same pair as over the whole matrix.
-    active = np.flatnonzero((best_link >= threshold).any(axis=1))
-    while active.size:
-        block = np.ix_(active, active)
-        average = sums[block] / np.outer(sizes[active], sizes[active])
-        allowed = ~shares_outlet[block]
-        allowed &= (best_link[block] >= threshold) & (average >= threshold - AVERAGE_MARGIN)
-        np.fill_diagonal(allowed, False)
-        if not allowed.any():
-            break
-        a, b = divmod(int(np.argmax(np.where(allowed, average, -np.inf))), active.size)
-        i, j = int(active[min(a, b)]), int(active[max(a, b)])
+    # never merges: only the others take part (in index order, so ties break as over all).
+    active = np.flatnonzero((np.where(finite, scores, -np.inf) >= threshold).any(axis=1))
+    members: list[list[int]] = [[int(i)] for i in active]
+    if active.size == 0:
+        return [[i] for i in range(len(units))]
+    block = np.ix_(active, active)
+    sums = np.where(finite, scores, 0.0)[block]  # sum of pair scores between groups
+    best_link = np.where(finite, scores, -np.inf)[block]  # best pair score between groups
+    outlets = [{units[i].outlet} for i in active]
+    sizes = np.ones(active.size)
+    alive = np.ones(active.size, dtype=bool)
+    version = [0] * active.size
+    heap: list[tuple[float, int, int, int, int]] = []
+
+    def push(a: int, partners: npt.NDArray[np.intp]) -> None:
+        average = sums[a, partners] / (sizes[a] * sizes[partners])
+        for b, value in zip(partners.tolist(), average.tolist(), strict=True):
+            if value >= threshold - AVERAGE_MARGIN and not outlets[a] & outlets[b]:
+                i, j = min(a, b), max(a, b)
+                heapq.heappush(heap, (-value, i, j, version[i], version[j]))
+
+    for a in range(active.size):
+        partners = np.flatnonzero(best_link[a, a + 1 :] >= threshold) + a + 1
+        push(a, partners)
+    while heap:
+        _, i, j, seen_i, seen_j = heapq.heappop(heap)
+        if not (alive[i] and alive[j]) or version[i] != seen_i or version[j] != seen_j:
+            continue
         members[i].extend(members[j])
-        shares_outlet[i, :] |= shares_outlet[j, :]
-        shares_outlet[:, i] |= shares_outlet[:, j]
+        outlets[i] |= outlets[j]
         sums[i, :] += sums[j, :]
         sums[:, i] += sums[:, j]
         best_link[i, :] = np.maximum(best_link[i, :], best_link[j, :])
         best_link[:, i] = np.maximum(best_link[:, i], best_link[:, j])
         sizes[i] += sizes[j]
         alive[j] = False
-        active = active[active != j]
-    groups = [sorted(members[i]) for i in np.flatnonzero(alive)]
+        version[i] += 1
+        partners = np.flatnonzero(alive & (best_link[i] >= threshold))
+        push(i, partners[partners != i])
+    grouped = {int(u) for u in active}
+    groups = [sorted(members[k]) for k in np.flatnonzero(alive)]
+    groups += [[i] for i in range(len(units)) if i not in grouped]
     return sorted(groups, key=lambda g: g[0])
 
 

@@ -100,7 +100,34 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
             slots.setdefault("since", []).append((unit, since))
         for quantity in unit.values.quantities:
             slots.setdefault(quantity.slot, []).append((unit, quantity))
+    for slot in [s for s in slots if s.startswith("amount:")]:
+        # Sums of money are one quantity only when the words around them say what they are the
+        # same way ("the $2.1 billion stadium bond", "the $2 billion bond"): the city's $600
+        # million share of it is another quantity, not a contradiction.
+        for k, part in enumerate(_same_thing(slots.pop(slot))):
+            slots[f"{slot}#{k}" if k else slot] = part
     return slots
+
+
+def _same_thing(items: list[tuple[FactUnit, Value]]) -> list[list[tuple[FactUnit, Value]]]:
+    """Amounts linked by a shared word around them (connected components); an amount with no
+    word around it is compared with nothing."""
+    abouts = [value.about if isinstance(value, Quantity) else frozenset() for _, value in items]
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            if abouts[i] & abouts[j]:
+                parent[root(j)] = root(i)
+    parts: dict[int, list[tuple[FactUnit, Value]]] = {}
+    for i, item in enumerate(items):
+        parts.setdefault(root(i), []).append(item)
+    return list(parts.values())
 
 
 def _agree(a: Value, b: Value) -> bool:
@@ -195,7 +222,7 @@ def _shown(value: Value) -> str:
 
 def _about(slot: str, members: list[FactUnit], example: str) -> str:
     event = _event_noun(members)
-    kind, _, what = slot.partition(":")
+    kind, _, what = slot.partition("#")[0].partition(":")
     if kind == "day":
         return f"day of the {event}" if event else "day it happened"
     if kind == "since":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,12 +18,17 @@ from workers.summarize.align import (
     Alignment,
     particulars,
 )
-from workers.summarize.dates import WEEKDAYS, days_agree, parse_dates
+from workers.summarize.large import attach
 from workers.summarize.text import MEMO_SIZE, words
 from workers.summarize.units import FactUnit, Story
+from workers.summarize.wording import choose_wording, without_days
+
+__all__ = ["consensus_facts", "readability", "readable", "without_days"]
 
 # Enough to tell a story's shared core; beyond this a reader wants the article, not a summary.
 MAX_CONSENSUS = 12
+# Other wordings shown with a line: enough to see how the outlets differ; `support` counts all.
+MAX_VARIANTS = 8
 # Worth of concreteness against centrality (a cosine, ~0.5-0.9 here): enough to reorder facts of
 # equal support whose centrality differs by less than it.
 _SPECIFICITY_WEIGHT = 0.2
@@ -45,9 +51,25 @@ class _Fact:
 
 
 def consensus_facts(
-    story: Story, alignment: Alignment, contested: frozenset[int]
-) -> list[ConsensusFact]:
-    facts = [_Fact(list(g), {story.units[i].outlet for i in g}) for g in alignment.groups]
+    story: Story,
+    alignment: Alignment,
+    contested: frozenset[int],
+    lead: Sequence[int] = (),
+    later: Story | None = None,
+) -> tuple[list[ConsensusFact], set[int]]:
+    """The consensus lines, reading order, the main event (`lead`, lead.py) first; and the units
+    they show (as wording, backers or variants), which are nobody's unique fact. `later`: a big
+    story's articles beyond its core (large.py), which back or vary the lines."""
+    lead_set = set(lead)
+    main = _Fact(sorted(lead_set), {story.units[i].outlet for i in lead_set}) if lead else None
+    facts: list[_Fact] = []
+    for group in alignment.groups:
+        if main is not None and lead_set.intersection(group):
+            # Alignment found more of the lead's paraphrases: one fact.
+            main.units = sorted(set(main.units) | set(group))
+            main.outlets |= {story.units[i].outlet for i in group}
+        else:
+            facts.append(_Fact(list(group), {story.units[i].outlet for i in group}))
     facts = [f for f in facts if len(f.outlets) >= 2]
     centre = _unit(story.vectors.mean(axis=0)) if len(story.units) else np.zeros(1)
 
@@ -58,7 +80,7 @@ def consensus_facts(
         centroid = _unit(story.vectors[fact.units].mean(axis=0))
         return len(fact.outlets), float(centroid @ centre) + _specificity(fact.units, story)
 
-    chosen: list[_Fact] = []
+    chosen: list[_Fact] = [main] if main is not None else []
     for fact in sorted(facts, key=lambda f: (relevance(f), -f.units[0]), reverse=True):
         # Maximal marginal relevance in its strict form, most relevant first: a fact that says
         # again what a chosen one says is folded into it (its outlets back the chosen wording);
@@ -75,51 +97,51 @@ def consensus_facts(
         elif len(chosen) < MAX_CONSENSUS:
             chosen.append(fact)
 
+    attached = (
+        attach(later.units, later.vectors, [story.vectors[f.units] for f in chosen])
+        if later is not None
+        else [[] for _ in chosen]
+    )
+    copies = {**story.copies, **(later.copies if later is not None else {})}
+    source_of = {d.article_id: d.source for d in story.docs}
+    if later is not None:
+        source_of.update({d.article_id: d.source for d in later.docs})
     results: list[tuple[float, int, ConsensusFact]] = []
-    for fact in chosen:
-        best = max(
-            fact.units, key=lambda i: (_quality(i, fact.units, story, alignment, contested), -i)
+    shown: set[int] = set()
+    for fact, extra in zip(chosen, attached, strict=True):
+        ranked = sorted(
+            fact.units,
+            key=lambda i: (-_quality(i, fact.units, story, alignment, contested), i),
         )
-        # A member holding the minority side of a conflict (it says "Monday" where the others
-        # say "Tuesday") does not back a wording that commits to the other side. Where only the
-        # day is in dispute, the day is left out of the wording (the conflicts say who said
-        # which) and every outlet backs the rest; otherwise the dissenter is cited in the
-        # conflict only, never under a sentence its outlet contradicts.
-        rep = story.units[best]
-        text = readable(rep.text)
-        dissent = [
-            i
-            for i in fact.units
-            if i in contested
-            and best not in contested
-            and _commits_to_same_kind(rep, story.units[i])
-        ]
-        if dissent and all(_only_days_differ(rep, story.units[i]) for i in dissent):
-            undated = without_days(text)
-            if undated != text and not parse_dates(undated, None)[0]:
-                text, dissent = undated, []
-        members = [story.units[i] for i in fact.units if i not in dissent]
+        members = [story.units[i] for i in ranked] + extra
+        wording = choose_wording(members, {id(u): readable(u.text) for u in members})
+        if len({u.outlet for u in wording.backers}) + len(wording.variants) < 2:
+            continue
+        shown.update(fact.units)
         article_ids = sorted(
-            {u.doc.article_id for u in members}
-            | {c for u in members for c in story.copies.get(u.doc.article_id, [])}
+            {u.doc.article_id for u in wording.backers}
+            | {c for u in wording.backers for c in copies.get(u.doc.article_id, [])}
         )
-        sources = sorted({d.source for d in story.docs if d.article_id in article_ids})
-        position = float(np.mean([u.position for u in members]))
+        sources = sorted({source_of[a] for a in article_ids})
+        backing = {u.outlet for u in wording.backers}
+        # Reading order: the main event first, then what the articles report first (the lede
+        # before background).
+        position = -1.0 if fact is main else float(np.mean([u.position for u in members]))
         results.append(
             (
                 position,
-                -len({u.outlet for u in members}),
+                -(len(backing) + len(wording.variants)),
                 ConsensusFact(
-                    text=text,
+                    text=wording.text,
                     sources=sources,
-                    support=len({u.outlet for u in members}),
+                    support=len(backing) + len(wording.variants),
                     article_ids=article_ids,
+                    variants=wording.variants[:MAX_VARIANTS],
                 ),
             )
         )
-    # Reading order: what the articles report first comes first (the lede before background).
     results.sort(key=lambda r: (r[0], r[1], r[2].text))
-    return [fact for _, _, fact in results]
+    return [fact for _, _, fact in results], shown
 
 
 def _specificity(group: list[int], story: Story) -> float:
@@ -133,42 +155,6 @@ def _specificity(group: list[int], story: Story) -> float:
 def value_count(unit: FactUnit) -> int:
     values = unit.values
     return len(values.days) + len(values.since) + len(values.quantities)
-
-
-def _commits_to_same_kind(a: FactUnit, b: FactUnit) -> bool:
-    """Both state a day, or both a time span, or both a quantity: where they differ, one of them
-    contradicts the other."""
-    va, vb = a.values, b.values
-    return bool(
-        (va.days and vb.days) or (va.since and vb.since) or (va.quantities and vb.quantities)
-    )
-
-
-def _only_days_differ(a: FactUnit, b: FactUnit) -> bool:
-    """They name days that cannot be the same, and no quantity of theirs contradicts."""
-    va, vb = a.values, b.values
-    days_differ = bool(va.days and vb.days) and not any(
-        days_agree(x, y) for x in va.days for y in vb.days
-    )
-    quantities_clash = any(
-        x.slot == y.slot and not x.meets(y) for x in va.quantities for y in vb.quantities
-    )
-    return days_differ and not quantities_clash
-
-
-_DAY_PHRASE_RE = re.compile(
-    r",?\s+\b(?:on|last|this)\s+(?:"
-    + "|".join(w.capitalize() for w in WEEKDAYS)
-    + r")(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:,\s*\d{4})?)?\b"
-    r"|,?\s+\bon\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?\b"
-)
-
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([,.;:])")
-
-
-def without_days(text: str) -> str:
-    """The sentence without its "on Tuesday" / "on July 1, 2025" phrases."""
-    return _SPACE_BEFORE_PUNCT_RE.sub(r"\1", _DAY_PHRASE_RE.sub("", text)).strip()
 
 
 def _cross_scores(a: list[int], b: list[int], alignment: Alignment) -> npt.NDArray[np.float64]:

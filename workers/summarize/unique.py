@@ -11,12 +11,15 @@ from workers.summarize.align import (
     Alignment,
     best_elsewhere,
 )
-from workers.summarize.consensus import readability, readable
+from workers.summarize.consensus import readability
+from workers.summarize.standalone import framing_only, paraphrased_elsewhere, standalone
 from workers.summarize.text import MEMO_SIZE, quotes, words
 from workers.summarize.units import FactUnit, Story
 
 # Enough to show what an outlet adds without re-printing its article.
 MAX_PER_SOURCE = 4
+# Outlets whose own facts are itemised; a story told by hundreds lists those adding the most.
+MAX_OUTLETS = 12
 _MIN_WORDS = 6  # shorter lines are filler ("The call's timing is noteworthy.")
 # A clause adds something when it brings a new name, number, date or quote, or at least two rare
 # words no other outlet uses; below that it only restates the story in other words.
@@ -29,8 +32,14 @@ _MAX_NEW_WORDS = 4.0
 _NAME_WEIGHT, _VALUE_WEIGHT, _QUOTE_WEIGHT, _WORD_WEIGHT = 0.5, 0.5, 0.25, 0.15
 
 
-def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
-    grouped_with_others = {i for g in alignment.groups if len(g) > 1 for i in g}
+def unique_facts(
+    story: Story, alignment: Alignment, shown: set[int]
+) -> tuple[list[SourceFacts], int]:
+    """Each outlet's own facts (the outlets adding the most, at most MAX_OUTLETS of them), and how
+    many more outlets had some. `shown`: the units the consensus lines already show (as
+    wording, backers or variants)."""
+    grouped_with_others = {i for g in alignment.groups if len(g) > 1 for i in g} | shown
+    said_elsewhere = paraphrased_elsewhere(story, grouped_with_others)
     stems_by_outlet: dict[str, set[str]] = {}
     names_by_outlet: dict[str, set[str]] = {}
     for unit in story.units:
@@ -54,7 +63,9 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
     ranked: dict[str, list[tuple[float, FactUnit]]] = {}
     for unit in story.units:
         word_count, quoted = _shape(unit.text)
-        if unit.index in grouped_with_others or word_count < _MIN_WORDS:
+        if unit.index in grouped_with_others or unit.index in said_elsewhere:
+            continue
+        if word_count < _MIN_WORDS or framing_only(unit.text):
             continue
         elsewhere_stems, elsewhere_names, elsewhere_values = elsewhere[unit.outlet]
         new_names = unit.names - elsewhere_names
@@ -95,11 +106,23 @@ def unique_facts(story: Story, alignment: Alignment) -> list[SourceFacts]:
         # Shown in the article's order, so an outlet's additions read as a short account.
         best.sort(key=lambda r: r[1].index)
         facts = [
-            UniqueFact(text=readable(u.text), article_id=u.doc.article_id, score=round(score, 3))
+            UniqueFact(text=text, article_id=u.doc.article_id, score=round(score, 3))
             for score, u in best
+            if (text := standalone(u, story, grouped_with_others | said_elsewhere))
         ]
         result.append(SourceFacts(source=outlet, facts=facts))
-    return result
+    return _cap_outlets(result)
+
+
+def _cap_outlets(result: list[SourceFacts]) -> tuple[list[SourceFacts], int]:
+    """A story of hundreds of outlets lists the MAX_OUTLETS adding the most (by their best fact),
+    in the usual order; the others are counted, not listed."""
+    with_facts = [group for group in result if group.facts]
+    if len(with_facts) <= MAX_OUTLETS:
+        return result, 0
+    top = sorted(with_facts, key=lambda g: (-max(f.score for f in g.facts), g.source))
+    kept = {group.source for group in top[:MAX_OUTLETS]}
+    return [g for g in result if g.source in kept], len(with_facts) - MAX_OUTLETS
 
 
 # Asked for every clause each time a story is summarised again (text.MEMO_SIZE).

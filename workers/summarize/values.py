@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workers.summarize.dates import DayValue, SinceValue, parse_dates
-from workers.summarize.text import stem
+from workers.summarize.text import content_stems, stem
 
 # fmt: off
 _NUMBER_WORDS = {
@@ -43,7 +43,8 @@ _SCALE = {
 # and "£" marks the money.
 # fmt: off
 _CURRENCY = {
-    "$": "USD", "€": "EUR", "£": "GBP", "dollars": "USD", "euros": "EUR", "usd": "USD",
+    "$": "USD", "€": "EUR", "£": "GBP", "dollars": "USD", "dollar": "USD", "euros": "EUR",
+    "euro": "EUR", "usd": "USD",
     "eur": "EUR", "gbp": "GBP",
 }
 # fmt: on
@@ -92,7 +93,7 @@ _QUANTITY_RE = re.compile(
     + _QUALIFIER_RE
     + r"(?P<cur>[$€£])?"
     + _NUMBER_RE
-    + r"(?:\s*(?P<scale>thousand|million|billion|trillion|bn|mn|m|k)\b)?"
+    + r"(?:(?:\s*|-)(?P<scale>thousand|million|billion|trillion|bn|mn|m|k)\b)?"
     + r"(?:(?P<sep>-|\s+)(?P<after>(?:[A-Za-z'’]+\s+){0,3}[A-Za-z'’]+))?",
     re.IGNORECASE,
 )
@@ -106,6 +107,9 @@ class Quantity:
     slot: str  # what is measured: "count:injured", "duration:short", "amount:USD", …
     low: float
     high: float
+    # Content words right around the number ("stadium bond", "city's share"): what an amount is
+    # an amount of. Two amounts of money are one quantity only if they share one.
+    about: frozenset[str] = frozenset()
 
     def meets(self, other: Quantity) -> bool:
         return self.low <= other.high and other.low <= self.high
@@ -142,7 +146,13 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
     if slot is None:
         return None
     name, factor, used_words = slot
-    low, high = _qualify((match.group("qual") or "").lower(), low * factor, high * factor)
+    qualifier = (match.group("qual") or "").lower()
+    if not qualifier and (scale or name.startswith("amount:")):
+        # "$2 billion" is how one writes $2.1 billion rounded: a sum of money or a scaled number
+        # stands for any value that rounds to it at its last written digit.
+        spread = _last_digit_unit(match.group("num")) / 2 * (_SCALE[scale.lower()] if scale else 1)
+        low, high = low - spread, high + spread
+    low, high = _qualify(qualifier, low * factor, high * factor)
     # Shown as written, up to the word that says what is counted ("three people dead").
     shown = (
         match.group(0)[: match.start("after") - match.start()]
@@ -150,8 +160,28 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         else (match.group(0))
     )
     shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
-    return Quantity(shown.strip(" -"), name, low, high)
+    return Quantity(shown.strip(" -"), name, low, high, _around(match))
 
+
+_NOT_ABOUT = frozenset(_SCALE) | frozenset(_CURRENCY) | {"percent", "cent", "worth", "valu"}
+
+
+def _around(match: re.Match[str]) -> frozenset[str]:
+    """Content stems of the three words before the number and the two after it."""
+    before = match.string[: match.start()].split()[-3:]
+    after = match.string[match.end("num") :].replace("-", " ").split()[:3]
+    return content_stems(" ".join(before + after)) - _NOT_ABOUT
+
+
+def _last_digit_unit(number: str) -> float:
+    """Place value of the last significant written digit: 1 for "2", 0.1 for "2.1", 1000 for
+    "48,000"; 1 for a number word."""
+    digits = number.replace(",", "")
+    if not digits[:1].isdigit():
+        return 1.0
+    if "." in digits:
+        return float(10 ** -len(digits.split(".", 1)[1]))
+    return float(10 ** (len(digits) - len(digits.rstrip("0")))) if digits.strip("0") else 1.0
 
 def _number(text: str) -> tuple[float, float] | None:
     lowered = text.lower()
