@@ -12,6 +12,12 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Or a folder holding that wheel, and a CA bundle for a TLS-inspecting proxy, e.g. as build volumes:
+#   podman build -v /opt/wheels:/wheels:ro --build-arg PIP_FIND_LINKS=/wheels \
+#     -v /etc/ssl/certs/ca-certificates.crt:/run/ca.crt:ro --build-arg PIP_CERT=/run/ca.crt .
+# (scripts/container-check.sh does; docs/deploy.md). Unset, as by default: pip uses neither.
+ARG PIP_FIND_LINKS
+ARG PIP_CERT
 ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
     PIP_NO_CACHE_DIR=1 \
     PIP_PROGRESS_BAR=off
