@@ -39,7 +39,7 @@ def test_a_post_cut_before_its_enqueue_is_enqueued_by_the_next_post(
     storage = Storage(r, KEYS)
     article = ArticleIn(source="a", text="One sentence about a bridge. " * 5, url="https://x/1")
 
-    def crash(_: str) -> None:
+    def crash(*_: str) -> None:
         raise Crash
 
     monkeypatch.setattr(storage.articles, "_enqueue", crash)

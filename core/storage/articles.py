@@ -30,9 +30,10 @@ from embedding.spec import MODEL, ModelSpec
 # Posting spans slots on a cluster (the article's, each index's, the stream's), so it is a sequence
 # of single-slot steps, each safe to repeat, instead of one script:
 #   1. _CREATE the article hash (its own slot): an id already stored wins, first write wins.
-#   2. Claim the URL index, then the content index (SET NX): an index another stored article
-#      holds makes this post that article (ours is removed, our claims released); an index whose
-#      article is gone (a post that died between 1 and 2) is taken over.
+#   2. Claim the URL index and the content index (SET NX, one round trip): an index another
+#      stored article holds makes this post that article (the URL's holder first; ours is removed,
+#      our claims released); an index whose article is gone (a post that died between 1 and 2)
+#      is taken over.
 #   3. Enqueue (XADD), then mark the article `enqueued`. A post found again (steps 1 or 2) whose
 #      article is queued but not marked enqueued (its poster died before 3) enqueues it: a job
 #      enqueued twice is placed once (the worker's steps are idempotent), a job never enqueued
@@ -164,46 +165,56 @@ class Store:
         indexes = [self.keys.content_index(content_digest(article.source, body))]
         if article.url:  # checked first: the same URL is the same article whatever its text
             indexes.insert(0, self.keys.url_index(_digest(canonical_url(article.url))))
-        claimed: list[str] = []
-        for index in indexes:
-            owner = self._claim(index, article_id)
-            if owner == article_id:
-                claimed.append(index)
-                continue
-            # Another stored article holds it: this post is that article.
-            for mine in claimed:
-                self._swap(keys=[mine], args=[article_id, ""])
+        owners = self._claim(indexes, article_id)
+        other = next((o for o in owners if o != article_id), None)
+        if other is not None:
+            # Another stored article holds an index (the URL's first): this post is that article.
+            for index, owner in zip(indexes, owners, strict=True):
+                if owner == article_id:
+                    self._swap(keys=[index], args=[article_id, ""])
             self.r.delete(self.keys.article(article_id))
-            got = self.r.hmget(self.keys.article(owner), "status", "enqueued")
-            return self._found(owner, (got[0] or b"queued").decode(), got[1] == b"1")
-        self._enqueue(article_id)
-        self.r.hincrby(self.keys.metrics, "articles_accepted", 1)
+            got = self.r.hmget(self.keys.article(other), "status", "enqueued")
+            return self._found(other, (got[0] or b"queued").decode(), got[1] == b"1")
+        self._enqueue(article_id, "articles_accepted")
         return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
 
-    def _claim(self, index: str, article_id: str) -> str:
-        """The article holding `index` once this returns: `article_id` unless another stored
-        article held it first. An index left by a post that died before storing its article
-        (its article is gone) is taken over."""
-        while True:
-            pipe = self.r.pipeline(transaction=False)
+    def _claim(self, indexes: list[str], article_id: str) -> list[str]:
+        """The article holding each index once this returns: `article_id` unless another stored
+        article held it first. All claimed in one round trip; an index left by a post that died
+        before storing its article (its article is gone) is taken over."""
+        pipe = self.r.pipeline(transaction=False)
+        for index in indexes:
             pipe.set(index, article_id, nx=True)
             pipe.get(index)
-            _, owner_raw = pipe.execute()
-            if owner_raw is None:  # released between the two: claim again
-                continue
-            owner = str(owner_raw.decode())
-            if owner == article_id or self.r.exists(self.keys.article(owner)):
-                return owner
-            self._swap(keys=[index], args=[owner, article_id])
+        raw = pipe.execute()[1::2]
+        owners = []
+        for index, owner_raw in zip(indexes, raw, strict=True):
+            owner = owner_raw.decode() if owner_raw is not None else article_id
+            while owner != article_id and not self.r.exists(self.keys.article(owner)):
+                # Taken over when still held by the dead post's id; else see who holds it now.
+                if self._swap(keys=[index], args=[owner, article_id]):
+                    owner = article_id
+                elif not self.r.set(index, article_id, nx=True):
+                    owner = (self.r.get(index) or article_id.encode()).decode()
+                else:
+                    owner = article_id
+            owners.append(str(owner))
+        return owners
 
-    def _enqueue(self, article_id: str) -> None:
+    def _enqueue(self, article_id: str, counter: str) -> None:
+        # The entry first, the mark after, never both at once: on a cluster the stream and the
+        # article are different slots, and a mark without its entry would lose the article.
         self.r.xadd(self.keys.articles_stream, {"article_id": article_id})
-        self.r.hset(self.keys.article(article_id), "enqueued", "1")
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.keys.article(article_id), "enqueued", "1")
+        pipe.hincrby(self.keys.metrics, counter, 1)
+        pipe.execute()
 
     def _found(self, article_id: str, status: str, enqueued: bool) -> Accepted:
         if status == ArticleStatus.QUEUED and not enqueued:  # its poster died before enqueuing
-            self._enqueue(article_id)
-        self.r.hincrby(self.keys.metrics, "articles_existing", 1)
+            self._enqueue(article_id, "articles_existing")
+        else:
+            self.r.hincrby(self.keys.metrics, "articles_existing", 1)
         return Accepted(id=article_id, status=status, existing=True)
 
     def add_articles(self, articles: Sequence[ArticleIn]) -> list[Accepted]:
