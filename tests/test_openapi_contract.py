@@ -11,8 +11,10 @@ keys and STORYFOLD_READ_KEYS_REQUIRED (every operation but the health checks nee
 schema says so). Operations come from `/openapi.json` itself, so a route added later is tested
 the moment it is in the schema; there is no list of endpoints here.
 
-Bounded: a fixed seed, derandomized, a fixed number of examples per operation; each of the two
-configurations runs in well under a minute.
+Per configuration, as `schemathesis run --checks all` does: each operation alone (its examples,
+the coverage phase's boundary values and wrong methods, EXAMPLES fuzzed requests), then linked
+sequences (the stateful phase). Bounded: a fixed seed, derandomized, no example database, a
+fixed number of examples; about a minute per configuration on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -215,3 +217,31 @@ def test_problem_is_a_component_every_error_uses(client: TestClient) -> None:
                         path,
                         code,
                     )
+
+
+def _linked(schema: Any, base_url: str) -> None:
+    """Sequences along the links schemathesis infers (POST /articles, then GET the article it
+    returned; a story, then its versions), every check on every step."""
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
+            return {"base_url": base_url, "timeout": 0.5 if _streams(case) else 10}
+
+    Machine.run(
+        settings=hypothesis.settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=6,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+
+
+def test_open_api_links_keep_the_contract(open_server: str) -> None:
+    _linked(open_schema, open_server)
+
+
+def test_keyed_api_links_keep_the_contract(keyed_server: str) -> None:
+    _linked(keyed_schema, keyed_server)
