@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import hypothesis
@@ -99,16 +100,26 @@ FUZZ = hypothesis.settings(deadline=None, suppress_health_check=list(HealthCheck
 def _foreseeable_refusal(case: schemathesis.Case[Any], response: schemathesis.Response) -> bool:
     """A refusal no JSON Schema can foresee, for a request the schema calls valid (or invalid
     in some other way): a body over STORYFOLD_MAX_BODY_BYTES (413, whatever it holds; the schema
-    documents the limit in words), or a `cursor` this server never issued (422 naming `cursor`:
-    cursors are opaque). Each is checked to be what it claims; nothing else is excused."""
+    documents the limit in words), a `cursor` this server never issued (422 naming `cursor`:
+    cursors are opaque), or `published_after` later than `published_before` (422: a rule across
+    two parameters). Each is checked to be what it claims; nothing else is excused."""
     if response.status_code == 413:
         sent = response.request.body
         size = len(sent) if isinstance(sent, bytes | str) else 0
         assert size > OPEN.max_body_bytes, f"413 for a {size}-byte body"
         return True
-    if response.status_code == 422 and "cursor" in (case.query or {}):
+    query = case.query or {}
+    if response.status_code == 422 and "cursor" in query:
         return bool(response.json().get("field") == "cursor")
+    if response.status_code == 422 and response.json().get("field") == "published_after":
+        after, before = (query.get(f"published_{end}") for end in ("after", "before"))
+        assert after and before and _instant(after) > _instant(before), query
+        return True
     return False
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def _streams(case: schemathesis.Case[Any]) -> bool:

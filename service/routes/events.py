@@ -11,14 +11,16 @@ a comment line every STORYFOLD_EVENTS_HEARTBEAT_S.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from core.errors import InvalidInput
 from core.storage.events import EventLog, stream_id
 from service.auth import ReadAccess
 from service.deps import SettingsDep
@@ -28,6 +30,8 @@ router = APIRouter(tags=["events"], dependencies=[ReadAccess])
 # An id this server sent (`1700000000000-3`, or `0`); empty is no id. ASCII digits (the schema's
 # regex and the validator's must read them alike), at most 19 (Redis ids are two 64-bit numbers).
 EVENT_ID = r"^(?:[0-9]{1,19}(?:-[0-9]{1,19})?)?$"
+# In the schema; checked in the handler, whose 422 names the header or parameter as sent.
+EVENT_ID_SCHEMA: dict[str, Any] = {"json_schema_extra": {"pattern": EVENT_ID}}
 BATCH = 100  # events per XREAD
 RETRY_MS = 3000  # how long a browser waits before it reconnects
 
@@ -55,10 +59,10 @@ async def events(
     log: EventLogDep,
     closing: ClosingDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=EVENT_ID)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", **EVENT_ID_SCHEMA)] = None,
     after: Annotated[
         str | None,
-        Query(pattern=EVENT_ID, description="Start after this event id (`0`: all kept events)"),
+        Query(description="Start after this event id (`0`: all kept events)", **EVENT_ID_SCHEMA),
     ] = None,
     once: Annotated[bool, Query(description="Close after the events already stored")] = False,
     limit: Annotated[int | None, Query(ge=1, description="Close after this many events")] = None,
@@ -66,10 +70,13 @@ async def events(
     """Story events as they happen (`text/event-stream`). Without an id: from now on."""
     # The header wins: a browser sends it when it reconnects a stream first opened with ?after=.
     raw = last_event_id or after
+    field = "Last-Event-ID" if last_event_id else "after"
+    if raw and not re.fullmatch(EVENT_ID, raw):
+        raise InvalidInput("not an event id this server sent (like 1700000000000-0)", field=field)
     # No id: "from now" means from this request, settled before the headers go out, so a client
     # that saw the stream open misses nothing that happened after.
     if raw:
-        start = stream_id(raw, "Last-Event-ID" if last_event_id else "after")
+        start = stream_id(raw, field)
     else:
         start = await log.newest()
     stream = _stream(

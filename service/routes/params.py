@@ -86,10 +86,12 @@ def _feed_query(
     limit = limit or settings.page_limit_default
     if limit > settings.page_limit_max:
         raise InvalidInput(f"limit is at most {settings.page_limit_max}", field="limit")
-    # published_after later than published_before is an empty range, not an error: the schema
-    # cannot relate two parameters, and the page it answers (no stories) is the truth.
     after = _instant(published_after, "published_after")
     before = _instant(published_before, "published_before")
+    if after and before and after > before:  # a rule across two parameters: no schema states it
+        raise InvalidInput(
+            "published_after is later than published_before", field="published_after"
+        )
     return FeedQuery(
         limit=limit,
         sort=sort,
