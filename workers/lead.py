@@ -16,6 +16,7 @@ from embedding.base import Embedder
 from workers import dedup
 from workers.assign import scoring as assign
 from workers.extract import extract
+from workers.extract_quality import not_an_article
 from workers.rest import target_sentences
 from workers.story_ops import Prepared
 
@@ -44,6 +45,9 @@ class LeadStage:
             ex = extract(text=a.text, html=a.html, title=a.title)
             if not ex.sentences and not ex.title:
                 fail(a.id, "no article text left after removing captions and markup")
+                continue
+            if reason := not_an_article(ex):  # index pages, section fronts, paywall stubs
+                fail(a.id, reason)
                 continue
             every.append((a, ex))
         originals = (
