@@ -108,10 +108,13 @@ def _foreseeable_refusal(case: schemathesis.Case[Any], response: schemathesis.Re
         size = len(sent) if isinstance(sent, bytes | str) else 0
         assert size > OPEN.max_body_bytes, f"413 for a {size}-byte body"
         return True
-    query = case.query or {}
-    if response.status_code == 422 and "cursor" in query:
-        return bool(response.json().get("field") == "cursor")
-    if response.status_code == 422 and response.json().get("field") == "published_after":
+    if response.status_code != 422:
+        return False
+    query, field = case.query or {}, response.json().get("field")
+    if field == "cursor":
+        assert query.get("cursor"), query
+        return True
+    if field == "published_after":
         after, before = (query.get(f"published_{end}") for end in ("after", "before"))
         assert after and before and _instant(after) > _instant(before), query
         return True
