@@ -114,6 +114,8 @@ def quality(
                 t["conflicts real"] += labels[key]
             elif show:
                 print(f"  unlabelled conflict: {json.dumps(key)}")
+                for claim in conflict.claims:
+                    print(f"      [{claim.value}] {claim.text[:160]}")
     for part, t in tally.items():
         rows[part] = {
             "stories (2+ outlets)": t["stories"],

@@ -48,6 +48,17 @@ _EVENT_NOUNS = [
 ]
 _EVENT_STEMS = {stem(noun): noun for noun in _EVENT_NOUNS}
 _COUNT_LABEL = {"km": "kilometres"}
+# Counts compared across outlets: the toll of an event (people hurt, killed, taken in, moved out;
+# homes lost; votes cast). Other counts in one story are more often several things counted ("207
+# punches" and "369 punches" by two boxers) than one thing counted two ways.
+_TOLL_COUNTS = frozenset(
+    [
+        "injured", "dead", "hospitaliz", "peopl", "person", "victim", "passenger", "resident",
+        "worker", "student", "soldier", "child", "famili", "arrest", "evacuat", "home", "hous",
+        "vote", "seat", "km", "mile", "hostag", "casualti", "survivor", "patient", "children",
+        "family",
+    ]
+)  # fmt: skip
 
 Value = DayValue | SinceValue | Quantity
 
@@ -82,11 +93,14 @@ def find_conflicts(
                 continue
             if all(side.outlets == sides[0].outlets for side in sides[1:]):
                 continue  # one outlet contradicting itself is not a disagreement between outlets
+            about = _about(slot, members, sides[0].items[0][1].text)
+            if not about:
+                continue  # a day or length of no named event: too vague to set against another
             key = (slot, tuple(sorted(side.label for side in sides)))
             if key in found:
                 _merge_sides(found[key][1], sides)
             else:
-                found[key] = (_about(slot, members, sides[0].items[0][1].text), sides)
+                found[key] = (about, sides)
     results = [_as_conflict(about, sides) for about, sides in found.values()]
     return sorted(results, key=lambda f: (f.conflict.about, [c.source for c in f.conflict.claims]))
 
@@ -95,10 +109,16 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
     slots: dict[str, list[tuple[FactUnit, Value]]] = {}
     for unit in members:
         for day in unit.values.days:
-            slots.setdefault("day", []).append((unit, day))
+            # A bare weekday in an article without a date cannot be placed: "Friday" and
+            # "Tuesday" may be two days of one story, not two claims about one day.
+            if day.day is not None or unit.doc.published_at is not None:
+                slots.setdefault("day", []).append((unit, day))
         for since in unit.values.since:
             slots.setdefault("since", []).append((unit, since))
         for quantity in unit.values.quantities:
+            kind, _, what = quantity.slot.partition(":")
+            if kind == "count" and what not in _TOLL_COUNTS:
+                continue  # 207 punches, 404 yards: statistics of several things, not one count
             slots.setdefault(quantity.slot, []).append((unit, quantity))
     for slot in [s for s in slots if s.startswith("amount:")]:
         # Sums of money are one quantity only when the words around them say what they are the
@@ -224,11 +244,11 @@ def _about(slot: str, members: list[FactUnit], example: str) -> str:
     event = _event_noun(members)
     kind, _, what = slot.partition("#")[0].partition(":")
     if kind == "day":
-        return f"day of the {event}" if event else "day it happened"
+        return f"day of the {event}" if event else ""
     if kind == "since":
         return f"date of the last {event or 'contact'} before this one"
     if kind == "duration":
-        return f"length of the {event}" if event else "how long it lasted"
+        return f"length of the {event}" if event else ""
     if kind == "amount":
         return f"amount ({what})"
     if what in ("injured", "dead"):

@@ -36,7 +36,8 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
         speaker, keys = _attributed_quotes(unit.sentence)
         for key in keys:
             quoted.setdefault(key, []).append((unit, speaker))
-    for key, items in sorted(quoted.items()):
+    for key, every in sorted(quoted.items()):
+        items = [(unit, speaker) for unit, speaker in every if _names_a_person(speaker)]
         people = _people([speaker for _, speaker in items])
         if len(set(people.values())) < 2 or len({u.outlet for u, _ in items}) < 2:
             continue
@@ -87,6 +88,18 @@ def speaker_of(sentence: str) -> str | None:
             if tokens:
                 return " ".join(tokens)
     return None
+
+
+_NOT_PEOPLE_RE = re.compile(
+    r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|"
+    r"June|July|August|September|October|November|December|Twitter|Facebook|Statement)\b|\.com\b"
+)
+
+
+def _names_a_person(speaker: str) -> bool:
+    """A name and surname, or a title and surname ("Lena Ortiz", "Mayor Ortiz"): a lone word
+    ("Us", "Meron", "Varna") is as often a magazine, a place or half a name as a speaker."""
+    return len(speaker.split()) >= 2 and not _NOT_PEOPLE_RE.search(speaker)
 
 
 # fmt: off

@@ -98,6 +98,12 @@ _QUANTITY_RE = re.compile(
     re.IGNORECASE,
 )
 
+# fmt: off
+_CLOCK = frozenset([
+    "pm", "am", "p", "a", "p.m", "a.m", "gmt", "bst", "utc", "et", "edt", "est", "pst", "pdt",
+    "cet", "cest", "hrs", "h",
+])
+# fmt: on
 _REFERENCE_RE = re.compile(r"\b(?:the|their|its|our|both)\s*$")
 
 
@@ -138,6 +144,8 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         factor = _SCALE[scale.lower()]
         low, high = low * factor, high * factor
     before = match.string[max(0, match.start() - 6) : match.start()].lower()
+    if before.endswith(":") or match.string[match.end() : match.end() + 4].lower() == "-old":
+        return None  # "10:40", "a 37-year-old": a clock time or an age, not a reported quantity
     if low < 10 and _REFERENCE_RE.search(before):
         return None  # "the two leaders": a reference to known things, not a reported count
     after = [w.lower() for w in (match.group("after") or "").split()]
@@ -183,6 +191,7 @@ def _last_digit_unit(number: str) -> float:
         return float(10 ** -len(digits.split(".", 1)[1]))
     return float(10 ** (len(digits) - len(digits.rstrip("0")))) if digits.strip("0") else 1.0
 
+
 def _number(text: str) -> tuple[float, float] | None:
     lowered = text.lower()
     if lowered in _VAGUE:
@@ -208,6 +217,8 @@ def _slot(
     after the number it took to say so."""
     if currency:
         return f"amount:{_CURRENCY[currency]}", 1.0, 0
+    if after and after[0].rstrip(".") in _CLOCK:
+        return None  # "4 p.m.", "0241 GMT": a time of day, not a quantity
     for used, word in enumerate(after, start=1):
         if word == "of" and not vague:
             return None  # "one of the", "two of them": a part of something, not a count
