@@ -19,6 +19,7 @@ fixed number of examples; about a minute per configuration on a quiet 2-core mac
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 from collections.abc import Iterator
@@ -156,9 +157,27 @@ def _mislabelled_positive(case: schemathesis.Case[Any], spec: dict[str, Any]) ->
     return validator is not None and not validator.is_valid(case.body)
 
 
+# Requests sent per configuration and operation, printed at the end (`-s`): a run that sends
+# next to nothing should be visible.
+SENT: collections.Counter[tuple[str, str]] = collections.Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_sent() -> Iterator[None]:
+    yield
+    for config in ("open", "keyed"):
+        mine = {op: n for (c, op), n in SENT.items() if c == config}
+        alone = {op: n for op, n in mine.items() if not op.startswith("links: ")}
+        linked = sum(mine.values()) - sum(alone.values())
+        print(
+            f"\n{config}: {sum(alone.values())} requests to {len(alone)} operations, {linked} linked"
+        )
+
+
 def _call_and_validate(
     case: schemathesis.Case[Any], spec: dict[str, Any], base_url: str, **kwargs: Any
 ) -> None:
+    SENT["open" if spec is OPEN_SPEC else "keyed", case.operation.label] += 1
     # A stream is read for half a second, then cut (schemathesis validates what arrived).
     timeout = 0.5 if _streams(case) else 10
     response = case.call(base_url=base_url, timeout=timeout, **kwargs)
@@ -239,6 +258,9 @@ def _linked(schema: Any, base_url: str) -> None:
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
+            SENT[
+                "open" if schema is open_schema else "keyed", "links: " + case.operation.label
+            ] += 1
             return {"base_url": base_url, "timeout": 0.5 if _streams(case) else 10}
 
     Machine.run(
