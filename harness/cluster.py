@@ -27,6 +27,12 @@ from harness.procs import free_port, wait_for
 NODE_TIMEOUT_MS = 2000
 
 
+class _PortTaken(Exception):
+    def __init__(self, port: int) -> None:
+        super().__init__(f"redis-server on :{port} exited at start (a port in use?)")
+        self.port = port
+
+
 class LocalCluster:
     def __init__(
         self, binary: str, folder: Path, masters: int = 3, replicas: int = 1, aof: bool = True
@@ -67,18 +73,34 @@ class LocalCluster:
             "--save", "",
             "--logfile", str(folder / "redis.log"),
         ]  # fmt: skip
-        self.processes[port] = subprocess.Popen(
+        process = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
+        self.processes[port] = process
         client = self.node(port)
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise _PortTaken(port)
+            return bool(client.ping())
+
         try:
-            wait_for(f"redis-server :{port}", client.ping, 30, 0.05)
+            wait_for(f"redis-server :{port}", up, 30, 0.05)
         finally:
             client.close()
 
     def start(self) -> LocalCluster:
-        for port in self.ports:
-            self._start_node(port)
+        for i in range(len(self.ports)):
+            for _ in range(5):
+                try:
+                    self._start_node(self.ports[i])
+                    break
+                except _PortTaken as taken:
+                    # A free port chosen earlier was taken since (an outgoing connection, say):
+                    # choose both ports again.
+                    del self.processes[taken.port], self.bus_ports[taken.port]
+                    self.ports[i] = free_port()
+                    self.bus_ports[self.ports[i]] = free_port()
         if len(self.ports) == 1:
             client = self.node(self.ports[0])
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
