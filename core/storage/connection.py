@@ -24,13 +24,18 @@ from redis.retry import Retry
 FAILOVER_RETRIES = 20
 
 
-def connect(url: str, cluster: bool = False) -> redis.Redis:
+def connect(url: str, cluster: bool = False, timeout_s: float | None = None) -> redis.Redis:
+    """`timeout_s`: give up on a socket after it (a probe); None: wait (a worker's XREADGROUP
+    blocks on purpose)."""
+    timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if not cluster:
-        return redis.Redis.from_url(url, health_check_interval=30)
+        return redis.Redis.from_url(url, health_check_interval=30, **timeouts)
+    retries = FAILOVER_RETRIES if timeout_s is None else 1
     client = RedisCluster.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), FAILOVER_RETRIES),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
         health_check_interval=30,
+        **timeouts,
     )
     return cast(redis.Redis, client)
 

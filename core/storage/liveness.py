@@ -25,6 +25,7 @@ import structlog
 
 from core.config import Settings, get_settings
 from core.keys import Keys
+from core.storage.connection import connect
 
 log = structlog.get_logger(__name__)
 
@@ -131,9 +132,9 @@ def probe(settings: Settings) -> bool:
     else:
         url = settings.redis_url
     try:
-        r = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+        r = connect(url, settings.redis_cluster, timeout_s=3)
         workers = live_workers(r, Keys(settings.key_prefix))
-    except (redis.RedisError, OSError):
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
         return False
     host = socket.gethostname()
     return any(w["host"] == host and w["model_loaded"] for w in workers)
