@@ -319,6 +319,11 @@ class Stories:
         (`summary_basis`)."""
         pipe.hincrby(self.keys.story(story_id), "member_rev", 1)
 
+    def mark_changed(self, story_id: str) -> None:
+        """The story's summary must be built again even though no member changed (a summariser
+        upgrade, an edit): the next write_summary is not taken as already covered."""
+        self.r.hincrby(self.keys.story(story_id), "member_rev", 1)
+
     def summary_basis(self, story_id: str) -> tuple[int, list[MemberDoc]]:
         """The story's membership change number and its members, read in that order (so the
         members are at least as new as the number says)."""
