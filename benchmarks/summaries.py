@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,50,200,1000")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--only", default="", help="story name prefixes, e.g. giveme,seeds")
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--show", action="store_true", help="print each failed check")
     args = parser.parse_args()
@@ -197,7 +198,11 @@ def main() -> None:
 
     cache = VectorCache(shared_embedder().encode, args.cache)
     if not args.skip_quality:
-        rows = quality(load_stories(args.data, args.seeds), cache, args.show)
+        stories = load_stories(args.data, args.seeds)
+        if args.only:
+            prefixes = tuple(args.only.split(","))
+            stories = {k: v for k, v in stories.items() if k.startswith(prefixes)}
+        rows = quality(stories, cache, args.show)
         parts = sorted(rows)
         metrics = list(next(iter(rows.values())))
         print(

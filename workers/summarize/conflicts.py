@@ -8,6 +8,7 @@ two hours", "Tuesday" and "July 1, 2025" when that was a Tuesday) falls on one s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,12 @@ _TOLL_COUNTS = frozenset(
 )  # fmt: skip
 
 Value = DayValue | SinceValue | Quantity
+# A date that opens a sentence, bare or after "Posted on", is when the page was written (a
+# dateline), not the day of the event; the parsed date stands as \0 in the pattern's input.
+_DATELINE_RE = re.compile(
+    r"^\W*(?:(?:First\s+)?(?:Posted|Published|Last updated|Updated)(?:\s+on)?:?\s*)?"
+    r"(?:[A-Z][a-z]+day,?\s*)?\0"
+)
 
 
 @dataclass
@@ -111,7 +118,8 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
         for day in unit.values.days:
             # A bare weekday in an article without a date cannot be placed: "Friday" and
             # "Tuesday" may be two days of one story, not two claims about one day.
-            if day.day is not None or unit.doc.published_at is not None:
+            placed = day.day is not None or unit.doc.published_at is not None
+            if placed and not _DATELINE_RE.match(unit.sentence.replace(day.text, "\0", 1)):
                 slots.setdefault("day", []).append((unit, day))
         for since in unit.values.since:
             slots.setdefault("since", []).append((unit, since))
@@ -120,18 +128,23 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
             if kind == "count" and what not in _TOLL_COUNTS:
                 continue  # 207 punches, 404 yards: statistics of several things, not one count
             slots.setdefault(quantity.slot, []).append((unit, quantity))
-    for slot in [s for s in slots if s.startswith("amount:")]:
+    for slot in [s for s in slots if s != "day"]:
         # Sums of money are one quantity only when the words around them say what they are the
         # same way ("the $2.1 billion stadium bond", "the $2 billion bond"): the city's $600
-        # million share of it is another quantity, not a contradiction.
-        for k, part in enumerate(_same_thing(slots.pop(slot))):
+        # million share of it is another quantity, not a contradiction. And no quantity is one
+        # when each clause names someone the other does not (the Orioles' seven-year offer, the
+        # Red Sox's eight-year one).
+        parts = _same_thing(slots.pop(slot), need_about=slot.startswith("amount:"))
+        for k, part in enumerate(parts):
             slots[f"{slot}#{k}" if k else slot] = part
     return slots
 
 
-def _same_thing(items: list[tuple[FactUnit, Value]]) -> list[list[tuple[FactUnit, Value]]]:
-    """Amounts linked by a shared word around them (connected components); an amount with no
-    word around it is compared with nothing."""
+def _same_thing(
+    items: list[tuple[FactUnit, Value]], need_about: bool
+) -> list[list[tuple[FactUnit, Value]]]:
+    """Values linked by a shared word around them (when `need_about`) and no clash of names
+    (connected components)."""
     abouts = [value.about if isinstance(value, Quantity) else frozenset() for _, value in items]
     parent = list(range(len(items)))
 
@@ -142,8 +155,10 @@ def _same_thing(items: list[tuple[FactUnit, Value]]) -> list[list[tuple[FactUnit
 
     for i in range(len(items)):
         for j in range(i + 1, len(items)):
-            if abouts[i] & abouts[j]:
-                parent[root(j)] = root(i)
+            a, b = items[i][0].names, items[j][0].names
+            if (need_about and not abouts[i] & abouts[j]) or (a - b and b - a):
+                continue
+            parent[root(j)] = root(i)
     parts: dict[int, list[tuple[FactUnit, Value]]] = {}
     for i, item in enumerate(items):
         parts.setdefault(root(i), []).append(item)

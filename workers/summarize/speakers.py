@@ -38,6 +38,17 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
             quoted.setdefault(key, []).append((unit, speaker))
     for key, every in sorted(quoted.items()):
         items = [(unit, speaker) for unit, speaker in every if _names_a_person(speaker)]
+        # A sentence that names another claimed speaker too ("… said ABC Entertainment Group
+        # prexy Paul Lee") attributes the quote ambiguously: it is not a claim against them.
+        items = [
+            (unit, speaker)
+            for unit, speaker in items
+            if not any(
+                other.split()[-1] in unit.sentence
+                for _, other in items
+                if other.split()[-1] != speaker.split()[-1]
+            )
+        ]
         people = _people([speaker for _, speaker in items])
         if len(set(people.values())) < 2 or len({u.outlet for u, _ in items}) < 2:
             continue
