@@ -339,6 +339,21 @@ def repair(data_dir: DataOpt = None) -> None:
         out.print(f"  {new} split off {parent}")
 
 
+@app.command("migrate-keys")
+def migrate_keys(data_dir: DataOpt = None) -> None:
+    """Rename the keys of a database written before the hash-tagged layout (#16) to today's
+    names. Run once, with every storyfold process stopped; running it again changes nothing."""
+    from core.storage.migrate import migrate_key_names
+
+    settings = _settings(data_dir=data_dir)
+    with ExitStack() as stack:
+        client = connect(_redis_url(settings, stack))
+        done = migrate_key_names(client, Keys(settings.key_prefix))
+    out.print(f"renamed {done.renamed} keys to the hash-tagged layout")
+    for old in done.kept:
+        out.print(f"  kept {old}: its new name is taken already")
+
+
 @app.command()
 def story(story_id: str, api_url: ApiOpt = "http://127.0.0.1:8000") -> None:
     """Print a story's summary as readable text."""
