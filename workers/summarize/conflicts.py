@@ -68,6 +68,7 @@ _DATELINE_RE = re.compile(
     r"^\W*(?:(?:First\s+)?(?:Posted|Published|Last updated|Updated)(?:\s+on)?:?\s*)?"
     r"(?:[A-Z][a-z]+day,?\s*)?\0"
 )
+_ON_DATE_RE = re.compile(r"\b[Oo]n\s+(?:[A-Z][a-z]+day,?\s+)?\0")
 
 
 @dataclass
@@ -98,8 +99,10 @@ def find_conflicts(
             sides = _sides(items)
             if len(sides) < 2:
                 continue
-            if all(side.outlets == sides[0].outlets for side in sides[1:]):
-                continue  # one outlet contradicting itself is not a disagreement between outlets
+            if any(a.outlets & b.outlets for k, a in enumerate(sides) for b in sides[k + 1 :]):
+                # An outlet giving both values (the Orioles' seven-year offer, the Red Sox's
+                # eight-year one) reports two things, not a disagreement between outlets.
+                continue
             about = _about(slot, members, sides[0].items[0][1].text)
             if not about:
                 continue  # a day or length of no named event: too vague to set against another
@@ -119,7 +122,7 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
             # A bare weekday in an article without a date cannot be placed: "Friday" and
             # "Tuesday" may be two days of one story, not two claims about one day.
             placed = day.day is not None or unit.doc.published_at is not None
-            if placed and not _DATELINE_RE.match(unit.sentence.replace(day.text, "\0", 1)):
+            if placed and _event_day(unit.sentence, day):
                 slots.setdefault("day", []).append((unit, day))
         for since in unit.values.since:
             slots.setdefault("since", []).append((unit, since))
@@ -128,6 +131,13 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
             if kind == "count" and what not in _TOLL_COUNTS:
                 continue  # 207 punches, 404 yards: statistics of several things, not one count
             slots.setdefault(quantity.slot, []).append((unit, quantity))
+    for slot, items in list(slots.items()):
+        # One sentence giving several values of one slot ("the Angels at $160MM, the Orioles
+        # $140-150MM") lists several things, or a range: not one claim to set against another.
+        shown: dict[int, set[str]] = {}
+        for unit, value in items:
+            shown.setdefault(unit.index, set()).add(_canonical(value))
+        slots[slot] = [(u, v) for u, v in items if len(shown[u.index]) == 1]
     for slot in [s for s in slots if s != "day"]:
         # Sums of money are one quantity only when the words around them say what they are the
         # same way ("the $2.1 billion stadium bond", "the $2 billion bond"): the city's $600
@@ -138,6 +148,17 @@ def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Valu
         for k, part in enumerate(parts):
             slots[f"{slot}#{k}" if k else slot] = part
     return slots
+
+
+def _event_day(sentence: str, day: DayValue) -> bool:
+    """A day the sentence says something happened on: a weekday, or a date after "on". A date
+    that opens the sentence, bare or after "Posted on", is when the page was written (a
+    dateline), and one in other prose ("WASHINGTON, April 28, 2009 The …") is most often one
+    too."""
+    if day.text.lower() in WEEKDAYS:
+        return True
+    marked = sentence.replace(day.text, "\0", 1)
+    return not _DATELINE_RE.match(marked) and bool(_ON_DATE_RE.search(marked))
 
 
 def _same_thing(
