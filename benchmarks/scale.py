@@ -286,7 +286,7 @@ def article_bytes(
         pipe = client.pipeline(transaction=False)
         for it in group:
             for suffix in suffixes.values():
-                pipe.memory_usage(f"sf:article:r0-{it.doc_id}{suffix}", samples=0)
+                pipe.memory_usage(f"sf:article:{{r0-{it.doc_id}}}{suffix}", samples=0)
         raw = pipe.execute()
         rows = [raw[i : i + len(suffixes)] for i in range(0, len(raw), len(suffixes))]
         kept = [(it, row) for it, row in zip(group, rows, strict=True) if row[0]]

@@ -121,7 +121,7 @@ def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-unt
             for worker in procs:
                 if worker.exited_on_its_own() is not None:
                     raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
-            return s.client.hget(f"sf:article:warmup-{label}", "status") == b"processed"
+            return s.client.hget(f"sf:article:{{warmup-{label}}}", "status") == b"processed"
 
         wait_for("worker warm-up", warmed, 180, 0.2)
 
@@ -175,7 +175,7 @@ class Poller(threading.Thread):
             ids = list(self.tracked)
         pipe = self.client.pipeline(transaction=False)
         for aid in ids:
-            pipe.hmget(f"sf:article:{aid}", "status", "placed_at", "processed_at")
+            pipe.hmget(f"sf:article:{{{aid}}}", "status", "placed_at", "processed_at")
         for aid, (status, placed, processed) in zip(ids, pipe.execute(), strict=True):
             if status in IN_STORY and placed:
                 self.in_story[aid] = float(placed) - self._wall_minus_mono

@@ -61,12 +61,12 @@ def test_repair_merges_a_fragment_and_splits_an_intruder_keeping_every_id(
     moves = {a: (seeds_story, fragment, 0.0) for a in seed_ids[3:]}
     moves |= {a: (match_story, seeds_story, 0.0) for a in match_ids}
     repairs.apply(moves, {match_story: seeds_story}, {fragment: (seeds_story, "fragment")}, {})
-    r.hdel(f"sf:story:{fragment}", "parent")
+    r.hdel(f"sf:story:{{{fragment}}}", "parent")
     for sid in (seeds_story, fragment):
-        members = [m.decode() for m in r.zrange(f"sf:story:{sid}:articles", 0, -1)]
+        members = [m.decode() for m in r.zrange(f"sf:story:{{{sid}}}:articles", 0, -1)]
         state = ops._rebuild(sid, members)
         assert state is not None
-        r.hset(f"sf:story:{sid}:state", mapping=encode_state(state))
+        r.hset(f"sf:story:{{{sid}}}:state", mapping=encode_state(state))
         r.zadd("{sf}:stories:active", {sid: state.last_ts})
         ops.summarise(sid)
     held = {seeds_story, fragment, match_story}
@@ -94,7 +94,7 @@ def test_repair_merges_a_fragment_and_splits_an_intruder_keeping_every_id(
     assert survivor["summary_version"] > before
     feed = {s["id"] for s in client.get("/stories").json()["stories"]}
     assert fragment not in feed and {seeds_story, split_id} <= feed
-    events = [e[1] for e in r.xrange("sf:stream:events")]
+    events = [e[1] for e in r.xrange("{sf}:stream:events")]
     assert any(
         e[b"type"] == b"story.merged" and e[b"story_id"] == fragment.encode() for e in events
     )

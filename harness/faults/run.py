@@ -118,7 +118,8 @@ def run_faults(cfg: FaultConfig) -> FaultReport:
             while time.monotonic() < settle_deadline:
                 tend()
                 try:
-                    stored = [k.split(":")[2] for k in _scan(cluster.r, KEYS.article("*"), 3)]
+                    keys = _scan(cluster.r, KEYS.article("*"), 3)
+                    stored = [k.split(":")[2].strip("{}") for k in keys]  # sf:article:{<id>}
                     queue = cluster.queue_stats()
                     if not cluster.unfinished(stored) and not queue["pending"] and not queue["lag"]:
                         break

@@ -38,14 +38,16 @@ def verify(
     pipe = r.pipeline(transaction=False)
     for key in article_keys:
         pipe.hmget(key, "id", "status", "story_id", "source", "text", "html")
+        pipe.get(f"{key}:sentences")  # the text, once extracted (the posted text is dropped then)
     stored: dict[str, dict[str, str]] = {}
-    for row in pipe.execute():
+    raw = pipe.execute()
+    for row, sentences in zip(raw[::2], raw[1::2], strict=True):
         aid, status, story_id, source, text, html = (v.decode() if v else "" for v in row)
         stored[aid] = {
             "status": status,
             "story_id": story_id,
             "source": source,
-            "body": text or html,
+            "body": text or html or (sentences or b"").decode(),
         }
 
     member_keys = [k for k in _scan(r, KEYS.story_articles("*"), 4) if k.endswith(":articles")]
@@ -55,7 +57,7 @@ def verify(
     membership: dict[str, list[str]] = {}
     members_of: dict[str, list[str]] = {}
     for key, members in zip(member_keys, pipe.execute(), strict=True):
-        sid = key.split(":")[2]
+        sid = key.split(":")[2].strip("{}")  # sf:story:{<id>}...
         members_of[sid] = [m.decode() for m in members]
         for m in members_of[sid]:
             membership.setdefault(m, []).append(sid)
@@ -98,7 +100,7 @@ def verify(
     story_keys = _scan(r, KEYS.story("*"), 3)
     pipe = r.pipeline(transaction=False)
     for key in story_keys:
-        sid = key.split(":")[2]
+        sid = key.split(":")[2].strip("{}")  # sf:story:{<id>}...
         pipe.hgetall(key)
         pipe.get(KEYS.story_summary(sid))
         pipe.llen(KEYS.story_versions(sid))
@@ -106,7 +108,7 @@ def verify(
     merged = stale = current = 0
     live_stories: dict[str, int] = {}
     for i, key in enumerate(story_keys):
-        sid = key.split(":")[2]
+        sid = key.split(":")[2].strip("{}")  # sf:story:{<id>}...
         h = {k.decode(): v.decode() for k, v in raw[3 * i].items()}
         blob, versions = raw[3 * i + 1], int(raw[3 * i + 2])
         if h.get("merged_into"):
