@@ -33,7 +33,11 @@ _NEEDS_REFERENT_RE = re.compile(
     r"^(?:(?:This|That|These|Those)\s+(?:is|was|are|were|has|had|have|will|would|could|may|might"
     r"|can|came|comes|refers|referred|means|meant|follows|followed|marks|marked|includes|"
     r"included|reflects|reflected|led|leads|comes|became|becomes|also|all|not|after|because)\b"
+    r"|(?:This|That|These|Those)\s?['’]\s?s\b"
     r"|(?:It|He|She|They|His|Her|Their|Its|Such|Him|Them)\b"
+    # A fragment: the sentence splitter cut it out of a longer one ("08 percent, the officer
+    # told …", "and then …").
+    r"|[a-z]|0\d"
     r"|(?:Both|The two)\s+(?:men|women|leaders|sides|countries|of them)\b)"
 )
 _FRAMING_RE = re.compile(
