@@ -87,9 +87,11 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=self.interval_s + 5)
         try:  # a clean exit leaves at once rather than after the TTL
-            self.r.pipeline().delete(self.keys.worker(self.name)).zrem(
-                self.keys.workers, self.name
-            ).execute()
+            # Unchained: a cluster pipeline's commands do not return the pipeline.
+            pipe = self.r.pipeline()
+            pipe.delete(self.keys.worker(self.name))
+            pipe.zrem(self.keys.workers, self.name)
+            pipe.execute()
         except redis.RedisError as exc:
             log.warning("worker.heartbeat_cleanup_failed", worker=self.name, error=str(exc))
 
