@@ -1,10 +1,15 @@
 """Story clustering benchmark: storyfold (batch and streaming) against simple and BERTopic baselines.
 
     nice .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...]
-        [--no-bertopic] [--cache DIR] [--repair-every N] [--backend torch|onnx-int8]
+        [--train-on ...] [--methods ...] [--no-bertopic] [--bertopic-max N] [--no-seeds]
+        [--cache DIR] [--repair-every N] [--backend onnx-int8|torch]
         (progress bars go to stderr)
 
-Methods: "storyfold streaming" is the runner's loop without Redis (choose_story / absorb /
+Methods (--methods; row labels in METHODS): "learned" rows use the learned join decision
+(workers/assign/join_model.py), "LODO" fitted without the scored set's group (benchmarks/
+train_assign.py, --train-on), "shipped fit" the all-sets fit that has seen it; "one-threshold"
+rows the product's scorer (workers.assign.scoring.choose_story). See docs/benchmarks.md.
+"streaming" is the runner's loop without Redis (choose_story / absorb /
 start_story one article at a time in time order, recluster + reconcile over the open window every
 N assignments); "storyfold batch" is the same online pass with a single repair at the end, as
 after importing a backlog; "single pass τ=0.6" joins the best centroid at cosine >= 0.6;
@@ -14,8 +19,8 @@ Datasets without timestamps (GoogleNews) share one timestamp, so time plays no p
 Every method sees the same MiniLM vectors (cached under --cache). Full articles are embedded the
 way the product does it: headline + lead sentences through workers.extract, combined with
 workers.assign.article_vector. Headline-only items are one vector each. Metrics are computed here
-(NMI and ARI from scikit-learn, BCubed written out) against the datasets' own labels; nothing is
-fitted on the labels.
+(NMI and ARI from scikit-learn, BCubed written out) against the datasets' own labels; only the
+learned decision is fitted on labels, and a "LODO" row never on the scored set's.
 """
 
 from __future__ import annotations
