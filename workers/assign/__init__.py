@@ -1,3 +1,4 @@
 """Online assignment of an article to a story: `scoring` (pure functions over vectors and story
-states) and `index` (the quiet stories' centroids, in memory, kept current from the storage
-layer's change log)."""
+states: the decision the product runs). Beside it, not called by the worker (it lost under
+leave-one-dataset-out, docs/benchmarks.md): `evidence` (words, names, numbers per article, story
+profiles) and `join_model` (a learned join-or-new decision over them, join_model.json)."""
