@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 from core.summary import Claim, Conflict
-from workers.summarize.text import MEMO_SIZE, quotes, words
+from workers.summarize.text import MEMO_SIZE, words
 from workers.summarize.units import FactUnit, Story
 
 _SPEECH_VERBS = r"(?:said|says|told|added|stated|noted|insisted|warned|argued|claimed|wrote)"
@@ -33,8 +33,7 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
     for unit in story.units:
         if unit.clause_index:
             continue  # one look per sentence
-        speaker, keys = _attributed_quotes(unit.sentence)
-        for key in keys:
+        for speaker, key in _attributed_quotes(unit.sentence):
             quoted.setdefault(key, []).append((unit, speaker))
     for key, every in sorted(quoted.items()):
         items = [(unit, speaker) for unit, speaker in every if _names_a_person(speaker)]
@@ -76,14 +75,33 @@ def speaker_conflicts(story: Story) -> list[Conflict]:
 # A worker summarises a growing story again with each new article: the sentences it has read
 # before are not parsed again (text.MEMO_SIZE).
 @lru_cache(maxsize=MEMO_SIZE)
-def _attributed_quotes(sentence: str) -> tuple[str, tuple[str, ...]]:
-    """The sentence's named speaker and the keys (lower-case words) of its long-enough quotes;
-    no keys when it names no speaker."""
-    speaker = speaker_of(sentence)
-    if speaker is None:
-        return "", ()
-    keys = (" ".join(w.lower() for w in words(quote)) for quote in quotes(sentence))
-    return speaker, tuple(key for key in keys if len(key.split()) >= _MIN_QUOTE_WORDS)
+def _attributed_quotes(sentence: str) -> tuple[tuple[str, str], ...]:
+    """(speaker, key) for each long-enough quote the sentence attributes right beside it: '"…,"
+    said Tom Reyes', '"…," Mayor Lena Ortiz said', 'Mayor Ortiz told reporters: "…"'. A name
+    further off ("… said Bensu Elianita, a resident", two quotes away) is as often someone else's
+    as the quote's speaker; key: the quote's lower-case words."""
+    found: list[tuple[str, str]] = []
+    for match in _QUOTED_RE.finditer(sentence):
+        key = " ".join(w.lower() for w in words(match.group(0)))
+        if len(key.split()) < _MIN_QUOTE_WORDS:
+            continue
+        after = _AFTER_QUOTE_RE.match(sentence, match.end())
+        before = _BEFORE_QUOTE_RE.search(sentence[: match.start()])
+        who = (after.group("who") or after.group("who2")) if after else None
+        who = who or (before.group("who") if before else None)
+        tokens = [t.rstrip(".,") for t in (who or "").split() if t.lower() not in _NOT_A_SPEAKER]
+        if tokens:
+            found.append((" ".join(tokens), key))
+    return tuple(found)
+
+
+_AFTER_QUOTE_RE = re.compile(
+    rf"\s*,?\s*(?:{_SPEECH_VERBS}\s+(?:[a-z]+\s+){{0,4}}(?P<who>{_NAME})"
+    rf"|(?P<who2>{_NAME})\s+{_SPEECH_VERBS}\b)"
+)
+_BEFORE_QUOTE_RE = re.compile(
+    rf"(?P<who>{_NAME})\s+(?:{_SPEECH_VERBS}|told reporters|said in a statement)\s*[:,]?\s*$"
+)
 
 
 def speaker_of(sentence: str) -> str | None:
