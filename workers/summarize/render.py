@@ -18,6 +18,8 @@ def render_text(summary: Summary) -> str:
     for fact in summary.consensus:
         cited = f"{fact.text} [{', '.join(fact.sources)}]"
         lines.extend(_bullet(cited, "  • ", "    "))
+        for variant in fact.variants:  # the same fact with other details, not cited above
+            lines.extend(_bullet(f"{variant.source}: “{variant.text}”", "      ~ ", "        "))
     lines.append("")
 
     lines.append("What only one source reports")
