@@ -41,6 +41,25 @@ NONBLANK = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3
 # An absolute http(s) URL whose host part is ASCII (an IDN host in punycode; no IPv6 literal), so
 # urllib always parses it; after the host, anything. Empty is no URL.
 URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][\s\S]*)?)?$"
+# The same, required (sources and webhooks must name one).
+HTTP_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+    r"[A-Za-z0-9._~%!$&'()*+,;=-]*[A-Za-z0-9][A-Za-z0-9._~%!$&'()*+,;=-]*"
+    r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?"
+    r"(?:[/?#][\s\S]*)?$"
+)
+
+
+def check_http_url(value: str) -> str:
+    """An absolute http(s) URL, its host in ASCII, that urllib can parse: what HTTP_URL_PATTERN
+    says, and the check behind it (for sources and webhooks, whose URL is fetched)."""
+    if not re.fullmatch(HTTP_URL_PATTERN, value):
+        raise ValueError("must be an absolute http(s) URL, its host in ASCII (IDN in punycode)")
+    try:
+        urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
+    return value
 # RFC 3339, the years 1900 to 2200 as written; the offset may be left out (then it is UTC).
 DATE_TIME_PATTERN = (
     r"^(?:19[0-9]{2}|2[01][0-9]{2}|2200)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"

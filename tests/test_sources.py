@@ -224,10 +224,12 @@ def test_default_settings_refuse_a_loopback_feed_and_send_it_nothing(
     server.routes["/feed.xml"] = lambda seen: Reply(200, good_feed(server.base))
     url = f"{server.base}/feed.xml"
     with api(settings) as client:
-        for refused in (url, f"http://localhost:{server.port}/feed.xml", "http://[::1]/x"):
+        for refused in (url, f"http://localhost:{server.port}/feed.xml"):
             resp = client.post("/sources", json={"url": refused})
             assert resp.status_code == 422, resp.text
             assert "non-public" in resp.json()["detail"]
+        # An IPv6 literal host is not a URL the API takes at all (hosts in ASCII, no literals).
+        assert client.post("/sources", json={"url": "http://[::1]/x"}).status_code == 422
         assert client.post("/sources", json={"url": "file:///etc/passwd"}).status_code == 422
         # A name that resolved to a public address when posted and to loopback later: the
         # worker's own check refuses it (stored here directly, as the API would have).

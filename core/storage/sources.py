@@ -18,13 +18,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import NotFound
 from core.keys import Keys
+from core.records import HTTP_URL_PATTERN, check_http_url
 from core.storage.articles import decode_hash, from_ts
 from core.storage.hosts import Hosts
 
@@ -51,7 +51,11 @@ return 0
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    url: str = Field(max_length=2000, description="An RSS 2.0, RSS 1.0, Atom or JSON Feed URL")
+    url: str = Field(
+        max_length=2000,
+        pattern=HTTP_URL_PATTERN,
+        description="An RSS 2.0, RSS 1.0, Atom or JSON Feed URL (http or https)",
+    )
     name: str | None = Field(
         None,
         min_length=1,
@@ -60,16 +64,18 @@ class SourceIn(BaseModel):
     )
     poll_seconds: int | None = Field(None, gt=0, description="Between two polls (bounded below)")
 
+    @field_validator("poll_seconds", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        # JSON Schema's integer: 60 and 60.0, never true or "60" (lax pydantic takes both).
+        if isinstance(value, bool) or not isinstance(value, int | float | None):
+            raise ValueError("must be a whole number of seconds")
+        return value
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-        except ValueError as exc:
-            raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        return value
+        return check_http_url(value)
 
 
 class SourceOut(BaseModel):

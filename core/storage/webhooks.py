@@ -21,13 +21,13 @@ import time
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import NotFound
 from core.keys import Keys
+from core.records import HTTP_URL_PATTERN, check_http_url
 from core.storage.articles import decode_hash, from_ts
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ return 0
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    url: str = Field(max_length=2000, description="Where to POST events (http or https)")
+    url: str = Field(
+        max_length=2000, pattern=HTTP_URL_PATTERN, description="Where to POST events (http or https)"
+    )
     events: list[EventType] = Field(min_length=1, description="Event types to receive")
     secret: str | None = Field(
         None, min_length=16, max_length=200, description="HMAC key; generated when absent"
@@ -74,13 +76,7 @@ class WebhookIn(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-        except ValueError as exc:
-            raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        return value
+        return check_http_url(value)
 
 
 class WebhookOut(BaseModel):
