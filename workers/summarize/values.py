@@ -135,6 +135,8 @@ def parse_values(text: str, published: datetime | None = None) -> Values:
 
 
 def _quantity(match: re.Match[str]) -> Quantity | None:
+    if match.group("num").endswith(",") and match.string[match.end("num") :][:4].strip().isdigit():
+        return None  # "$1, 199": a thousands separator the text split, not the number 1
     number = _number(match.group("num"))
     if number is None:
         return None
@@ -158,8 +160,10 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
     if not qualifier and (scale or name.startswith("amount:")):
         # "$2 billion" is how one writes $2.1 billion rounded: a sum of money or a scaled number
         # stands for any value that rounds to it at its last written digit.
-        spread = _last_digit_unit(match.group("num")) / 2 * (_SCALE[scale.lower()] if scale else 1)
-        low, high = low - spread, high + spread
+        unit = _last_digit_unit(match.group("num")) * (_SCALE[scale.lower()] if scale else 1)
+        # Rounded either way ($2.1 billion as "$2 billion") or cut down to the round figure
+        # ($13.9 billion as "$13 billion"): anything from half a unit below to a unit above.
+        low, high = low - unit / 2, high + unit
     low, high = _qualify(qualifier, low * factor, high * factor)
     # Shown as written, up to the word that says what is counted ("three people dead").
     shown = (
@@ -178,7 +182,9 @@ def _around(match: re.Match[str]) -> frozenset[str]:
     """Content stems of the three words before the number and the two after it."""
     before = match.string[: match.start()].split()[-3:]
     after = match.string[match.end("num") :].replace("-", " ").split()[:3]
-    return content_stems(" ".join(before + after)) - _NOT_ABOUT
+    # Common nouns say what the sum is of ("bond", "share", "cash"); names ("AMD") say whose.
+    common = [w for w in before + after if w[:1].islower()]
+    return content_stems(" ".join(common)) - _NOT_ABOUT
 
 
 def _last_digit_unit(number: str) -> float:
