@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import redis
 
 from core.keys import Keys
-from core.storage.stories import MemberDoc, Stories
+from core.storage.stories import Stories
+from core.storage.story_records import MemberDoc
 from core.summary import Claim, Conflict, ConsensusFact, SourceFacts, Summary, UniqueFact
 
 T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)

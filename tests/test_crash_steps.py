@@ -16,7 +16,7 @@ from core.keys import Keys
 from core.records import ArticleIn
 from core.storage import Storage
 from core.storage import stories as stories_module
-from core.storage.stories import MemberDoc
+from core.storage.story_records import MemberDoc
 from core.story_state import StoryState
 from core.summary import Summary
 from embedding.spec import MODEL

@@ -13,7 +13,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from core.storage.articles import missing_vectors
+from core.storage.article_codec import missing_vectors
 from workers import summary_stage
 from workers.runner import Worker
 
@@ -71,7 +71,10 @@ def test_seeds_in_any_order_make_one_story_with_five_sources(
     assert {a["source"] for a in story["articles"]} == {s["source"] for s in seeds}
     summary = story["summary"]
     assert summary["headline"] and summary["consensus"]
-    assert all(len(c["sources"]) >= 2 for c in summary["consensus"])
+    # Every agreed fact is reported by two or more outlets: cited under the shown wording, or as
+    # variants in their own words (a source is cited only if it states every detail shown).
+    assert all(c["support"] >= 2 for c in summary["consensus"])
+    assert all(len(c["sources"]) + len(c["variants"]) >= 2 for c in summary["consensus"])
     assert {c for fact in summary["consensus"] for c in fact["sources"]} <= {
         s["source"] for s in seeds
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.storage.articles import DIM, pack_sentence_vectors, unpack_sentence_vectors
+from core.storage.article_codec import DIM, pack_sentence_vectors, unpack_sentence_vectors
 
 
 def _unit_rows(n: int, seed: int = 0) -> np.ndarray:

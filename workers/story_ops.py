@@ -18,7 +18,7 @@ from core.records import ArticleRecord, ArticleStatus
 from core.storage import Storage
 from core.storage.articles import Store
 from core.storage.repair_store import WindowArticle
-from core.storage.stories import MemberDoc, new_story_id
+from core.storage.story_records import MemberDoc, new_story_id
 from core.story_state import StoryState
 from core.summary import Summary
 from embedding.base import Vectors

@@ -37,7 +37,7 @@ from core.cursors import Key, decode_cursor, encode_cursor
 from core.errors import InvalidInput, StoryfoldError
 from core.keys import Keys
 from core.records import StoryCard, StoryPage
-from core.storage.articles import decode_hash
+from core.storage.article_codec import decode_hash
 from core.storage.stories import Stories
 
 Sort = Literal["updated", "size"]

@@ -17,8 +17,9 @@ import redis
 import structlog
 
 from core.keys import Keys
-from core.storage.stories import Stories, new_story_fields
+from core.storage.stories import Stories
 from core.storage.story_codec import encode_state
+from core.storage.story_records import new_story_fields
 from core.story_state import StoryState
 
 log = structlog.get_logger(__name__)

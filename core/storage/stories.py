@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import numpy.typing as npt
 import redis
 
-from core.errors import NotFound
 from core.keys import Keys
-from core.records import ArticleRef, ArticleStatus, StoryCard, StoryOut
-from core.storage.articles import decode_hash, from_ts, missing_vectors
+from core.records import ArticleStatus
+from core.storage.article_codec import from_ts, missing_vectors
 from core.storage.story_codec import decode_state, encode_state
 from core.storage.story_index import StoryIndex
+from core.storage.story_reads import StoryReads
+from core.storage.story_records import (
+    MEMBER_FIELDS,
+    MemberDoc,
+    _ready,
+    new_story_fields,
+)
 from core.story_state import StoryState
 from core.summary import Summary
 
@@ -55,77 +57,7 @@ return 1
 # thinning one 90-article story kept 48 versions (270 kB).
 KEEP_VERSIONS = 20
 
-# What a summary needs of each member (Stories.members).
-MEMBER_FIELDS = (
-    "source",
-    "clean_title",
-    "title",
-    "published_at",
-    "duplicate_of",
-    "status",
-    "sentence_count",
-    "vector_rows",
-    "vector_target",
-    "received_at",
-)
-
-
-@dataclass(frozen=True)
-class MemberDoc:
-    """A story member as the summariser needs it (sentences and vectors come from Store)."""
-
-    article_id: str
-    source: str
-    title: str | None
-    published_at: datetime | None
-    duplicate_of: str | None
-    status: ArticleStatus
-    # False while only the lead is embedded (the worker embeds the rest before summarising it).
-    embedded: bool = True
-    received_at: float = 0.0  # unix seconds of its POST: the POST → processed latency
-
-
-def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
-    """Members a summary can speak for: embedded originals, and copies whose original is one (or
-    is not in this story: the copy then stands on its own sentences' absence from the summary)."""
-    embedded = {m.article_id for m in members if m.embedded and not m.duplicate_of}
-    member_ids = {m.article_id for m in members}
-    return [
-        m
-        for m in members
-        if m.article_id in embedded
-        or (m.duplicate_of and (m.duplicate_of in embedded or m.duplicate_of not in member_ids))
-    ]
-
-
-def _version(raw: bytes) -> dict[str, Any]:
-    """One stored summary version: zlib-compressed JSON, or plain JSON as stored before."""
-    data: dict[str, Any] = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
-    return data
-
-
-def new_story_fields(story_id: str, headline: str, parent: str | None = None) -> dict[str, str]:
-    """The story hash of a story that has no summary yet."""
-    now = f"{time.time():.3f}"
-    fields = {
-        "id": story_id,
-        "created_at": now,
-        "updated_at": now,
-        "headline": headline,
-        "summary_version": "0",
-        "article_count": "0",
-        "source_count": "0",
-    }
-    if parent:
-        fields["parent"] = parent
-    return fields
-
-
-def new_story_id() -> str:
-    return f"s_{uuid.uuid4().hex[:16]}"
-
-
-class Stories:
+class Stories(StoryReads):
     def __init__(self, client: redis.Redis, keys: Keys, events_retention: int = 10_000) -> None:
         self.r = client
         self.keys = keys
@@ -415,70 +347,3 @@ class Stories:
                 pipe.hset(self.keys.article(m.article_id), mapping=done)
         pipe.execute()
         self.touch(story_id, "story.created" if version == 1 else "story.updated", version)
-
-    # -- reading -----------------------------------------------------------------------------
-    def _card(self, f: dict[str, str]) -> StoryCard:
-        return StoryCard(
-            id=f["id"],
-            headline=f.get("headline") or "",
-            article_count=int(f.get("article_count") or 0),
-            source_count=int(f.get("source_count") or 0),
-            created_at=from_ts(f["created_at"]),
-            updated_at=from_ts(f["updated_at"]),
-            summary_version=int(f.get("summary_version") or 0),
-            merged_into=f.get("merged_into") or None,
-            parent=f.get("parent") or None,
-            seq=int(f.get("seq") or 0),
-        )
-
-    def story(self, story_id: str) -> StoryOut:
-        f = decode_hash(self.r.hgetall(self.keys.story(story_id)))
-        if not f:
-            raise NotFound(f"no story with id {story_id!r}", field="id")
-        card = self._card(f)
-        members = self.members(story_id)
-        raw_summary = self.r.get(self.keys.story_summary(story_id))
-        return StoryOut(
-            **card.model_dump(),
-            articles=[
-                ArticleRef(
-                    id=m.article_id,
-                    source=m.source,
-                    title=m.title,
-                    published_at=m.published_at,
-                    duplicate_of=m.duplicate_of,
-                    url=(self.r.hget(self.keys.article(m.article_id), "url") or b"").decode()
-                    or None,
-                )
-                for m in members
-            ],
-            summary=Summary.from_dict(json.loads(raw_summary)) if raw_summary else None,
-        )
-
-    def card(self, fields: dict[str, str]) -> StoryCard:
-        """A story hash as stored → its card (the feed, service/feed.py, reads hashes in bulk)."""
-        return self._card(fields)
-
-    def versions(
-        self, story_id: str, before: int | None, limit: int
-    ) -> tuple[list[Summary], int | None]:
-        """Summary versions newest first, up to `limit` of those stored below list index `before`
-        (None: from the newest). Returns them and the index to continue below, None at the first.
-        The list only grows at its end, so an index stays valid while new versions arrive.
-        Versions older than the last KEEP_VERSIONS that were not their day's last are thinned
-        (empty rows, skipped here): a page may hold fewer than `limit`."""
-        key = self.keys.story_versions(story_id)
-        pipe = self.r.pipeline(transaction=False)
-        pipe.exists(self.keys.story(story_id))
-        pipe.llen(key)
-        exists, stored = pipe.execute()
-        if not exists:
-            raise NotFound(f"no story with id {story_id!r}", field="id")
-        end = stored if before is None else min(before, stored)
-        start = max(0, end - limit)
-        rows = self.r.lrange(key, start, end - 1) if end > 0 else []
-        kept = [Summary.from_dict(_version(raw)) for raw in reversed(rows) if raw]
-        return kept, (start or None)
-
-    def count(self) -> int:
-        return int(self.r.zcard(self.keys.stories_updated))

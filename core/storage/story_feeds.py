@@ -14,7 +14,7 @@ from datetime import datetime
 
 from core.errors import InvalidInput
 from core.records import StoryCard
-from core.storage.articles import decode_hash, from_ts
+from core.storage.article_codec import decode_hash, from_ts
 from core.storage.stories import Stories
 from core.summary import Summary
 from core.summary_diff import SummaryChanges, diff, last_material

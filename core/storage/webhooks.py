@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from core.errors import NotFound
 from core.keys import Keys
 from core.records import HTTP_URL_PATTERN, check_http_url
-from core.storage.articles import decode_hash, from_ts
+from core.storage.article_codec import decode_hash, from_ts
 
 if TYPE_CHECKING:
     from core.storage import Storage

@@ -1,0 +1,90 @@
+"""The read side of stories: a story with its articles and summary, its cards, its versions."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from core.errors import NotFound
+from core.keys import Keys
+from core.records import ArticleRef, StoryCard, StoryOut
+from core.storage.article_codec import decode_hash, from_ts
+from core.storage.story_records import MemberDoc, _version
+from core.summary import Summary
+
+
+class StoryReads:
+    """Mixed into Stories: what the API reads."""
+
+    r: redis.Redis
+    keys: Keys
+
+    def members(self, story_id: str) -> list[MemberDoc]:  # defined by Stories
+        raise NotImplementedError
+
+    def _card(self, f: dict[str, str]) -> StoryCard:
+        return StoryCard(
+            id=f["id"],
+            headline=f.get("headline") or "",
+            article_count=int(f.get("article_count") or 0),
+            source_count=int(f.get("source_count") or 0),
+            created_at=from_ts(f["created_at"]),
+            updated_at=from_ts(f["updated_at"]),
+            summary_version=int(f.get("summary_version") or 0),
+            merged_into=f.get("merged_into") or None,
+            parent=f.get("parent") or None,
+            seq=int(f.get("seq") or 0),
+        )
+
+    def story(self, story_id: str) -> StoryOut:
+        f = decode_hash(self.r.hgetall(self.keys.story(story_id)))
+        if not f:
+            raise NotFound(f"no story with id {story_id!r}", field="id")
+        card = self._card(f)
+        members = self.members(story_id)
+        raw_summary = self.r.get(self.keys.story_summary(story_id))
+        return StoryOut(
+            **card.model_dump(),
+            articles=[
+                ArticleRef(
+                    id=m.article_id,
+                    source=m.source,
+                    title=m.title,
+                    published_at=m.published_at,
+                    duplicate_of=m.duplicate_of,
+                    url=(self.r.hget(self.keys.article(m.article_id), "url") or b"").decode()
+                    or None,
+                )
+                for m in members
+            ],
+            summary=Summary.from_dict(json.loads(raw_summary)) if raw_summary else None,
+        )
+
+    def card(self, fields: dict[str, str]) -> StoryCard:
+        """A story hash as stored → its card (the feed, service/feed.py, reads hashes in bulk)."""
+        return self._card(fields)
+
+    def versions(
+        self, story_id: str, before: int | None, limit: int
+    ) -> tuple[list[Summary], int | None]:
+        """Summary versions newest first, up to `limit` of those stored below list index `before`
+        (None: from the newest). Returns them and the index to continue below, None at the first.
+        The list only grows at its end, so an index stays valid while new versions arrive.
+        Versions older than the last KEEP_VERSIONS that were not their day's last are thinned
+        (empty rows, skipped here): a page may hold fewer than `limit`."""
+        key = self.keys.story_versions(story_id)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.exists(self.keys.story(story_id))
+        pipe.llen(key)
+        exists, stored = pipe.execute()
+        if not exists:
+            raise NotFound(f"no story with id {story_id!r}", field="id")
+        end = stored if before is None else min(before, stored)
+        start = max(0, end - limit)
+        rows = self.r.lrange(key, start, end - 1) if end > 0 else []
+        kept = [Summary.from_dict(_version(raw)) for raw in reversed(rows) if raw]
+        return kept, (start or None)
+
+    def count(self) -> int:
+        return int(self.r.zcard(self.keys.stories_updated))

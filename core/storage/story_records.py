@@ -1,0 +1,83 @@
+"""What the storage layer reads and makes of stories' members and story hashes (plain data and
+pure functions; core/storage/stories.py does the Redis work)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.records import ArticleStatus
+
+# What a summary needs of each member (Stories.members).
+MEMBER_FIELDS = (
+    "source",
+    "clean_title",
+    "title",
+    "published_at",
+    "duplicate_of",
+    "status",
+    "sentence_count",
+    "vector_rows",
+    "vector_target",
+    "received_at",
+)
+
+
+@dataclass(frozen=True)
+class MemberDoc:
+    """A story member as the summariser needs it (sentences and vectors come from Store)."""
+
+    article_id: str
+    source: str
+    title: str | None
+    published_at: datetime | None
+    duplicate_of: str | None
+    status: ArticleStatus
+    # False while only the lead is embedded (the worker embeds the rest before summarising it).
+    embedded: bool = True
+    received_at: float = 0.0  # unix seconds of its POST: the POST → processed latency
+
+
+def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
+    """Members a summary can speak for: embedded originals, and copies whose original is one (or
+    is not in this story: the copy then stands on its own sentences' absence from the summary)."""
+    embedded = {m.article_id for m in members if m.embedded and not m.duplicate_of}
+    member_ids = {m.article_id for m in members}
+    return [
+        m
+        for m in members
+        if m.article_id in embedded
+        or (m.duplicate_of and (m.duplicate_of in embedded or m.duplicate_of not in member_ids))
+    ]
+
+
+def _version(raw: bytes) -> dict[str, Any]:
+    """One stored summary version: zlib-compressed JSON, or plain JSON as stored before."""
+    data: dict[str, Any] = json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
+    return data
+
+
+def new_story_fields(story_id: str, headline: str, parent: str | None = None) -> dict[str, str]:
+    """The story hash of a story that has no summary yet."""
+    now = f"{time.time():.3f}"
+    fields = {
+        "id": story_id,
+        "created_at": now,
+        "updated_at": now,
+        "headline": headline,
+        "summary_version": "0",
+        "article_count": "0",
+        "source_count": "0",
+    }
+    if parent:
+        fields["parent"] = parent
+    return fields
+
+
+def new_story_id() -> str:
+    return f"s_{uuid.uuid4().hex[:16]}"
