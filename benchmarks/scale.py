@@ -44,261 +44,41 @@ the archive), the HDBSCAN repair (it runs on the open window only), the HTTP lay
 counters. This process holds the benchmark's own data (texts, vectors) besides what a worker
 holds: its RSS is an upper bound; the index's size is the worker's part that grows with stories.
 """
-
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import multiprocessing
 import os
-import re
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-import redis
-from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from benchmarks.datasets import Doc, load_giveme, load_googlenews
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-console = Console(width=max(150, Console().width))  # the tables are wide; logs are not TTYs
-DAY = 86400.0
-GAP_DAYS = 4.0  # rounds are this much more than one story window apart
-BATCH = 16  # articles per worker batch (Settings.worker_batch)
-GOAL_BYTES_PER_ARTICLE = 1.5e9 / 100_000
-CACHE = Path.home() / ".cache" / "storyfold" / "bench"
-
-F32 = npt.NDArray[np.float32]
-
-
-# -- the texts, embedded once --------------------------------------------------------------------
-@dataclass
-class Item:
-    doc_id: str
-    source: str
-    text: str
-    title: str | None
-    ts: float
-    clean_title: str | None = None
-    sentences: list[str] = field(default_factory=list)
-    sentence_vecs: F32 = field(default_factory=lambda: np.zeros((0, 384), np.float32))
-    vector: F32 = field(default_factory=lambda: np.zeros(384, np.float32))
-
-
-def post_body(doc: Doc) -> tuple[str, str | None]:
-    """(text, title) as benchmarks/throughput.body posts a document."""
-    text = (doc.text or doc.title).strip()
-    return text, (doc.title.strip() or None) if doc.text and doc.title else None
-
-
-def load_items(data_dir: Path) -> list[Item]:
-    docs = load_googlenews(data_dir, "TS").docs + load_giveme(data_dir).docs
-    docs.sort(key=lambda d: (d.ts, d.doc_id))
-    items = []
-    for d in docs:
-        text, title = post_body(d)
-        source = f"outlet-{sum(d.doc_id.encode()) % 23}"
-        doc_id = re.sub(r"[^A-Za-z0-9._\-]", "_", d.doc_id)[:100]  # no ':' (key_type)
-        items.append(Item(doc_id, source, text, title, d.ts))
-    return items
-
-
-def _embed_child(texts: list[str], path: str) -> None:
-    from embedding.torch_backend import shared_embedder
-
-    vectors = shared_embedder().encode(texts)
-    np.save(path, np.asarray(vectors, np.float32))
-
-
-def embed_items(items: list[Item]) -> list[Item]:
-    """Extract each text as the worker does and embed headline + sentences once (cached). The model
-    runs in a child process, so this process's memory is what a worker holds besides its model."""
-    from workers.assign import LEAD_SENTENCES, article_vector
-    from workers.extract import extract
-
-    kept, texts = [], []
-    for it in tqdm(items, desc="extract", unit="doc"):
-        ex = extract(text=it.text or None, title=it.title)
-        if not ex.sentences and not ex.title:
-            continue  # the worker marks it failed: never stored as clustered
-        it.clean_title, it.sentences = ex.title, list(ex.sentences)
-        kept.append(it)
-        texts += [ex.title, *ex.sentences] if ex.title else ex.sentences
-    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    cache = CACHE / f"scale-{key}.npy"
-    if not cache.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        console.print(f"embedding {len(texts)} texts once (child process) → {cache}")
-        t = time.perf_counter()
-        ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(target=_embed_child, args=(texts, str(cache)))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            raise RuntimeError(f"embedding child exited with {proc.exitcode}")
-        console.print(f"  {len(texts) / (time.perf_counter() - t):.0f} texts/s")
-    vectors = np.load(cache)
-    row = 0
-    for it in kept:
-        title_vec = vectors[row] if it.clean_title else None
-        row += 1 if it.clean_title else 0
-        it.sentence_vecs = vectors[row : row + len(it.sentences)]
-        row += len(it.sentences)
-        it.vector = article_vector(title_vec, it.sentence_vecs[:LEAD_SENTENCES])
-    return kept
-
-
-def rotation(k: int, dim: int = 384) -> F32:
-    if k == 0:
-        return np.eye(dim, dtype=np.float32)
-    q, r = np.linalg.qr(np.random.default_rng(1000 + k).normal(size=(dim, dim)))
-    return (q * np.sign(np.diag(r))).astype(np.float32)
-
-
-# -- measuring -----------------------------------------------------------------------------------
-def rss_mb(pid: int | None) -> float:
-    try:
-        for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return float("nan")
-
-
-def pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(xs, q)) if xs else float("nan")
-
-
-@dataclass
-class Slice:
-    assign_ms: list[float] = field(default_factory=list)
-    summarise_ms: list[float] = field(default_factory=list)
-    index_ms: list[float] = field(default_factory=list)
-    scan_ms: list[float] = field(default_factory=list)
-    quiet: list[int] = field(default_factory=list)  # quiet stories the old scan read
-    disagree: int = 0
-
-
-@dataclass
-class Row:
-    articles: int
-    stories: int
-    sl: Slice
-    used_mb: float
-    redis_rss_mb: float
-    self_rss_mb: float
-    index_mb: float
-    bytes_per_article: float
-    elapsed_s: float
-
-
-def index_mb(ops: object) -> float:
-    index = ops.stories.index  # type: ignore[attr-defined]
-    arrays = index._centroids.nbytes + index._times.nbytes
-    return float(arrays + 120 * len(index._ids)) / 1e6  # + ids, dict and list entries (approx.)
-
-
-ARTICLE_KEYS = {
-    None: "article hash",
-    "sentences": "article :sentences (JSON)",
-    "vectors": "article :vectors (sentence rows)",
-    "vector": "article :vector (float32)",
-    "minhash": "article :minhash",
-}
-STORY_KEYS = {
-    None: "story hash",
-    "state": "story :state (centroid sum, 64 members)",
-    "articles": "story :articles (zset)",
-    "summary": "story :summary (JSON)",
-    "versions": "story :versions (list of JSON)",
-}
-
-
-def key_type(key: str) -> str:
-    """The kind of a key (article and story ids here have no ':'); a single key is its own kind."""
-    parts = key.split(":")
-    suffix = parts[3] if len(parts) > 3 else None
-    if key.startswith("sf:article:"):
-        return ARTICLE_KEYS.get(suffix, f"article :{suffix}")
-    if key.startswith("sf:story:"):
-        return STORY_KEYS.get(suffix, f"story :{suffix}")
-    for prefix in ("sf:idx:content:", "sf:idx:url:", "sf:dedup:", "{sf}:feed:size:", "{sf}:worker:"):
-        if key.startswith(prefix):
-            return prefix + "*"
-    return key
-
-
-def breakdown(
-    client: redis.Redis, articles: int, sample: int = 300
-) -> list[tuple[str, int, float, float]]:
-    """(key type, keys, mean bytes per key, bytes per article) from MEMORY USAGE samples."""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    counts: dict[str, int] = defaultdict(int)
-    for raw in client.scan_iter(count=2000):
-        key = raw.decode()
-        kind = key_type(key)
-        counts[kind] += 1
-        if len(by_type[kind]) < sample:
-            by_type[kind].append(key)
-    out = []
-    small = 0.0
-    for kind, keys in by_type.items():
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.memory_usage(key, samples=0)
-        mean = float(np.mean([int(s or 0) for s in pipe.execute()]))
-        if counts[kind] * mean < 10_000:
-            small += counts[kind] * mean
-        else:
-            out.append((kind, counts[kind], mean, mean * counts[kind] / articles))
-    out.sort(key=lambda row: -row[3])
-    out.append(("other keys (< 10 kB per kind)", 0, small, small / articles))
-    return out
-
-
-def article_bytes(
-    client: redis.Redis, items: list[Item]
-) -> list[tuple[str, int, float, dict[str, float]]]:
-    """Per dataset (short GoogleNews items vs full giveme5w1h articles): how many round-0 articles
-    were sampled, their mean sentence count and mean MEMORY USAGE of each per-article key."""
-    groups: dict[str, list[Item]] = defaultdict(list)
-    for it in items:
-        name = "GoogleNews-TS" if it.doc_id.startswith("gn") else "giveme5w1h-dev (full articles)"
-        if len(groups[name]) < 300:
-            groups[name].append(it)
-    suffixes = {"hash": "", "sentences": ":sentences", "vectors": ":vectors", "vector": ":vector"}
-    out = []
-    for name, group in groups.items():
-        pipe = client.pipeline(transaction=False)
-        for it in group:
-            for suffix in suffixes.values():
-                pipe.memory_usage(f"sf:article:{{r0-{it.doc_id}}}{suffix}", samples=0)
-        raw = pipe.execute()
-        rows = [raw[i : i + len(suffixes)] for i in range(0, len(raw), len(suffixes))]
-        kept = [(it, row) for it, row in zip(group, rows, strict=True) if row[0]]
-        if not kept:
-            continue
-        means = {
-            kind: float(np.mean([int(row[j] or 0) for _, row in kept]))
-            for j, kind in enumerate(suffixes)
-        }
-        sentences = float(np.mean([len(it.sentences) for it, _ in kept]))
-        out.append((name, len(kept), sentences, means))
-    return out
+from benchmarks.scale_data import (
+    BATCH,
+    DAY,
+    F32,
+    GAP_DAYS,
+    GOAL_BYTES_PER_ARTICLE,
+    Item,
+    console,
+    embed_items,
+    load_items,
+    rotation,
+)
+from benchmarks.scale_memory import (
+    Row,
+    Slice,
+    article_bytes,
+    breakdown,
+    index_mb,
+    pct,
+    rss_mb,
+)
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -321,6 +101,7 @@ def run(
     from core.storage import Storage
     from core.storage.connection import connect
     from core.storage.embedded import EmbeddedRedis
+    from core.storage.story_codec import decode_state
     from core.storage.story_index import scan_archived_states
     from workers.assign.scoring import choose_story, threshold_for
     from workers.story_ops import Prepared, StoryOps
