@@ -31,15 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._summary_checks import (
-    VectorCache,
-    as_docs,
-    details,
-    load_stories,
-    paraphrased,
-    stated,
-    synthetic_story,
-)
+from benchmarks._summary_data import VectorCache, as_docs, load_stories, synthetic_story
+from harness.summary_checks import details, paraphrased, stated
 from workers.summarize import summarize
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "summary_conflict_labels.json"

@@ -6,12 +6,9 @@ Invented stories through summarize() with the real model; the seeds through the 
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import fixtures_stadium as stadium
 import numpy as np
@@ -19,6 +16,7 @@ import pytest
 
 from core.summary import Summary
 from embedding.torch_backend import SentenceTransformerEmbedder
+from harness import summary_checks
 from workers.extract import extract
 from workers.summarize import summarize
 from workers.summarize.align import AVERAGE_MARGIN, _cluster
@@ -31,17 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 
 
-def _benchmark_checks() -> ModuleType:
-    """The summary benchmark's independent checks (benchmarks/ is a folder of scripts, not on the
-    test path)."""
-    spec = importlib.util.spec_from_file_location(
-        "summary_checks", ROOT / "benchmarks" / "_summary_checks.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 CALL_DAY = datetime(2025, 7, 1, 18, 0, tzinfo=UTC)
 
 
@@ -237,7 +224,7 @@ LABELLED_PAIRS = [
 def test_paraphrase_detector_agrees_with_the_hand_labels(
     embedder: SentenceTransformerEmbedder,
 ) -> None:
-    paraphrased = _benchmark_checks().paraphrased
+    paraphrased = summary_checks.paraphrased
     firsts = embedder.encode([a for a, _, _ in LABELLED_PAIRS])
     seconds = embedder.encode([b for _, b, _ in LABELLED_PAIRS])
     right = sum(
