@@ -211,9 +211,10 @@ def test_a_worker_on_the_int8_backend_never_loads_torch(
 
     code = (
         "import sys\n"
-        "from storyfold.cli import build_worker\n"
+        "from storyfold.compose import build_storage, build_worker\n"
         "from core.config import Settings\n"
-        "w = build_worker(Settings(_env_file=None), 'redis://127.0.0.1:1/0', 'probe')\n"
+        "s = Settings(_env_file=None)\n"
+        "w = build_worker(s, build_storage(s, 'redis://127.0.0.1:1/0'), name='probe')\n"
         "w.embedder.encode(['A sentence to embed.'])\n"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers')"
         " if m in sys.modules))\n"

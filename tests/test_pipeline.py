@@ -74,6 +74,11 @@ def test_seeds_in_any_order_make_one_story_with_five_sources(
     # Every agreed fact is reported by two or more outlets: cited under the shown wording, or as
     # variants in their own words (a source is cited only if it states every detail shown).
     assert all(c["support"] >= 2 for c in summary["consensus"])
+    # The seeds are posted undated, as the demo posts them: 000's "Monday" against the others'
+    # "Tuesday" is still found (their arrival dates them).
+    claims = [k for c in summary["conflicts"] for k in c["claims"]]
+    assert any("Monday" in k["value"] for k in claims), summary["conflicts"]
+    assert any("Tuesday" in k["value"] for k in claims)
     assert all(len(c["sources"]) + len(c["variants"]) >= 2 for c in summary["consensus"])
     assert {c for fact in summary["consensus"] for c in fact["sources"]} <= {
         s["source"] for s in seeds

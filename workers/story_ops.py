@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 import structlog
@@ -161,7 +162,9 @@ class StoryOps:
                     sentences=sentences,
                     vectors=vectors,
                     title=m.title,
-                    published_at=m.published_at,
+                    # Undated posts are dated by their arrival, as story time is: a weekday
+                    # ("on Monday") is only compared against a date it can be placed from.
+                    published_at=m.published_at or _arrival(m.received_at),
                     duplicate_of=m.duplicate_of,
                 )
                 for m, (sentences, vectors) in zip(members, loaded, strict=True)
@@ -282,3 +285,7 @@ class StoryOps:
     def _headline(self, article_ids: list[str]) -> str:
         rows = self.repairs.signal_rows(article_ids[:1])
         return rows[0].title if rows else ""
+
+
+def _arrival(received_at: float) -> datetime | None:
+    return datetime.fromtimestamp(received_at, tz=UTC) if received_at else None
