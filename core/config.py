@@ -48,15 +48,15 @@ class Settings(BaseSettings):
     summary_max_lag_s: float = Field(60.0, ge=0)
     embed_batch: int = Field(64, gt=0)
     # Sentences of an article the summary reads (and so embeds), from the top; 0: all. A cap saves
-    # model time on long articles and costs the facts only their later paragraphs report (README,
-    # "Two stages", has the measured trade-off), so it is off unless asked for.
+    # model time on long articles and costs the facts only their later paragraphs report (docs/benchmarks.md has the
+    # measured trade-off), so it is off unless asked for.
     summary_max_sentences: int = Field(0, ge=0)
     # The embedding backends: "torch" (sentence-transformers) or "onnx-int8" (onnxruntime, exported
     # once into model_cache; refused when its cosine to torch is below embed_min_cosine).
     # embed_backend embeds the headline and lead, which decide the story; summary_embed_backend
     # the remaining sentences, which only the summary's alignment reads. int8 by default: about
     # 7x faster here, cosine >= 0.985 to torch, and the clustering benchmark within 0.005 of
-    # torch's on every dataset (README, "Embedding backend"); torch gives torch's exact vectors.
+    # torch's on every dataset (docs/benchmarks.md); torch gives torch's exact vectors.
     embed_backend: Literal["torch", "onnx-int8"] = "onnx-int8"
     summary_embed_backend: Literal["torch", "onnx-int8"] = "onnx-int8"
     # Where the onnx-int8 export is cached; shared by every process and data folder of the user

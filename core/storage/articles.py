@@ -1,8 +1,9 @@
 """Articles in Redis: the only module (with core.storage.stories) that reads and writes them.
 
-Posting is one Lua script, so "is it new?" and "store it and enqueue it" happen atomically: the
-same id, else the same canonical URL, else the same source + text returns the article already
-stored and changes nothing (first write wins, also for an id re-posted with different text).
+Posting is a short sequence of single-slot steps, each safe to repeat (see the comment above
+_CREATE): the same id, else the same canonical URL, else the same source + text returns the
+article already stored and changes nothing (first write wins, also for an id re-posted with
+different text).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The story event stream (`{p}:stream:events`) as server-sent events read it.
 
 Workers append `{type, story_id, seq}` with MAXLEN ~ events_retention on every summary write
-(service/stories.py). Reading uses the asyncio Redis client: an open event stream then costs one
+(core/storage/stories.py). Reading uses the asyncio Redis client: an open event stream then costs one
 idle connection and no thread, where a sync generator would hold one of the 40 threads that every
 `def` route handler shares for as long as the browser tab stays open.
 """
