@@ -26,7 +26,6 @@ from service.etag import ETagMiddleware
 from service.guard import RequestGuard
 from service.openapi import install_openapi
 from service.problems import install_handlers
-from service.security_headers import SecurityHeaders
 from service.routes import (
     articles,
     events,
@@ -37,6 +36,7 @@ from service.routes import (
     story_feeds,
     webhooks,
 )
+from service.security_headers import SecurityHeaders
 
 log = structlog.get_logger(__name__)
 
