@@ -33,29 +33,27 @@ _NUMBER_WORDS = {
         ]
     )
 }
-_CALENDAR = {
-    w[:3]
-    for w in [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ]
-}
+_CALENDAR_NAMES = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_CALENDAR = {w[:3] for w in _CALENDAR_NAMES}
 _NOT_NAME = {
     "the",
     "a",
@@ -96,39 +94,9 @@ def _norm(token: str) -> tuple[str, str] | None:
 
 
 _CALENDAR_WORDS = {
-    w
-    for w in [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-    ]
+    *_CALENDAR_NAMES,
+    *(_CALENDAR - {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}),
+    "sept",
 }
 
 

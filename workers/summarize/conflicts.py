@@ -9,7 +9,7 @@ two hours", "Tuesday" and "July 1, 2025" when that was a Tuesday) falls on one s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,23 +167,12 @@ def _same_thing(
     """Values linked by a shared word around them (when `need_about`) and no clash of names
     (connected components)."""
     abouts = [value.about if isinstance(value, Quantity) else frozenset() for _, value in items]
-    parent = list(range(len(items)))
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
+    def linked(i: int, j: int) -> bool:
+        a, b = items[i][0].names, items[j][0].names
+        return not ((need_about and not abouts[i] & abouts[j]) or (a - b and b - a))
 
-    for i in range(len(items)):
-        for j in range(i + 1, len(items)):
-            a, b = items[i][0].names, items[j][0].names
-            if (need_about and not abouts[i] & abouts[j]) or (a - b and b - a):
-                continue
-            parent[root(j)] = root(i)
-    parts: dict[int, list[tuple[FactUnit, Value]]] = {}
-    for i, item in enumerate(items):
-        parts.setdefault(root(i), []).append(item)
-    return list(parts.values())
+    return [[items[i] for i in part] for part in _components(len(items), linked)]
 
 
 def _agree(a: Value, b: Value) -> bool:
@@ -199,23 +188,33 @@ def _agree(a: Value, b: Value) -> bool:
 def _sides(items: list[tuple[FactUnit, Value]]) -> list[_Side]:
     """Classes of mutually compatible values (connected components of "agrees with"), the side
     more outlets take first."""
-    parent = list(range(len(items)))
+    sides = [
+        _Side(label="", items=[items[i] for i in part])
+        for part in _components(len(items), lambda i, j: _agree(items[i][1], items[j][1]))
+    ]
+    for side in sides:
+        side.label = min(_canonical(value) for _, value in side.items)
+    return sorted(sides, key=lambda s: (-len(s.outlets), s.label))
+
+
+def _components(n: int, linked: Callable[[int, int], bool]) -> list[list[int]]:
+    """Connected components of 0..n-1 under `linked` (union-find), each in index order, in the
+    order of their first member."""
+    parent = list(range(n))
 
     def root(i: int) -> int:
         while parent[i] != i:
             i = parent[i]
         return i
 
-    for i in range(len(items)):
-        for j in range(i + 1, len(items)):
-            if _agree(items[i][1], items[j][1]):
+    for i in range(n):
+        for j in range(i + 1, n):
+            if linked(i, j):
                 parent[root(j)] = root(i)
-    sides: dict[int, _Side] = {}
-    for i, item in enumerate(items):
-        sides.setdefault(root(i), _Side(label="", items=[])).items.append(item)
-    for side in sides.values():
-        side.label = min(_canonical(value) for _, value in side.items)
-    return sorted(sides.values(), key=lambda s: (-len(s.outlets), s.label))
+    parts: dict[int, list[int]] = {}
+    for i in range(n):
+        parts.setdefault(root(i), []).append(i)
+    return list(parts.values())
 
 
 def _canonical(value: Value) -> str:
