@@ -8,6 +8,7 @@ or deleted: a client holding any story id can still resolve it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from core.storage.story_records import new_story_fields
 from core.story_state import StoryState
 
 log = structlog.get_logger(__name__)
+
+LEASE_S = 30.0  # the repair lock's lifetime, renewed while the repair runs
 
 
 @dataclass(frozen=True)
@@ -54,20 +57,43 @@ class RepairStore:
         self.r.incrby(self.keys.repair_due, n)
 
     def due(self) -> int:
-        """Articles placed since the last repair began."""
+        """Articles placed and not yet seen by a finished repair."""
         return int(self.r.get(self.keys.repair_due) or 0)
 
     @contextmanager
-    def lease(self, timeout_s: float = 600) -> Iterator[bool]:
-        """One repairing worker at a time: yields False when another holds the lease."""
-        lock = self.r.lock(self.keys.repair_lock, timeout=timeout_s, blocking=False)
+    def lease(self, timeout_s: float = LEASE_S) -> Iterator[bool]:
+        """One repairing worker at a time: yields False when another holds the lease.
+
+        The lock lives `timeout_s` and a thread renews it every third of that while the repair
+        runs, so a long repair keeps it and a worker killed mid-repair (SIGKILL, or a SIGTERM
+        past its grace) frees it within `timeout_s`. The due count goes down by what this repair
+        saw only once it finishes: a repair cut short is due again at once."""
+        # thread_local=False: the renewer thread must see the token this thread took it with.
+        lock = self.r.lock(
+            self.keys.repair_lock, timeout=timeout_s, blocking=False, thread_local=False
+        )
         if not lock.acquire():
             yield False
             return
+        seen = self.due()
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(timeout_s / 3):
+                try:
+                    lock.reacquire()
+                except (redis.exceptions.LockError, redis.exceptions.RedisError):
+                    log.warning("repair.lock_lost")
+                    return
+
+        renewer = threading.Thread(target=renew, name="repair-lease", daemon=True)
+        renewer.start()
         try:
-            self.r.set(self.keys.repair_due, 0)
             yield True
+            self.r.decrby(self.keys.repair_due, seen)
         finally:
+            done.set()
+            renewer.join()
             try:
                 lock.release()
             except redis.exceptions.LockError:
