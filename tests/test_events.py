@@ -146,3 +146,25 @@ def test_bad_event_id_is_a_problem(client: TestClient) -> None:
     assert resp.json()["field"] == "Last-Event-ID"
     assert client.get("/events?after=1-x").json()["field"] == "after"
     assert client.get("/events?limit=0").status_code == 422
+
+
+def test_summary_events_say_what_changed_since_the_version_before(
+    client: TestClient, news: Newsroom
+) -> None:
+    """A client following the stream learns which facts and outlets are new without fetching two
+    versions and comparing them: each summary event carries its version and the fact-level diff
+    from the version before (the shape of /stories/{id}/changes)."""
+    sid = news.story("Dam opens spillways", ["Riverside Post"], fact="The dam opened two gates.")
+    news.facts[sid] = "The dam opened three gates on Friday."
+    news.add(sid, "Valley Courier")
+    created, updated = events(client, "/events?after=0&once=true")
+    assert created["event"] == "story.created" and created["data"]["version"] == 1
+    assert created["data"]["changes"]["facts_added"] == ["The dam opened two gates."]
+    assert created["data"]["changes"]["outlets_added"] == ["Riverside Post"]
+    assert updated["event"] == "story.updated" and updated["data"]["version"] == 2
+    step = updated["data"]["changes"]
+    assert (step["since"], step["version"]) == (1, 2)
+    assert step["facts_added"] == ["The dam opened three gates on Friday."]
+    assert step["facts_dropped"] == ["The dam opened two gates."]
+    assert step["outlets_added"] == ["Valley Courier"]
+    assert step == client.get(f"/stories/{sid}/changes?since=1&version=2").json()

@@ -1,6 +1,7 @@
 """The story event stream (`{p}:stream:events`) as server-sent events read it.
 
-Workers append `{type, story_id, seq}` with MAXLEN ~ events_retention on every summary write
+Workers append `{type, story_id, seq}` (a summary's event also `version` and `changes`, what that
+version changed since the one before: core.summary_diff) with MAXLEN ~ events_retention on every summary write
 (core/storage/stories.py). Reading uses the asyncio Redis client: an open event stream then costs one
 idle connection and no thread, where a sync generator would hold one of the 40 threads that every
 `def` route handler shares for as long as the browser tab stays open.
@@ -75,8 +76,11 @@ class EventLog:
         events = []
         for entry_id, fields in reply[0][1]:
             data: dict[str, object] = {k.decode(): v.decode() for k, v in fields.items()}
-            if str(data.get("seq", "")).isdigit():
-                data["seq"] = int(str(data["seq"]))
+            for number in ("seq", "version"):
+                if str(data.get(number, "")).isdigit():
+                    data[number] = int(str(data[number]))
+            if "changes" in data:
+                data["changes"] = json.loads(str(data["changes"]))
             events.append(Event(entry_id.decode(), str(data.get("type", "message")), data))
         return events
 

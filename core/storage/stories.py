@@ -28,15 +28,19 @@ from core.storage.story_records import (
 )
 from core.story_state import StoryState
 from core.summary import Summary
+from core.summary_diff import SummaryChanges
 
 # Bumps the global update sequence, moves the story to the top of the feed and records an event,
 # all at once, so feed order and event ids never disagree. (Every key here is a coordination key,
 # one slot: core/keys.py.) GT: a touch that lost a race to a later one never moves the story back.
 _TOUCH = """
--- KEYS: stories:updated, seq counter, events stream; ARGV: story id, event type, maxlen
+-- KEYS: stories:updated, seq counter, events stream
+-- ARGV: story id, event type, maxlen, then field/value pairs the event also carries
 local seq = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], 'GT', seq, ARGV[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq)
+local entry = {'type', ARGV[2], 'story_id', ARGV[1], 'seq', seq}
+for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
 return seq
 """
 # The story hash's copy of its latest seq (the story's own slot), never moved backwards.
@@ -67,15 +71,27 @@ class Stories(StoryReads):
         # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
         self.index = StoryIndex(client, keys)
 
-    def touch(self, story_id: str, event: str, version: int | None = None) -> int:
+    def touch(
+        self,
+        story_id: str,
+        event: str,
+        version: int | None = None,
+        changes: SummaryChanges | None = None,
+    ) -> int:
         """Bump the story's update sequence and record `event` for /events (the coordination
         slot), then stamp the story hash with it (the story's slot). Called after the change it
         announces is stored; `version`: the summary version it announces (write_summary finishes
-        a touch that a crash cut short by comparing it with `summary_version`)."""
+        a touch that a crash cut short by comparing it with `summary_version`), carried by the
+        event with `changes`, what that version changed since the one before it."""
+        extra: list[str | int] = []
+        if version is not None:
+            extra += ["version", version]
+        if changes is not None:
+            extra += ["changes", changes.model_dump_json()]
         seq = int(
             self._touch(
                 keys=[self.keys.stories_updated, self.keys.update_seq, self.keys.events_stream],
-                args=[story_id, event, self.events_retention],
+                args=[story_id, event, self.events_retention, *extra],
             )
         )
         self._stamp(
@@ -346,4 +362,5 @@ class Stories(StoryReads):
             if m.status != ArticleStatus.PROCESSED:
                 pipe.hset(self.keys.article(m.article_id), mapping=done)
         pipe.execute()
-        self.touch(story_id, "story.created" if version == 1 else "story.updated", version)
+        event = "story.created" if version == 1 else "story.updated"
+        self.touch(story_id, event, version, self.step_changes(story_id, version))

@@ -12,6 +12,7 @@ from core.records import ArticleRef, StoryCard, StoryOut
 from core.storage.article_codec import decode_hash, from_ts
 from core.storage.story_records import MemberDoc, _version
 from core.summary import Summary
+from core.summary_diff import SummaryChanges, diff
 
 
 class StoryReads:
@@ -85,6 +86,21 @@ class StoryReads:
         rows = self.r.lrange(key, start, end - 1) if end > 0 else []
         kept = [Summary.from_dict(_version(raw)) for raw in reversed(rows) if raw]
         return kept, (start or None)
+
+    def step_changes(self, story_id: str, version: int) -> SummaryChanges | None:
+        """What summary `version` changed since the version before it (version 1: everything is
+        new); None when either is not stored as such (a story from before versions were kept)."""
+        if version < 1:
+            return None
+        first = max(version - 2, 0)  # list index of the version before (version - 1 is its own)
+        rows = self.r.lrange(self.keys.story_versions(story_id), first, version - 1)
+        if len(rows) != version - first or not all(rows):
+            return None
+        found = [Summary.from_dict(_version(raw)) for raw in rows]
+        old, new = (found[0] if version > 1 else None), found[-1]
+        if new.version != version or (old is not None and old.version != version - 1):
+            return None
+        return diff(story_id, old, new)
 
     def count(self) -> int:
         return int(self.r.zcard(self.keys.stories_updated))

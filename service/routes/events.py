@@ -1,11 +1,14 @@
 """GET /events: story events as server-sent events, resumable with Last-Event-ID.
 
 Each event is `id: <stream entry id>`, `event: story.created | story.updated | story.merged`,
-`data: {"type", "story_id", "seq"}`. A client that reconnects with `Last-Event-ID` (browsers do
-it by themselves) gets every event after that id that is still kept (STORYFOLD_EVENTS_RETENTION,
-approximately); when some may have been dropped it first gets a `stream.reset` event and should
-re-read the feed with `?updated_after=` the `seq` of the last event it handled. Idle streams get
-a comment line every STORYFOLD_EVENTS_HEARTBEAT_S.
+`data: {"type", "story_id", "seq"}`; story.created and story.updated also carry `version`, the
+summary version written, and `changes`, what it changed since the version before (facts and
+outlets added or dropped, conflicts opened or resolved: the shape of /stories/{id}/changes).
+A client that reconnects with `Last-Event-ID` (browsers do it by themselves) gets every event
+after that id that is still kept (STORYFOLD_EVENTS_RETENTION, approximately); when some may have
+been dropped it first gets a `stream.reset` event and should re-read the feed with
+`?updated_after=` the `seq` of the last event it handled. Idle streams get a comment line every
+STORYFOLD_EVENTS_HEARTBEAT_S.
 """
 
 from __future__ import annotations
