@@ -233,6 +233,24 @@ def test_persistent_failure_disables_and_default_settings_refuse_loopback(
         pipeline.settle()
         assert len(receiver.got) == 3  # nothing more after it was disabled
 
+        # The receiver is fixed; its owner turns the webhook on again.
+        receiver.statuses = []
+        back = client.patch(f"/webhooks/{hook_id}", json={"enabled": True})
+        assert back.status_code == 200, back.text
+        assert back.json()["enabled"] and back.json()["failures"] == 0
+        assert back.json()["disabled_reason"] is None
+        desk.article("s_bridge", "Harbor", created=True)
+        desk.summarise("s_bridge", v1())
+        pipeline.until(lambda: bool(receiver.delivered()))
+        pipeline.settle()
+        # Events from while it was off are not replayed: only the new story arrives.
+        assert [b["story_id"] for b in receiver.delivered()] == ["s_bridge"]
+        paused = client.patch(f"/webhooks/{hook_id}", json={"enabled": False}).json()
+        assert not paused["enabled"] and paused["disabled_reason"] == "disabled by its owner"
+        bad = client.patch(f"/webhooks/{hook_id}", json={"enabled": "soon"})
+        assert bad.status_code == 422 and "enabled" in bad.text
+        assert client.patch("/webhooks/wh_nope", json={"enabled": True}).status_code == 404
+
     r.flushdb()
     blocked = Receiver(server)
     with TestClient(create_app(settings)) as client:  # default settings: loopback refused

@@ -90,6 +90,15 @@ class WebhookOut(BaseModel):
     secret: str | None = Field(None, description="Shown once, when the webhook is created")
 
 
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        description="true: deliver again (failures reset; events from while it was disabled "
+        "are not replayed), false: stop delivering"
+    )
+
+
 class WebhookList(BaseModel):
     webhooks: list[WebhookOut]
 
@@ -161,6 +170,19 @@ class Webhooks:
         ids = sorted(i.decode() for i in self.r.smembers(self.keys.webhooks))
         found = [decode_hash(self.r.hgetall(self.keys.webhook(i))) for i in ids]
         return sorted((_out(f) for f in found if f), key=lambda w: w.created_at)
+
+    def set_enabled(self, hook_id: str, enabled: bool) -> WebhookOut:
+        """Turn a webhook on again after it was disabled (failures start from 0), or off."""
+        key = self.keys.webhook(hook_id)
+        self._fields(hook_id)
+        pipe = self.r.pipeline(transaction=True)
+        if enabled:
+            pipe.hset(key, mapping={"enabled": "1", "failures": "0"})
+            pipe.hdel(key, "disabled_reason")
+        else:
+            pipe.hset(key, mapping={"enabled": "0", "disabled_reason": "disabled by its owner"})
+        pipe.execute()
+        return self.get(hook_id)
 
     def delete(self, hook_id: str) -> None:
         self._fields(hook_id)

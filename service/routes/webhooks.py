@@ -1,4 +1,5 @@
-"""Webhooks: POST /webhooks, GET /webhooks, GET/DELETE /webhooks/{id}, GET /webhooks/{id}/deliveries.
+"""Webhooks: POST /webhooks, GET /webhooks, GET/PATCH/DELETE /webhooks/{id},
+GET /webhooks/{id}/deliveries.
 
 Every route needs a write key when keys are set: a webhook's URL is the subscriber's, and its
 deliveries log tells what the receiver answered. The workers send the deliveries
@@ -10,7 +11,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from core.storage.webhooks import DeliveryPage, WebhookIn, WebhookList, WebhookOut, Webhooks
+from core.storage.webhooks import (
+    DeliveryPage,
+    WebhookIn,
+    WebhookList,
+    WebhookOut,
+    WebhookPatch,
+    Webhooks,
+)
 from service.auth import WriteAccess
 from service.deps import SettingsDep
 from service.openapi import problem_responses
@@ -49,6 +57,14 @@ def list_webhooks(request: Request) -> WebhookList:
 def get_webhook(hook_id: HookId, request: Request) -> WebhookOut:
     """One webhook: enabled, failures in a row, why it was disabled."""
     return _webhooks(request).get(hook_id)
+
+
+@router.patch("/webhooks/{hook_id}", response_model=WebhookOut, responses=UNKNOWN_HOOK)
+def patch_webhook(hook_id: HookId, body: WebhookPatch, request: Request) -> WebhookOut:
+    """`{"enabled": true}` turns a webhook disabled after repeated failures on again, with its
+    failure count reset; events from while it was off are not replayed (catch up with
+    `/stories?updated_after=`). `{"enabled": false}` pauses it."""
+    return _webhooks(request).set_enabled(hook_id, body.enabled)
 
 
 @router.delete(
