@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     source_min_poll_seconds: int = Field(60, gt=0)  # the least a POST /sources may ask for
     source_max_backoff_s: int = Field(21_600, gt=0)  # a failing feed is retried at least this often
     source_full_text_chars: int = Field(600, ge=0)  # entry content this long is the article itself
+    # An entry whose page failed this many polls is given up (reported, marked seen): until
+    # then the feed's validators are not kept, so each poll reads the feed again to retry it.
+    source_entry_tries: int = Field(3, gt=0)
     # Webhooks: a failed delivery is retried after webhook_retry_base_s, doubling up to
     # webhook_retry_max_s, for at most webhook_retry_window_s (then given up and logged); a webhook
     # failing webhook_max_failures attempts in a row is disabled.

@@ -208,6 +208,10 @@ class Keys:
     def source_seen(self, source_id: str) -> str:
         return f"{self._g}:source:{source_id}:seen"
 
+    def source_entry_tries(self, source_id: str) -> str:
+        """entry key → failed attempts, for entries not yet stored (cleared when stored)."""
+        return f"{self._g}:source:{source_id}:tries"
+
     def source_lease(self, source_id: str) -> str:
         return f"{self._g}:source:{source_id}:lease"
 

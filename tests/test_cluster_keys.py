@@ -73,6 +73,7 @@ def test_keys_of_one_article_one_story_and_the_coordination_share_a_slot() -> No
         k.worker("w1"),
         k.write_probe,
         k.source("x"),
+        k.source_entry_tries("x"),
         k.sources_due,
         k.host_lease("h"),
         k.host_next("h"),

@@ -364,3 +364,40 @@ def test_writes_need_a_key_when_keys_are_set(settings: Settings) -> None:
         assert client.get("/webhooks").status_code == 401  # webhooks are the admin's alone
         assert client.post("/webhooks", json=hook, headers=auth).status_code == 201
         assert client.delete(f"/sources/{created.json()['id']}", headers=auth).status_code == 204
+
+
+def test_an_entry_whose_page_is_gone_is_given_up_and_the_feed_gets_its_304_back(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """One entry links to a page that answers 404 for good. It is retried (the feed read in full,
+    no validators sent) for SOURCE_ENTRY_TRIES polls, then given up and reported, after which
+    the feed's ETag is kept and an unchanged feed costs a 304 again."""
+    s = settings.model_copy(update={**OPEN, "source_entry_tries": 2})
+    feed = good_feed(server.base).replace(
+        b"</channel>",
+        f"<item><title>Gone</title><link>{server.base}/post/gone.html</link>"
+        f"<description>Short.</description></item></channel>".encode(),
+    )
+    etag = '"v1"'
+    server.routes["/feed.xml"] = lambda seen: (
+        Reply(304) if seen.headers.get("if-none-match") == etag else Reply(200, feed, {"ETag": etag})
+    )
+    keys = Keys(s.key_prefix)
+    sources = Sources(r, keys)
+    with api(s) as client:
+        sid = client.post("/sources", json={"url": f"{server.base}/feed.xml"}).json()["id"]
+        outcomes = []
+        for _ in range(4):
+            sources.reschedule(sid, 0)
+            assert poller(r, s).poll_due() == 1
+            report = source(client, sid)
+            outcomes.append((report["last_outcome"], report["items_new"], report["items_failed"]))
+            if report["items_failed"]:
+                assert "/post/gone.html" in report["last_error"]
+            if len(outcomes) == 2:
+                assert "gave up after 2 tries" in report["last_error"]
+    assert outcomes == [("ok", 1, 1), ("ok", 0, 1), ("not_modified", 0, 0), ("not_modified", 0, 0)]
+    feed_requests = [x for x in server.seen if x.path == "/feed.xml"]
+    assert [x.headers.get("if-none-match") for x in feed_requests] == [None, None, etag, etag]
+    assert server.paths().count("/post/gone.html") == 2  # tried twice, then left alone
+    assert len(r.keys(keys.article("*"))) == 1  # the good entry, stored once

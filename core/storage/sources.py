@@ -190,7 +190,11 @@ class Sources:
         if url is None:
             raise NotFound(f"no source with id {source_id!r}", field="id")
         pipe = self.r.pipeline(transaction=True)
-        pipe.delete(self.keys.source(source_id), self.keys.source_seen(source_id))
+        pipe.delete(
+            self.keys.source(source_id),
+            self.keys.source_seen(source_id),
+            self.keys.source_entry_tries(source_id),
+        )
         pipe.zrem(self.keys.sources_due, source_id)
         pipe.delete(self.keys.source_index(_digest(url.decode())))
         pipe.execute()
@@ -237,6 +241,11 @@ class Sources:
 
     def mark_seen(self, source_id: str, entry_key: str) -> None:
         self.r.sadd(self.keys.source_seen(source_id), entry_key)
+        self.r.hdel(self.keys.source_entry_tries(source_id), entry_key)
+
+    def entry_failed(self, source_id: str, entry_key: str) -> int:
+        """One more failed attempt at an entry; returns how many so far."""
+        return int(self.r.hincrby(self.keys.source_entry_tries(source_id), entry_key, 1))
 
     def record(self, source_id: str, report: PollReport, next_at: float, failures: int) -> bool:
         """Store a poll's report and schedule the next one; False if the source is gone."""

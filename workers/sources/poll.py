@@ -10,7 +10,9 @@ time-outs and size caps (workers.sources.fetch).
 An entry carrying its full text becomes an article as it is; otherwise its page is fetched (same
 guard, same politeness) and posted as `html`, which the pipeline's extract stage reads with
 trafilatura. Entries are marked seen only once stored; when any entry failed, the feed's
-validators are not kept, so the next poll reads the feed again and retries exactly those.
+validators are not kept, so the next poll reads the feed again and retries exactly those. An entry
+that fails STORYFOLD_SOURCE_ENTRY_TRIES polls (a page gone for good, one that is not an article)
+is given up: reported and marked seen, so it no longer keeps the feed from answering 304.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ class Poller:
         except FeedParseError as exc:
             return self._finish(state, PollReport("error", response.status, str(exc)))
         name = state.name or site_name(feed, state.url)
-        new, failed, errors = self._take_entries(state, name, feed.entries)
-        ok = failed == 0
+        new, failed, retrying, errors = self._take_entries(state, name, feed.entries)
+        ok = retrying == 0
         report = PollReport(
             "ok",
             response.status,
@@ -148,8 +150,9 @@ class Poller:
 
     def _take_entries(
         self, state: PollState, name: str, entries: list[FeedEntry]
-    ) -> tuple[int, int, list[str]]:
-        new = failed = 0
+    ) -> tuple[int, int, int, list[str]]:
+        """(stored new, failed now, failed and to be retried, errors)."""
+        new = failed = retrying = 0
         errors: list[str] = []
         keys = [e.key for e in entries]
         for entry, unseen in zip(entries, self.sources.unseen(state.id, keys), strict=True):
@@ -160,15 +163,30 @@ class Poller:
                 accepted = self.store.add_article(article)
             except (FetchError, HostBusy, ValidationError) as exc:
                 failed += 1
-                errors.append(f"{entry.link or entry.key}: {exc}"[:200])
+                # A busy host is not the entry's fault: it does not count as a try.
+                tries = 0 if isinstance(exc, HostBusy) else self.sources.entry_failed(
+                    state.id, entry.key
+                )
+                gave_up = tries >= self.settings.source_entry_tries
+                if gave_up:
+                    self.sources.mark_seen(state.id, entry.key)
+                else:
+                    retrying += 1
+                note = f" (gave up after {tries} tries)" if gave_up else ""
+                errors.append(f"{entry.link or entry.key}: {exc}"[:200] + note)
                 log.warning(
-                    "source.entry_failed", source_id=state.id, entry=entry.key, error=str(exc)
+                    "source.entry_failed",
+                    source_id=state.id,
+                    entry=entry.key,
+                    error=str(exc),
+                    tries=tries,
+                    gave_up=gave_up,
                 )
                 continue
             self.sources.mark_seen(state.id, entry.key)
             new += not accepted.existing
             self.sources.renew(state.id, self.owner, self.lease_s)
-        return new, failed, errors
+        return new, failed, retrying, errors
 
     def _article(self, entry: FeedEntry, name: str) -> ArticleIn:
         body: dict[str, str] = {}
