@@ -176,3 +176,36 @@ def test_reader_shows_the_seed_story_and_runs_no_article_markup(
         assert api.post("/articles", json=follow_up).status_code == 202
         make_worker().run(burst=True)
         page.locator("#live").wait_for(state="visible", timeout=5000)
+
+
+def test_story_page_lists_what_is_new_since_this_browsers_last_visit(
+    settings: Settings, r: Any, browser_page: Any
+) -> None:
+    """The browser remembers the version it last showed; a later visit lists the outlets and facts
+    added since (from /stories/{id}/changes), as text, and a reload with nothing newer shows none."""
+    from newsroom import Newsroom
+
+    news = Newsroom(r)
+    sid = news.story("Ferry service resumes", ["Harbor Times"], fact="The ferry runs again.")
+    page = browser_page
+    with live_server(create_app(settings)) as base:
+        page.goto(f"{base}/stories/{sid}")
+        page.wait_for_load_state("load")
+        assert page.locator("#since-visit").is_hidden()  # a first visit: nothing to compare
+        assert page.evaluate(f"localStorage.getItem('storyfold:seen:{sid}')") == "1"
+
+        news.facts[sid] = "The ferry runs again <b>twice a day</b> from Monday."
+        news.add(sid, "Island Courier")
+        page.goto(f"{base}/stories/{sid}")
+        box = page.locator("#since-visit")
+        box.wait_for(state="visible", timeout=5000)
+        text = box.inner_text()
+        assert "New since your last visit (version 1 → 2)" in text
+        assert "New outlets: Island Courier" in text
+        assert "New: The ferry runs again <b>twice a day</b> from Monday." in text  # as text
+        assert box.locator("b").count() == 0
+        assert page.evaluate(f"localStorage.getItem('storyfold:seen:{sid}')") == "2"
+
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#since-visit").is_hidden()  # seen already
