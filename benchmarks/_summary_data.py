@@ -138,10 +138,13 @@ _PEOPLE = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Ju
 _PLACES = ["Elm Street", "the riverside", "Oak Park", "the old mill", "Harbor Road", "Pine Hill"]
 
 
-def synthetic_story(n: int, cache: VectorCache, seed: int = 11) -> list[SourceDoc]:
-    rng = random.Random(seed)
+def synthetic_articles(n: int, seed: int = 11, start: int = 0) -> list[tuple[str, list[str]]]:
+    """(outlet, sentences) of `n` distinct rewrites of one invented event (a stadium bond vote
+    put off), numbered from `start`: each picks its own wording of each fact and adds a quote of
+    its own, so no two are near-duplicate copies."""
+    rng = random.Random(seed + start)
     articles: list[tuple[str, list[str]]] = []
-    for k in range(n):
+    for k in range(start, start + n):
         fill = {key: rng.choice(options) for key, options in _FILL.items()}
         fill["When"] = fill["when"][0].upper() + fill["when"][1:]
         facts = [rng.choice(options).format(**fill) for options in _FACTS]
@@ -151,12 +154,21 @@ def synthetic_story(n: int, cache: VectorCache, seed: int = 11) -> list[SourceDo
         body.append(
             f"{person} {k}, who lives near {place}, said the delay was {mood} for families."
         )
-        articles.append((f"outlet-{k:04d}.example", body))
-    docs = []
-    for k, (source, body) in enumerate(articles):
-        docs.append(
-            SourceDoc(
-                f"syn-{k:04d}", source, body, cache(body), title=f"Stadium bond vote delayed ({k})"
-            )
+        # A second line of the outlet's own: with one, a fifth of 1,000 rewrites were marked
+        # near-duplicate copies of another (the rest of their words come from few wordings).
+        body.insert(
+            rng.randint(1, len(body) - 1),
+            f"Reporter {rng.choice(_PEOPLE)} {k * 7 % 1000} counted {k % 90 + 10} people at "
+            f"the meeting on {rng.choice(_PLACES)}, report number {k}.",
         )
-    return docs
+        articles.append((f"outlet-{k:04d}.example", body))
+    return articles
+
+
+def synthetic_story(n: int, cache: VectorCache, seed: int = 11) -> list[SourceDoc]:
+    return [
+        SourceDoc(
+            f"syn-{k:04d}", source, body, cache(body), title=f"Stadium bond vote delayed ({k})"
+        )
+        for k, (source, body) in enumerate(synthetic_articles(n, seed))
+    ]

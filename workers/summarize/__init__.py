@@ -22,7 +22,7 @@ from workers.summarize.align import align
 from workers.summarize.conflicts import find_conflicts
 from workers.summarize.consensus import consensus_facts
 from workers.summarize.headline import choose_headline
-from workers.summarize.large import split_core
+from workers.summarize.large import align_core, split_core
 from workers.summarize.lead import main_event
 from workers.summarize.source import SourceDoc
 from workers.summarize.speakers import speaker_conflicts
@@ -39,7 +39,8 @@ def summarize(docs: Sequence[SourceDoc]) -> Summary:
     if not story.units:
         title = next((d.title for d in story.docs if d.title), "")
         return Summary(headline=title or "")
-    alignment = align(story)
+    # A big story's core stops changing once full: its alignment is remembered (large.py).
+    alignment = align_core(story) if later is not None else align(story)
     found = find_conflicts(story, alignment.groups, alignment.scores)
     contested = frozenset().union(*(f.contested_units for f in found))
     consensus, shown = consensus_facts(story, alignment, contested, main_event(story), later)

@@ -74,12 +74,17 @@ def stated(text: str) -> frozenset[Detail]:
     Kremlin" backs "Kremlin" at a sentence's start too), and any word backs a quoted word."""
     found: set[Detail] = set()
     for token in _TOKEN_RE.findall(text):
-        kind, key = _key(token)
-        found.add((kind, key))
-        if kind == "word":
-            found.add(("name", key))
-            found.add(("quoted", stem(token.lower())))
+        found.update(_token_states(token))
     return frozenset(found)
+
+
+# Per token, not per text: a big story's texts outnumber the text memo, its words do not.
+@lru_cache(maxsize=65536)
+def _token_states(token: str) -> tuple[Detail, ...]:
+    kind, key = _key(token)
+    if kind == "word":
+        return (kind, key), ("name", key), ("quoted", stem(token.lower()))
+    return ((kind, key),)
 
 
 def missing(shown: str, source_text: str) -> frozenset[Detail]:

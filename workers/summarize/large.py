@@ -11,14 +11,17 @@ among the outlets, but their own facts are not itemised.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from workers.summarize.align import Alignment, align
 from workers.summarize.source import SourceDoc
-from workers.summarize.units import FactUnit
+from workers.summarize.units import FactUnit, Story
 
 # Sentences aligned pairwise: ~60 ordinary articles; the matrices of pair scores it needs take
 # about 100 MB at this size, ~1 s of work on one core.
@@ -28,6 +31,34 @@ CORE_SENTENCES = 1500
 ATTACH_COSINE = 0.7
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# Alignments of the cores of this many big stories, kept by the process: once a story's core is
+# full it no longer changes as articles arrive (split_core), so its alignment, the one part whose
+# cost grows with the square of the core, is computed once per worker instead of on every update.
+# ~14 MB each (the pair-score matrix of a 1,000-sentence core).
+CORES_KEPT = 4
+_cores: OrderedDict[bytes, Alignment] = OrderedDict()
+
+
+def align_core(core: Story) -> Alignment:
+    """align(core), remembered for the last CORES_KEPT big stories. The key covers everything
+    build_story reads (every doc's id, outlet, copy link, date, sentences and vectors), so a
+    changed core (an article dated earlier arriving, a doc's remaining vectors embedded) is
+    aligned afresh: the memo never changes what a summary says, only when it is computed."""
+    digest = hashlib.blake2b(digest_size=16)
+    for d in core.docs:
+        fields = (d.article_id, d.source, d.duplicate_of, d.published_at, d.title, d.sentences)
+        digest.update(repr(fields).encode())
+        digest.update(repr(d.vectors.shape).encode() + d.vectors.tobytes())
+    key = digest.digest()
+    found = _cores.get(key)
+    if found is None:
+        found = _cores[key] = align(core)
+        found.scores.setflags(write=False)  # shared by later summaries: nobody may change it
+        while len(_cores) > CORES_KEPT:
+            _cores.popitem(last=False)
+    else:
+        _cores.move_to_end(key)
+    return found
 
 
 def split_core(docs: Sequence[SourceDoc]) -> tuple[list[SourceDoc], list[SourceDoc]]:
