@@ -218,8 +218,8 @@ def stream(storage: Storage, worker: Any, first: int, seconds: int) -> None:
             f"{pct(lat, 95):.2f}",
             f"{max(lat):.2f}" if lat else "-",
             str(sum(x > 5 for x in lat)),
-            str(int(sum(t["failed"] for t in rows))),
-            str(len(group) - len(lat)),
+            str(failed := int(sum(t["failed"] for t in rows))),
+            str(len(group) - len(lat) - failed),
         )
     console.print(table)
 

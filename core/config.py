@@ -70,6 +70,14 @@ class Settings(BaseSettings):
         3.0, gt=0
     )  # online assignment only looks at stories active this recently
     repair_every: int = Field(200, gt=0)  # HDBSCAN repair after this many newly assigned articles
+    # The hot window: a story whose latest article is older than this (story time: before the
+    # newest article stored) moves its summaries' history and its articles' sentences and vectors
+    # to the archive on disk, and comes back when a new article joins it (core.storage.cold).
+    hot_days: float = Field(30.0, gt=0)
+    # Where the archive lives. Unset: data_dir/archive with the embedded Redis; with an external
+    # Redis, no archive (everything stays in Redis) unless every process (API and workers) is
+    # given the same folder, e.g. a shared volume.
+    archive_dir: Path | None = None
     events_retention: int = Field(10_000, gt=0)  # server-sent events kept for Last-Event-ID resume
 
     # Reading: feeds, the event stream, access.
@@ -124,6 +132,13 @@ class Settings(BaseSettings):
             return self.model_cache_dir
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "storyfold" / "models"
+
+    @property
+    def archive(self) -> Path | None:
+        """The archive folder in use (None: no archive, the whole history stays in Redis)."""
+        if self.archive_dir is not None:
+            return self.archive_dir
+        return self.data_dir / "archive" if self.redis_url is None else None
 
     @field_validator("api_keys", "fetch_allow", mode="before")
     @classmethod

@@ -57,3 +57,10 @@ class ModelMismatch(StoryfoldError):
     status = 409
     title = "Embedding model mismatch"
     slug = "model-mismatch"
+
+
+class ArchiveMissing(ServiceUnavailable):
+    """A story moved to the archive on disk, and this process cannot find its file: it was not
+    given the folder the story was written to (every process needs the same archive folder)."""
+
+    title = "Archive unavailable"

@@ -32,6 +32,10 @@ Layout (prefix `sf` by default):
   {p}:story:{id}:version_days  list: the UTC day each version was written (for the thinning)
   {p}:stories:updated          zset: story id scored by its last update sequence number
   {p}:stories:active           zset: story id scored by its latest article time (assignment window)
+  {p}:stories:cold             zset: story id scored by when its heavy keys moved to the archive
+  {p}:lock:cold                lock held by the one worker moving quiet stories to the archive
+  {p}:cold:cursor              string: story time up to which every quiet story was moved
+  {p}:cold:moving              string: the story whose move was under way (finished next pass)
   {p}:seq:update               counter: monotonic story update sequence
   {p}:stories:state_changed    zset: story id scored by seq:state at its last assigner-state change
   {p}:seq:state                counter: assigner-state change sequence (core.storage.story_index)
@@ -154,6 +158,23 @@ class Keys:
     @property
     def stories_active(self) -> str:
         return f"{self._g}:stories:active"
+
+    @property
+    def stories_cold(self) -> str:
+        """Story id scored by when its heavy keys moved to the archive (core.storage.cold)."""
+        return f"{self._g}:stories:cold"
+
+    @property
+    def cold_lock(self) -> str:
+        return f"{self._g}:lock:cold"
+
+    @property
+    def cold_cursor(self) -> str:
+        return f"{self._g}:cold:cursor"
+
+    @property
+    def cold_moving(self) -> str:
+        return f"{self._g}:cold:moving"
 
     @property
     def update_seq(self) -> str:

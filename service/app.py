@@ -14,7 +14,9 @@ from core.config import Settings, get_settings
 from core.keys import Keys
 from core.queue import Queue
 from core.storage import metrics
+from core.storage.archive_files import ArchiveFiles
 from core.storage.articles import Store
+from core.storage.cold import ColdStore
 from core.storage.connection import connect, connect_async
 from core.storage.embedded import EmbeddedRedis
 from core.storage.events import EventLog, closing_on_signal
@@ -55,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys = Keys(settings.key_prefix)
         app.state.settings = settings
         app.state.store = Store(client, keys)
-        app.state.stories = Stories(client, keys, settings.events_retention)
+        archive = settings.archive
+        cold = ColdStore(client, keys, ArchiveFiles(archive)) if archive else None
+        app.state.stories = Stories(client, keys, settings.events_retention, cold)
         app.state.queue = Queue(client, keys)
         app.state.sources = Sources(client, keys)
         app.state.webhooks = Webhooks(client, keys)

@@ -275,6 +275,23 @@ def repair(data_dir: DataOpt = None) -> None:
         out.print(f"  {new} split off {parent}")
 
 
+@app.command()
+def archive(data_dir: DataOpt = None) -> None:
+    """Move every story quiet for more than STORYFOLD_HOT_DAYS to the archive on disk now (a
+    worker also does it every minute). An article joining one brings it back."""
+    from workers.cold_pass import ColdPass
+
+    settings = _settings(data_dir=data_dir)
+    if settings.archive is None:
+        out.print("no archive: set STORYFOLD_ARCHIVE_DIR (with an external Redis) to use one")
+        raise typer.Exit(1)
+    with ExitStack() as stack:
+        storage = build_storage(settings, _redis_url(settings, stack))
+        moved = ColdPass(storage, settings).run()
+        files, size = storage.cold.files.size() if storage.cold else (0, 0)
+    out.print(f"moved {moved} stories to {settings.archive}; it holds {files} ({size:,} bytes)")
+
+
 @app.command("migrate-keys")
 def migrate_keys(data_dir: DataOpt = None) -> None:
     """Rename the keys of a database written before the hash-tagged layout (#16) to today's

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 def build_storage(settings: Settings, url: str) -> Storage:
     return Storage(
-        connect(url, settings.redis_cluster), Keys(settings.key_prefix), settings.events_retention
+        connect(url, settings.redis_cluster),
+        Keys(settings.key_prefix),
+        settings.events_retention,
+        settings.archive,
     )
 
 

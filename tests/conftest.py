@@ -99,7 +99,8 @@ def make_worker(
 
     def make(name: str = "w1", **overrides: object) -> Worker:
         s = settings.model_copy(update=overrides)
-        return build_worker(s, Storage(r, Keys(s.key_prefix)), name=name, embedder=int8)
+        storage = Storage(r, Keys(s.key_prefix), s.events_retention, s.archive)
+        return build_worker(s, storage, name=name, embedder=int8)
 
     return make
 

@@ -40,6 +40,7 @@ from core.queue import Job, Queue
 from core.records import ArticleRecord
 from core.storage import STORAGE_UNAVAILABLE, Storage
 from embedding.base import Embedder, in_background
+from workers.cold_pass import ColdPass
 from workers.lead import LeadStage
 from workers.rest import RestStage
 from workers.sources.outside import OutsideWork
@@ -84,6 +85,7 @@ class Worker:
         self.metrics = storage.metrics
         self.name = name or default_consumer_name()
         self.ops = StoryOps(storage, settings)
+        self.cold_pass = ColdPass(storage, settings)
         self.lead = LeadStage(storage, settings, embedder)
         self.rest = RestStage(
             storage,
@@ -171,6 +173,8 @@ class Worker:
                 if placing and self.ops.repair_if_due() is not None:
                     for q in (self.queue, self.summary_queue):  # drop finished stream entries
                         q.trim_done()
+                if placing:
+                    self.cold_pass.run_if_due()
             except STORAGE_UNAVAILABLE as exc:
                 # Storage went away: entries stay pending (claimed again later); wait and retry.
                 log.warning("worker.storage_unavailable", error=str(exc), stream=queue.stream)

@@ -92,6 +92,7 @@ class StoryOps:
         self.stories = storage.stories
         self.repairs = storage.repairs
         self.metrics = storage.metrics
+        self.cold = storage.cold  # the archive on disk (core.storage.cold), if there is one
         self.params = AssignParams(window_s=settings.story_window_days * 86400)
         self.repair_params = RepairParams()
 
@@ -125,6 +126,8 @@ class StoryOps:
             threshold_for(signal, self.params),
         )
         chosen = choose_story(signal, candidates, self.params)
+        if chosen is not None and self.cold is not None:
+            self.cold.revive(chosen)  # a story moved to the archive comes back, history and all
         if chosen is None:
             state = start_story(new_story_id(), signal)
         else:
@@ -171,6 +174,11 @@ class StoryOps:
             ]
             return summarize(docs)
 
+        if self.cold is not None and self.stories.is_cold(story_id):
+            # Only a job delivered again after its story went cold: its members' sentences are
+            # on disk, so the story comes back before it is summarised.
+            with self.store.assign_lock():
+                self.cold.revive(story_id)
         members = self.stories.write_summary(story_id, build)
         if not members:  # every member still waits for its vectors; their own jobs will do it
             log.info("story.summary_deferred", story_id=story_id)

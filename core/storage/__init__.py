@@ -6,11 +6,15 @@ it (the composition root, storyfold/, builds it) and never see a Redis client th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 
 from core.keys import Keys
 from core.queue import Queue
+from core.storage.archive_files import ArchiveFiles
 from core.storage.articles import Store
+from core.storage.cold import ColdStore
 from core.storage.dedup_index import DedupIndex
 from core.storage.metrics import Recorder
 from core.storage.repair_store import RepairStore
@@ -37,11 +41,19 @@ __all__ = ["STORAGE_UNAVAILABLE", "Storage", "StorageDown", "StorageError"]
 
 
 class Storage:
-    def __init__(self, client: redis.Redis, keys: Keys, events_retention: int = 10_000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        events_retention: int = 10_000,
+        archive_dir: Path | None = None,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.articles = Store(client, keys)
-        self.stories = Stories(client, keys, events_retention)
+        # Quiet stories' heavy keys on disk (core.storage.cold); None: everything stays in Redis.
+        self.cold = ColdStore(client, keys, ArchiveFiles(archive_dir)) if archive_dir else None
+        self.stories = Stories(client, keys, events_retention, self.cold)
         self.queue = Queue(client, keys)  # articles to place in a story
         self.summary_queue = Queue.summaries(client, keys)  # placed articles to summarise
         self.repairs = RepairStore(client, keys, self.stories)

@@ -17,6 +17,7 @@ import redis
 from core.keys import Keys
 from core.records import ArticleStatus
 from core.storage.article_codec import from_ts, missing_vectors
+from core.storage.cold import ColdStore
 from core.storage.story_codec import decode_state, encode_state
 from core.storage.story_index import StoryIndex
 from core.storage.story_reads import StoryReads
@@ -62,10 +63,17 @@ return 1
 KEEP_VERSIONS = 20
 
 class Stories(StoryReads):
-    def __init__(self, client: redis.Redis, keys: Keys, events_retention: int = 10_000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        events_retention: int = 10_000,
+        cold: ColdStore | None = None,
+    ) -> None:
         self.r = client
         self.keys = keys
         self.events_retention = events_retention
+        self.cold = cold
         self._touch = client.register_script(_TOUCH)
         self._stamp = client.register_script(_STAMP)
         # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
@@ -99,6 +107,10 @@ class Stories(StoryReads):
             args=[seq, f"{time.time():.3f}", "" if version is None else version],
         )
         return seq
+
+    def is_cold(self, story_id: str) -> bool:
+        """Moved to the archive on disk (core.storage.cold)."""
+        return bool(self.r.hget(self.keys.story(story_id), "cold_at"))
 
     # -- assignment --------------------------------------------------------------------------
     def active_states(self, ts: float, window_s: float) -> dict[str, dict[bytes, bytes]]:

@@ -6,10 +6,12 @@ import json
 
 import redis
 
-from core.errors import NotFound
+from core.errors import ArchiveMissing, NotFound
 from core.keys import Keys
 from core.records import ArticleRef, StoryCard, StoryOut
+from core.storage.archive_files import StoryArchive
 from core.storage.article_codec import decode_hash, from_ts
+from core.storage.cold import ColdStore
 from core.storage.story_records import MemberDoc, _version
 from core.summary import Summary
 from core.summary_diff import SummaryChanges, diff
@@ -20,6 +22,15 @@ class StoryReads:
 
     r: redis.Redis
     keys: Keys
+    cold: ColdStore | None  # the archive on disk, where quiet stories' summaries went
+
+    def _archived(self, story_id: str) -> StoryArchive:
+        if self.cold is None:
+            raise ArchiveMissing(
+                f"story {story_id!r} is in the archive on disk, and this process has no archive "
+                "folder: give it the same STORYFOLD_ARCHIVE_DIR as the workers"
+            )
+        return self.cold.archived(story_id)
 
     def members(self, story_id: str) -> list[MemberDoc]:  # defined by Stories
         raise NotImplementedError
@@ -44,7 +55,10 @@ class StoryReads:
             raise NotFound(f"no story with id {story_id!r}", field="id")
         card = self._card(f)
         members = self.members(story_id)
-        raw_summary = self.r.get(self.keys.story_summary(story_id))
+        if f.get("cold_at"):
+            raw_summary = self._archived(story_id).summary
+        else:
+            raw_summary = self.r.get(self.keys.story_summary(story_id))
         return StoryOut(
             **card.model_dump(),
             articles=[
@@ -77,15 +91,21 @@ class StoryReads:
         key = self.keys.story_versions(story_id)
         pipe = self.r.pipeline(transaction=False)
         pipe.exists(self.keys.story(story_id))
+        pipe.hget(self.keys.story(story_id), "cold_at")
         pipe.llen(key)
-        exists, stored = pipe.execute()
+        exists, cold_at, stored = pipe.execute()
         if not exists:
             raise NotFound(f"no story with id {story_id!r}", field="id")
+        archived = self._archived(story_id).versions if cold_at else None
+        stored = len(archived) if archived is not None else stored
         end = stored if before is None else min(before, stored)
         start = max(0, end - limit)
-        rows = self.r.lrange(key, start, end - 1) if end > 0 else []
+        rows = archived[start:end] if archived is not None else self._version_rows(key, start, end)
         kept = [Summary.from_dict(_version(raw)) for raw in reversed(rows) if raw]
         return kept, (start or None)
+
+    def _version_rows(self, key: str, start: int, end: int) -> list[bytes]:
+        return list(self.r.lrange(key, start, end - 1)) if end > 0 else []
 
     def step_changes(self, story_id: str, version: int) -> SummaryChanges | None:
         """What summary `version` changed since the version before it (version 1: everything is

@@ -1,0 +1,68 @@
+"""The worker's side of the hot window: now and then, move quiet stories to the archive on disk.
+
+Every COLD_EVERY_S (per worker), the worker holding the cold lease moves, oldest first, the stories
+quiet for more than STORYFOLD_HOT_DAYS of story time, each under the assign lock (so no article
+joins a story half-moved), a batch at a time. A story whose summary does not yet cover every
+member waits (the pass stops there and starts from it next time). The moves themselves, and why a
+crash anywhere loses nothing: core.storage.cold.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from core.config import Settings
+from core.storage import Storage
+
+log = structlog.get_logger(__name__)
+
+COLD_EVERY_S = 60.0
+BATCH = 50  # stories per look at the window
+
+
+class ColdPass:
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self.cold = storage.cold
+        self.store = storage.articles
+        self.hot_s = settings.hot_days * 86400
+        self._last = 0.0
+
+    def run_if_due(self) -> int | None:
+        """Stories moved, or None when it is not yet time (or there is no archive)."""
+        if self.cold is None or time.monotonic() - self._last < COLD_EVERY_S:
+            return None
+        self._last = time.monotonic()
+        try:
+            return self.run()
+        except OSError:  # the archive folder: full, unmounted, not writable
+            log.exception("archive.pass_failed")  # nothing moved is lost: the story stays hot
+            return 0
+
+    def run(self, limit: int | None = None) -> int:
+        """Move every story that is due (up to `limit`); returns how many moved. 0 when another
+        worker holds the lease."""
+        if self.cold is None:
+            return 0
+        moved = 0
+        with self.cold.lease() as held:
+            if not held:
+                return 0
+            self.cold.finish_interrupted()
+            while limit is None or moved < limit:
+                due = self.cold.due(
+                    self.hot_s, BATCH if limit is None else min(BATCH, limit - moved)
+                )
+                if not due:
+                    break
+                for story_id in due:
+                    if not self.cold.settled(story_id):
+                        log.info("story.archive_deferred", story_id=story_id)
+                        return moved  # its summary first; the pass resumes from it next time
+                    with self.store.assign_lock():
+                        moved += self.cold.move_out(story_id) > 0
+                    self.cold.advance(story_id)
+        if moved:
+            log.info("archive.pass", moved=moved, cold=self.cold.count())
+        return moved
