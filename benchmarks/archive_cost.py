@@ -70,9 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging(level="WARNING")
     docs = articles(args.data / "giveme5w1h-dev", args.articles)
-    with tempfile.TemporaryDirectory(prefix="archive-cost-") as tmp, EmbeddedRedis(
-        Path(tmp) / "redis"
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="archive-cost-") as tmp,
+        EmbeddedRedis(Path(tmp) / "redis") as server,
+    ):
         settings = Settings(
             redis_url=server.url, archive_dir=Path(tmp) / "archive", hot_days=1.0, _env_file=None
         )
@@ -117,8 +118,12 @@ def main() -> None:
         table.add_column(col, justify="right")
 
     def row(name: str, total: int) -> None:
-        table.add_row(name, f"{total / 2**20:.2f} MiB", f"{total / n / 1024:.1f} kB",
-                      f"{total / n * 100_000 / 2**30:.2f} GiB")
+        table.add_row(
+            name,
+            f"{total / 2**20:.2f} MiB",
+            f"{total / n / 1024:.1f} kB",
+            f"{total / n * 100_000 / 2**30:.2f} GiB",
+        )
 
     row("hot (after processing)", hot)
     row("  of which MinHash + dedup bands (expire)", short_lived)
