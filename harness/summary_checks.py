@@ -111,7 +111,14 @@ def details(line: str) -> set[tuple[str, str]]:
             found.add(key)
         elif k > 0 and token[0].isupper() and token.lower() not in _NOT_NAME:
             found.add(("name", key[1]))
+        found |= _compound_numbers(token)
     return found
+
+
+def _compound_numbers(token: str) -> set[tuple[str, str]]:
+    """"six-year" states 6: the token pattern keeps a hyphenated word whole."""
+    parts = token.lower().split("-") if "-" in token else []
+    return {("num", _NUMBER_WORDS[p]) for p in parts if p in _NUMBER_WORDS}
 
 
 def stated(article: str) -> set[tuple[str, str]]:
@@ -123,6 +130,7 @@ def stated(article: str) -> set[tuple[str, str]]:
             found.add(key)
             if key[0] == "word":
                 found.add(("name", key[1]))
+        found |= _compound_numbers(token)
     return found
 
 

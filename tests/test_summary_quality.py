@@ -271,3 +271,64 @@ def test_heap_clustering_gives_the_plain_definitions_groups(seed: int) -> None:
         object.__setattr__(unit, "outlet", outlet)
     finite = np.where(np.isfinite(scores), scores, 0.0)
     assert _cluster(units, scores, 0.7) == _cluster_plainly(outlets, finite, 0.7)
+
+
+# --- two subjects, one slot: not a conflict ------------------------------------------------------
+# Each team's offer is its own; the player's own ask names neither team, and links them.
+OFFERS = [
+    (
+        "o1",
+        "Bay Sports",
+        "Hawks offer Ramos five-year deal\n\nThe Hawks offered free agent pitcher Luis Ramos a "
+        "five-year deal on Monday, the team said. Ramos, 29, won 18 games last season. His agent "
+        "said several teams remain interested.",
+    ),
+    (
+        "o2",
+        "Metro Ledger",
+        "Comets offer Ramos four-year deal\n\nThe Comets offered free agent pitcher Luis Ramos a "
+        "four-year deal on Monday, a team official said. Ramos, 29, led the league with 18 wins "
+        "last season. The Comets have not signed a free agent this winter.",
+    ),
+    (
+        "o3",
+        "North Wire",
+        "Teams line up for Ramos\n\nFree agent pitcher Luis Ramos is seeking a six-year deal, his "
+        "agent said on Monday. Ramos won 18 games last season and is 29.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def offer_docs(embedder: SentenceTransformerEmbedder) -> list[SourceDoc]:
+    return [doc(embedder, a, s, t, CALL_DAY) for a, s, t in OFFERS]
+
+
+def test_values_told_of_two_subjects_are_not_a_conflict(
+    offer_docs: list[SourceDoc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hawks' five-year offer and the Comets' four-year one are two offers, not one deal
+    reported two ways: each side names a team the other never names. (The shape of a false
+    conflict on the ECB+ dev set: the Red Sox's, the Nationals' and the Orioles' offers to one
+    player, linked by the player's own ask.)"""
+    assert summarize(offer_docs).conflicts == []
+    import workers.summarize.conflicts as conflicts
+
+    # Without the subject check, the story does set the lengths against each other.
+    monkeypatch.setattr(conflicts, "_different_subjects", lambda story, sides: False)
+    (told,) = summarize(offer_docs).conflicts
+    assert {c.value for c in told.claims} == {"five-year", "four-year", "six-year"}
+
+
+def test_a_number_inside_a_compound_word_is_checked_before_citing(
+    offer_docs: list[SourceDoc],
+) -> None:
+    """"is seeking a six-year deal" is North Wire's alone: the outlets that report a five- or a
+    four-year deal are not cited for it (a number word inside a hyphenated word was not checked,
+    and the line was cited to all three)."""
+    summary = summarize(offer_docs)
+    assert_citations_hold(summary, offer_docs)
+    six = [f for f in summary.consensus if "six-year" in f.text]
+    assert six and all(f.sources == ["North Wire"] for f in six)
+    assert not missing("a six-year deal", "They signed him for six years.")
+    assert missing("a six-year deal", "They offered a five-year deal.")

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.summary import Claim, Conflict
+from workers.summarize.align import PARTICULAR_NAME
 from workers.summarize.dates import WEEKDAYS, DayValue, SinceValue, days_agree
 from workers.summarize.text import stem, words
 from workers.summarize.units import FactUnit, Story
@@ -103,6 +104,8 @@ def find_conflicts(
                 # An outlet giving both values (the Orioles' seven-year offer, the Red Sox's
                 # eight-year one) reports two things, not a disagreement between outlets.
                 continue
+            if _different_subjects(story, sides):
+                continue
             about = _about(slot, members, sides[0].items[0][1].text)
             if not about:
                 continue  # a day or length of no named event: too vague to set against another
@@ -113,6 +116,24 @@ def find_conflicts(
                 found[key] = (about, sides)
     results = [_as_conflict(about, sides) for about, sides in found.values()]
     return sorted(results, key=lambda f: (f.conflict.about, [c.source for c in f.conflict.claims]))
+
+
+def _different_subjects(story: Story, sides: Sequence[_Side]) -> bool:
+    """Two sides each name a particular (a name rare in the story) the other never names: the
+    values are told of two subjects, not one ("the Red Sox offered an eight-year deal", "the
+    Orioles offered a seven-year one"), the same evidence alignment's clash penalty reads. One
+    fact told two ways shares its particulars: "Putin and Macron spoke on Monday" against
+    "... on Tuesday, the Kremlin said" leaves the Monday side nothing of its own."""
+    named = [
+        {
+            name
+            for unit, _ in side.items
+            for name in unit.names
+            if story.name_weight.get(name, 0.0) >= PARTICULAR_NAME
+        }
+        for side in sides
+    ]
+    return any(a - b and b - a for k, a in enumerate(named) for b in named[k + 1 :])
 
 
 def _slot_values(members: list[FactUnit]) -> dict[str, list[tuple[FactUnit, Value]]]:

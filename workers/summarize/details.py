@@ -63,6 +63,7 @@ def details(text: str) -> frozenset[Detail]:
             found.add((kind, key))
         elif position > 0 and token[0].isupper() and token.lower() not in _NOT_NAMES:
             found.add(("name", key))
+        found.update(_compound_numbers(token))
     for quote in quotes(text):
         found |= {("quoted", stem(w)) for w in _TOKEN_RE.findall(quote.lower()) if len(w) > 3}
     return frozenset(found)
@@ -83,8 +84,19 @@ def stated(text: str) -> frozenset[Detail]:
 def _token_states(token: str) -> tuple[Detail, ...]:
     kind, key = _key(token)
     if kind == "word":
-        return (kind, key), ("name", key), ("quoted", stem(token.lower()))
+        quoted = ("quoted", stem(token.lower()))
+        return (kind, key), ("name", key), quoted, *_compound_numbers(token)
     return ((kind, key),)
+
+
+def _compound_numbers(token: str) -> tuple[Detail, ...]:
+    """The number in a compound word: "six-year" states 6 as "six years" and "6-year" do (the
+    token pattern keeps a hyphenated word whole, and a number word inside it was not checked: a
+    line saying "a six-year deal" was cited to outlets that never said six)."""
+    if "-" not in token:
+        return ()
+    parts = token.lower().split("-")
+    return tuple(("number", _NUMBER_WORDS[p]) for p in parts if p in _NUMBER_WORDS)
 
 
 def missing(shown: str, source_text: str) -> frozenset[Detail]:
