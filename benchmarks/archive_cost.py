@@ -108,7 +108,7 @@ def main() -> None:
         )
         size = client.zcard(storage.keys.story_articles(biggest))
         started = time.perf_counter()
-        with storage.articles.assign_lock():
+        with storage.stories.locks.story(biggest):
             storage.cold.revive(biggest)
         revive_s = time.perf_counter() - started
 

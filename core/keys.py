@@ -39,7 +39,8 @@ Layout (prefix `sf` by default):
   {p}:seq:update               counter: monotonic story update sequence
   {p}:stories:state_changed    zset: story id scored by seq:state at its last assigner-state change
   {p}:seq:state                counter: assigner-state change sequence (core.storage.story_index)
-  {p}:lock:assign              lock held while one worker assigns an article to a story
+  {p}:lock:assign              lock held while a worker opens a new story (and by the repair)
+  {p}:story:{id}:lock          lock held while an article joins the story (or the story moves)
   {p}:lock:repair              lock held by the one worker running the HDBSCAN repair
   {p}:repair:due               counter: articles assigned since the last repair
   {p}:stream:events            stream of story events (server-sent events)
@@ -127,6 +128,9 @@ class Keys:
 
     def story_state(self, story_id: str) -> str:
         return f"{self.prefix}:story:{{{story_id}}}:state"
+
+    def story_lock(self, story_id: str) -> str:
+        return f"{self.prefix}:story:{{{story_id}}}:lock"
 
     def story_evidence(self, story_id: str) -> str:
         return f"{self.prefix}:story:{{{story_id}}}:evidence"

@@ -102,7 +102,7 @@ def test_a_quiet_story_moves_to_disk_reads_the_same_and_comes_back(
         assert ColdPass(storage, cold).run() == 0  # nothing more is due
 
         assert storage.cold is not None
-        with storage.articles.assign_lock():
+        with storage.stories.locks.story(old):
             assert storage.cold.revive(old)
         assert heavy(r, old) == before  # exactly what was there
         assert not r.hget(KEYS.story(old), "cold_at")
@@ -142,7 +142,7 @@ def test_a_move_cut_short_is_finished_and_a_failed_write_moves_nothing(
     assert any(heavy(r, old).values())  # left behind ...
     ColdPass(storage, cold).run()
     assert not any(heavy(r, old).values())  # ... and finished by the next pass
-    with storage.articles.assign_lock():
+    with storage.stories.locks.story(old):
         storage.cold.revive(old)
     assert heavy(r, old) == before
 

@@ -1,7 +1,7 @@
 """The worker's side of the hot window: now and then, move quiet stories to the archive on disk.
 
 Every COLD_EVERY_S (per worker), the worker holding the cold lease moves, oldest first, the stories
-quiet for more than STORYFOLD_HOT_DAYS of story time, each under the assign lock (so no article
+quiet for more than STORYFOLD_HOT_DAYS of story time, each under its story's lock (so no article
 joins a story half-moved), a batch at a time. A story whose summary does not yet cover every
 member waits (the pass stops there and starts from it next time). The moves themselves, and why a
 crash anywhere loses nothing: core.storage.cold.
@@ -25,7 +25,7 @@ BATCH = 50  # stories per look at the window
 class ColdPass:
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self.cold = storage.cold
-        self.store = storage.articles
+        self.stories = storage.stories
         self.hot_s = settings.hot_days * 86400
         self._last = 0.0
 
@@ -60,7 +60,7 @@ class ColdPass:
                     if not self.cold.settled(story_id):
                         log.info("story.archive_deferred", story_id=story_id)
                         return moved  # its summary first; the pass resumes from it next time
-                    with self.store.assign_lock():
+                    with self.stories.locks.story(story_id):
                         moved += self.cold.move_out(story_id) > 0
                     self.cold.advance(story_id)
         if moved:

@@ -27,12 +27,9 @@ from workers.assign.scoring import (
     LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
-    absorb,
     build_story,
-    choose_story,
-    start_story,
-    threshold_for,
 )
+from workers.placement import Placement
 from workers.repair import RepairParams, RepairPlan, recluster, reconcile
 from workers.summarize import summarize
 from workers.summarize.source import SourceDoc
@@ -94,6 +91,7 @@ class StoryOps:
         self.metrics = storage.metrics
         self.cold = storage.cold  # the archive on disk (core.storage.cold), if there is one
         self.params = AssignParams(window_s=settings.story_window_days * 86400)
+        self.placement = Placement(storage, settings, self.params)
         self.repair_params = RepairParams()
 
     # -- assignment ------------------------------------------------------------------------------
@@ -101,53 +99,22 @@ class StoryOps:
         return self.assign_many([p])[0]
 
     def assign_many(self, prepared: Sequence[Prepared]) -> list[str]:
-        """Each article, in order, to the nearest active story or a new one, under one hold of the
-        lock for the batch (the story index is refreshed once per article, not re-read: this
-        worker's own writes are applied to it as they commit). Returns their story ids."""
+        """Each article, in order, to the nearest story or a new one (workers.placement: no
+        global lock; the story index is refreshed per article). Returns their story ids."""
         if not prepared:
             return []
-        with self.store.assign_lock():
-            # A placement a crash cut short after its story took the article in is finished,
-            # not redone (its story's state already counts the article).
-            done = self.stories.finish_placements([p.article_id for p in prepared])
-            story_ids = [done.get(p.article_id) or self._assign_locked(p) for p in prepared]
+        # A placement a crash cut short after its story took the article in is finished, not
+        # redone (its story's state already counts the article).
+        done = self.stories.finish_placements([p.article_id for p in prepared])
+        story_ids = [
+            done.get(p.article_id)
+            or self.placement.place(
+                p.article_id, p.signal, p.title or (p.sentences[0] if p.sentences else "")
+            )
+            for p in prepared
+        ]
         self.repairs.count_placed(len(prepared))
         return story_ids
-
-    def _assign_locked(self, p: Prepared) -> str:
-        """Article and story state move together (Stories.commit_assignment's steps)."""
-        signal = p.signal
-        # Open stories with their member vectors; quiet ones (up to archive_s) by centroid only.
-        candidates = self.stories.candidates(
-            p.ts,
-            self.params.window_s,
-            self.params.archive_s,
-            signal.vector,
-            threshold_for(signal, self.params),
-        )
-        chosen = choose_story(signal, candidates, self.params)
-        if chosen is not None and self.cold is not None:
-            self.cold.revive(chosen)  # a story moved to the archive comes back, history and all
-        if chosen is None:
-            state = start_story(new_story_id(), signal)
-        else:
-            state = absorb(next(c for c in candidates if c.story_id == chosen), signal)
-        self.stories.commit_assignment(
-            p.article_id,
-            state.story_id,
-            state,
-            article_ts=p.ts,
-            last_ts=state.last_ts,
-            created=chosen is None,
-            headline=p.title or (p.sentences[0] if p.sentences else ""),
-        )
-        log.info(
-            "article.assigned",
-            article_id=p.article_id,
-            story_id=state.story_id,
-            new_story=chosen is None,
-        )
-        return state.story_id
 
     # -- summary -------------------------------------------------------------------------------
     def summarise(self, story_id: str) -> list[str]:
@@ -177,7 +144,7 @@ class StoryOps:
         if self.cold is not None and self.stories.is_cold(story_id):
             # Only a job delivered again after its story went cold: its members' sentences are
             # on disk, so the story comes back before it is summarised.
-            with self.store.assign_lock():
+            with self.stories.locks.story(story_id):
                 self.cold.revive(story_id)
         members = self.stories.write_summary(story_id, build)
         if not members:  # every member still waits for its vectors; their own jobs will do it
@@ -243,6 +210,7 @@ class StoryOps:
         for a in window:
             if a.duplicate_of:
                 follows.setdefault(a.duplicate_of, []).append(a.article_id)
+        # The creation lock: no story opens meanwhile (core.storage.story_locks, its order).
         with self.store.assign_lock(timeout_s=120):
             # Assignment went on while HDBSCAN ran: only move articles still where they were.
             candidates = [m for aid in plan.moves for m in (aid, *follows.get(aid, []))]
@@ -255,19 +223,21 @@ class StoryOps:
                         moves[moved] = (source, target, ts.get(moved, 0.0))
             touched = {s for s, _, _ in moves.values()} | {t for _, t, _ in moves.values()}
             touched |= set(plan.merges) | set(plan.splits)
-            for sid in touched:
-                members[sid] = self.stories.member_ids(sid)
-            for aid, (source, target, _) in moves.items():
-                members[source] = [m for m in members[source] if m != aid]
-                members[target] = [*members[target], aid]
-            states = {sid: self._rebuild(sid, ids) for sid, ids in members.items() if ids}
-            headlines = {new: self._headline(members.get(new, [])) for new in plan.splits}
-            self.repairs.apply(
-                moves,
-                plan.merges,
-                {new: (parent, headlines[new]) for new, parent in plan.splits.items()},
-                {sid: st for sid, st in states.items() if st},
-            )
+            # Joins take only their story's lock: hold every story this plan rewrites.
+            with self.stories.locks.stories(touched):
+                for sid in touched:
+                    members[sid] = self.stories.member_ids(sid)
+                for aid, (source, target, _) in moves.items():
+                    members[source] = [m for m in members[source] if m != aid]
+                    members[target] = [*members[target], aid]
+                states = {sid: self._rebuild(sid, ids) for sid, ids in members.items() if ids}
+                headlines = {new: self._headline(members.get(new, [])) for new in plan.splits}
+                self.repairs.apply(
+                    moves,
+                    plan.merges,
+                    {new: (parent, headlines[new]) for new, parent in plan.splits.items()},
+                    {sid: st for sid, st in states.items() if st},
+                )
         return touched
 
     def _rebuild(self, story_id: str, article_ids: list[str]) -> StoryState | None:

@@ -4,7 +4,7 @@ Why files and not an embedded database: a file per story is written whole to a t
 and renamed into place (atomic on every POSIX filesystem, NFS included), so a crash leaves either
 the old file or the new one, never half of one, and rewriting a story's file is idempotent; two
 processes on two machines need nothing but a shared folder, where SQLite's locking is unsafe on
-network filesystems. A story is archived or revived by the one worker holding the assign lock,
+network filesystems. A story is archived or revived by the one worker holding its story lock,
 so no two writers ever race on one file. Readers (the API) only open files.
 
 A file holds what core.storage.cold moved out of Redis, as the raw values Redis held (bytes as

@@ -345,8 +345,10 @@ class Store:
 
     @contextmanager
     def assign_lock(self, timeout_s: float = 30.0) -> Iterator[None]:
-        """One assigner at a time across all workers, so two copies of a new event cannot both
-        open a story. Held for milliseconds; the timeout frees it if its holder dies."""
+        """The creation lock: one worker at a time opens a new story, so two reports of a new
+        event cannot each open one (core.storage.story_locks; joins take only their story's
+        lock). The repair holds it too. Held for milliseconds; the timeout frees it if its
+        holder dies."""
         lock = self.r.lock(self.keys.assign_lock, timeout=timeout_s, blocking_timeout=timeout_s * 2)
         if not lock.acquire():
             raise TimeoutError("could not take the story assignment lock")

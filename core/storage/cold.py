@@ -9,14 +9,14 @@ reads then take the summary and its versions from the archive (core.storage.stor
 
 A story whose latest article is more than `hot_days` older than the newest article stored (story
 time, as the repair window: replaying an archive moves the same stories) is moved by the one
-worker holding the cold lease, each story under the assign lock, so no article joins it half-way:
+worker holding the cold lease, each story under the story's lock, so no article joins it half-way:
   1. its heavy keys are read and written to its archive file (durable, atomic: archive_files);
   2. `cold:moving` names it, the story hash gets `cold_at`, the story joins `stories:cold`;
   3. the heavy keys are deleted, `cold:moving` cleared.
 A crash before 2 leaves the story hot (the file is rewritten next time); after 2, reads already use
 the file, and the next pass finishes 3 from `cold:moving`. Nothing is deleted before it is on disk.
 
-When an article joins a cold story (under the assign lock), `revive` puts every key back from the
+When an article joins a cold story (under the story's lock), `revive` puts every key back from the
 file (delete-then-write, so a revival cut short is simply done again), then clears `cold_at`. The
 story keeps its id, its members and its whole summary history.
 """
@@ -119,7 +119,7 @@ class ColdStore:
         return story_id
 
     def move_out(self, story_id: str) -> int:
-        """Archive one story (call under the assign lock); returns the file's bytes (0: it was
+        """Archive one story (call under the story's lock); returns the file's bytes (0: it was
         cold already, or gone)."""
         if not self.r.exists(self.keys.story(story_id)):
             return 0
@@ -172,7 +172,7 @@ class ColdStore:
         return found
 
     def revive(self, story_id: str) -> bool:
-        """Put a cold story's keys back (call under the assign lock); False if it was hot."""
+        """Put a cold story's keys back (call under the story's lock); False if it was hot."""
         if not self.r.hget(self.keys.story(story_id), "cold_at"):
             return False
         archive = self.archived(story_id)

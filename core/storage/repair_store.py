@@ -170,7 +170,8 @@ class RepairStore:
         states: Mapping[str, StoryState | tuple[Mapping[str, bytes], float]],  # rebuilt states
     ) -> None:
         """A plan, as steps that can each be repeated (a plan spans many slots on a cluster, so it
-        cannot be one transaction). Call under the assign lock. In order: split stories exist;
+        cannot be one transaction). Call under the creation lock and the locks of every story
+        it rewrites (core.storage.story_locks). In order: split stories exist;
         each moved article joins its new story, records it (its story_id is the truth), leaves
         the old one; merged stories point at their survivor; rebuilt states are stored; the
         change log tells the other workers' indexes. A crash part way leaves every article in

@@ -19,7 +19,9 @@ from core.records import ArticleStatus
 from core.storage.article_codec import from_ts, missing_vectors
 from core.storage.cold import ColdStore
 from core.storage.story_codec import decode_state, encode_state
+from core.storage.story_index import FIELDS as STATE_CENTROID_FIELDS
 from core.storage.story_index import StoryIndex
+from core.storage.story_locks import StoryLocks
 from core.storage.story_reads import StoryReads
 from core.storage.story_records import (
     MEMBER_FIELDS,
@@ -62,6 +64,7 @@ return 1
 # thinning one 90-article story kept 48 versions (270 kB).
 KEEP_VERSIONS = 20
 
+
 class Stories(StoryReads):
     def __init__(
         self,
@@ -74,6 +77,7 @@ class Stories(StoryReads):
         self.keys = keys
         self.events_retention = events_retention
         self.cold = cold
+        self.locks = StoryLocks(client, keys)  # who may change a story, and when
         self._touch = client.register_script(_TOUCH)
         self._stamp = client.register_script(_STAMP)
         # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
@@ -129,14 +133,14 @@ class Stories(StoryReads):
         """Centroid fields only of stories quiet for longer than `window_s`, up to `archive_s`,
         whose centroid cosine to `vector` reaches `min_cosine` (the article's threshold: no other
         quiet story can be chosen). A late follow-up can still join, without loading every old
-        story; the index (core.storage.story_index) is brought up to date first: call under the lock."""
+        story; the index (core.storage.story_index) is brought up to date first."""
         return self.index.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh)
 
     def candidates(
         self, ts: float, window_s: float, archive_s: float, vector: npt.ArrayLike, min_cosine: float
     ) -> list[StoryState]:
         """The stories an article at `ts` could join: open ones whole, quiet ones (up to
-        `archive_s`) by centroid, if their centroid reaches `min_cosine`. Call under the lock."""
+        `archive_s`) by centroid, if their centroid reaches `min_cosine`."""
         raw = self.active_states(ts, window_s)
         # active_states just brought the index up to date, under the same lock.
         raw |= self.archived_states(ts, window_s, archive_s, vector, min_cosine, refresh=False)
@@ -144,6 +148,20 @@ class Stories(StoryReads):
 
     def states(self, story_ids: Sequence[str]) -> dict[str, StoryState]:
         return {sid: decode_state(sid, raw) for sid, raw in self.state_hashes(story_ids).items()}
+
+    def fresh_state(self, story_id: str, with_members: bool) -> StoryState | None:
+        """The story's assigner state as stored now (None: gone, merged away). Without members
+        it is what a quiet story's candidate holds (its centroid fields only)."""
+        if with_members:
+            raw = self.r.hgetall(self.keys.story_state(story_id))
+        else:
+            row = self.r.hmget(self.keys.story_state(story_id), *STATE_CENTROID_FIELDS)
+            raw = (
+                {}
+                if any(v is None for v in row)
+                else dict(zip(STATE_CENTROID_FIELDS, row, strict=True))
+            )
+        return decode_state(story_id, raw) if raw else None
 
     def member_ids(self, story_id: str) -> list[str]:
         return [m.decode() for m in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
@@ -166,7 +184,8 @@ class Stories(StoryReads):
         duplicate_of: str | None = None,
     ) -> None:
         """Article joins story and the story's state moves. Three slots on a cluster (the
-        article's, the story's, the coordination keys'), so three steps, under the assign lock:
+        article's, the story's, the coordination keys'), so three steps, under the story's lock
+        (or, for a new story, the creation lock: core.storage.story_locks):
           1. the article records the story it is joining (`placing`);
           2. one MULTI on the story: member, state, member_rev (and its hash if new);
           3. stories:active and the change log; last, the article's story_id (its "done").
@@ -206,8 +225,8 @@ class Stories(StoryReads):
 
     def finish_placements(self, article_ids: Sequence[str]) -> dict[str, str]:
         """Complete the placements a crash cut short after the story took the article in
-        (commit_assignment step 2); returns article -> story for those. Call under the assign
-        lock, before placing these articles."""
+        (commit_assignment step 2); returns article -> story for those. Call before placing
+        these articles (each is in one worker's hands: the stream's pending entry is its)."""
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
             pipe.hmget(self.keys.article(aid), "placing", "story_id")

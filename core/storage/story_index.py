@@ -16,10 +16,13 @@ gets the same fields, bytes and order the full scan (scan_archived_states) gave 
 
 Keeping it current across worker processes, without trusting any cache: every write that changes
 a story's assigner state (Stories.commit_assignment; RepairStore.apply's rebuilds, merges, splits)
-calls record() right after it, under the assign lock, which increments `seq:state` and sets the story's score in the
-zset `stories:state_changed` to that number. Before each lookup (the caller holds the assign lock,
-as every writer of story states does) the index reads, in one MULTI, the counter and the entries
-above the last number it has seen, and re-reads just those stories; a story whose state hash or
+calls record() right after the state is stored, which increments `seq:state` and sets the story's
+score in the zset `stories:state_changed` to that number, in one script. Before each lookup the
+index reads, in one MULTI, the counter and the entries above the last number it has seen, and
+re-reads just those stories. No lock is needed for that to be current: a change is logged only
+after its state is stored, so every change a reader sees logged is there to read (one not yet
+logged is read at the next lookup); writers of one story are serialised by its lock
+(core.storage.story_locks), so the state read is the last one written; a story whose state hash or
 `stories:active` entry is gone (merged away) leaves the index. The first lookup in a process loads
 every story once. A counter lower than the last one seen (the database was flushed or replaced)
 makes the index load everything again.
@@ -101,8 +104,8 @@ class StoryIndex:
     # -- the write side: in the writer's MULTI ---------------------------------------------------
     def record(self, story_ids: Iterable[str]) -> int:
         """Log a change of these stories' states, after it is stored (their state hashes are other
-        slots than the log on a cluster); returns its change number. Writers hold the assign lock,
-        and refresh() runs under it, so no reader sees the log ahead of the states."""
+        slots than the log on a cluster); returns its change number. Called after the states
+        are stored, so no reader sees the log ahead of the states."""
         ids = sorted(set(story_ids))
         if not ids:
             return self._seq
@@ -133,7 +136,7 @@ class StoryIndex:
     def active_states(self, ts: float, window_s: float) -> StateHashes:
         """Whole states (members included) of the stories with an article within `window_s` of
         `ts`, in ZRANGEBYSCORE's order, as Stories.state_hashes would read them: taken from memory
-        unless the change log says they changed since. Call under the assign lock."""
+        unless the change log says they changed since."""
         with self._lock:
             self.refresh()
             ids = [
