@@ -80,10 +80,10 @@ class Placement:
         seen = next(c for c in candidates if c.story_id == story_id)
         with self.stories.locks.story(story_id):
             # As the candidate was read: whole (an open story), or its centroid (a quiet one).
-            state = self.stories.fresh_state(story_id, with_members=len(seen.members) > 0)
+            state, cold = self.stories.fresh_state(story_id, with_members=len(seen.members) > 0)
             if state is None:
                 return None
-            if self.cold is not None:
+            if cold and self.cold is not None:
                 self.cold.revive(story_id)  # a story in the archive comes back, history and all
             self._commit(article_id, signal, absorb(state, signal), headline, created=False)
         return story_id

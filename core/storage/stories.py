@@ -149,19 +149,21 @@ class Stories(StoryReads):
     def states(self, story_ids: Sequence[str]) -> dict[str, StoryState]:
         return {sid: decode_state(sid, raw) for sid, raw in self.state_hashes(story_ids).items()}
 
-    def fresh_state(self, story_id: str, with_members: bool) -> StoryState | None:
-        """The story's assigner state as stored now (None: gone, merged away). Without members
-        it is what a quiet story's candidate holds (its centroid fields only)."""
+    def fresh_state(self, story_id: str, with_members: bool) -> tuple[StoryState | None, bool]:
+        """The story's assigner state as stored now (None: gone, merged away), and whether the
+        story is in the archive on disk; one round trip. Without members the state is what a
+        quiet story's candidate holds (its centroid fields only)."""
+        pipe = self.r.pipeline(transaction=False)
         if with_members:
-            raw = self.r.hgetall(self.keys.story_state(story_id))
+            pipe.hgetall(self.keys.story_state(story_id))
         else:
-            row = self.r.hmget(self.keys.story_state(story_id), *STATE_CENTROID_FIELDS)
-            raw = (
-                {}
-                if any(v is None for v in row)
-                else dict(zip(STATE_CENTROID_FIELDS, row, strict=True))
-            )
-        return decode_state(story_id, raw) if raw else None
+            pipe.hmget(self.keys.story_state(story_id), *STATE_CENTROID_FIELDS)
+        pipe.hget(self.keys.story(story_id), "cold_at")
+        found, cold_at = pipe.execute()
+        if not with_members:
+            complete = all(v is not None for v in found)
+            found = dict(zip(STATE_CENTROID_FIELDS, found, strict=True)) if complete else {}
+        return (decode_state(story_id, found) if found else None), bool(cold_at)
 
     def member_ids(self, story_id: str) -> list[str]:
         return [m.decode() for m in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
