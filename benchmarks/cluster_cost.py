@@ -83,6 +83,23 @@ def _commands(nodes: list[redis.Redis]) -> int:
     )
 
 
+def _cpu(node: redis.Redis) -> float:
+    """CPU seconds this redis-server has used (its main thread does the commands)."""
+    info = node.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+def _holds_coordination(node: redis.Redis, cluster: bool) -> bool:
+    if not cluster:
+        return True
+    slot = int(node.execute_command("CLUSTER", "KEYSLOT", "{sf}"))
+    return any(
+        int(row[0]) <= slot <= int(row[1])
+        and int(row[2][1]) == node.connection_pool.connection_kwargs["port"]
+        for row in node.execute_command("CLUSTER", "SLOTS")
+    )
+
+
 def _memory(nodes: list[redis.Redis]) -> int:
     # The dataset only: used_memory less the server's own overhead (client buffers, the
     # replication backlog, cluster bookkeeping), which does not grow with the articles.
@@ -99,6 +116,7 @@ def measure(url: str, cluster: bool, ports: list[int], articles: list[ArticleIn]
     storage.queue.ensure_group()
     storage.summary_queue.ensure_group()
     mem0, cmd0 = _memory(nodes), _commands(nodes)
+    cpu0 = [_cpu(nd) for nd in nodes]
     ROUND_TRIPS.clear()
     redis.connection.AbstractConnection.send_packed_command = _counting
     try:
@@ -114,6 +132,14 @@ def measure(url: str, cluster: bool, ports: list[int], articles: list[ArticleIn]
         "commands": (_commands(nodes) - cmd0) / n,
         "bytes": (_memory(nodes) - mem0) / n,
     }
+    # Redis CPU per article: all masters, and the one holding the coordination slot `{sf}`
+    # (sequences, change log, feed order, events, the creation lock), which every article needs.
+    cpu = [_cpu(nd) - before for nd, before in zip(nodes, cpu0, strict=True)]
+    coordination = next(
+        c for nd, c in zip(nodes, cpu, strict=True) if _holds_coordination(nd, cluster)
+    )
+    out["redis_cpu_ms"] = 1000 * sum(cpu) / n
+    out["coordination_master_cpu_ms"] = 1000 * coordination / n
     out["by_kind"] = _by_kind(nodes, n)
     return out
 
