@@ -207,3 +207,14 @@ def test_seeds_story_archived_then_joined_by_a_new_article_keeps_its_id_and_hist
     assert len(storage.stories.versions(story_id, None, 100)[0]) == versions + 1
     assert r.exists(KEYS.article_sentences(posted[0]))  # its articles' sentences are back
     assert story.source_count == 6
+
+
+def test_a_story_whose_summary_is_behind_stays_hot_and_holds_up_no_other(
+    r: redis.Redis, cold: Settings
+) -> None:
+    news, old, _ = old_story(r)
+    behind = news.story("Bridge closes", ["Ridge Courier"], published=T0 + timedelta(hours=2))
+    news.add(behind, "Valley Post", T0 + timedelta(hours=3), summarise=False)  # job to come
+    assert ColdPass(storage_for(r, cold), cold).run() == 1
+    assert r.hget(KEYS.story(old), "cold_at")
+    assert not r.hget(KEYS.story(behind), "cold_at") and r.exists(KEYS.story_summary(behind))

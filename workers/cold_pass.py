@@ -3,7 +3,7 @@
 Every COLD_EVERY_S (per worker), the worker holding the cold lease moves, oldest first, the stories
 quiet for more than STORYFOLD_HOT_DAYS of story time, each under its story's lock (so no article
 joins a story half-moved), a batch at a time. A story whose summary does not yet cover every
-member waits (the pass stops there and starts from it next time). The moves themselves, and why a
+member is left hot (logged), not moved. The moves themselves, and why a
 crash anywhere loses nothing: core.storage.cold.
 """
 
@@ -58,8 +58,12 @@ class ColdPass:
                     break
                 for story_id in due:
                     if not self.cold.settled(story_id):
-                        log.info("story.archive_deferred", story_id=story_id)
-                        return moved  # its summary first; the pass resumes from it next time
+                        # A summary still to come (or one that keeps failing): left hot, so one
+                        # stuck story never holds up the others; it is moved if an article
+                        # joins it and it goes quiet again.
+                        log.warning("story.archive_skipped", story_id=story_id)
+                        self.cold.advance(story_id)
+                        continue
                     with self.stories.locks.story(story_id):
                         moved += self.cold.move_out(story_id) > 0
                     self.cold.advance(story_id)
