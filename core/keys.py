@@ -36,6 +36,7 @@ Layout (prefix `sf` by default):
   {p}:lock:cold                lock held by the one worker moving quiet stories to the archive
   {p}:cold:cursor              string: story time up to which every quiet story was moved
   {p}:cold:moving              string: the story whose move was under way (finished next pass)
+  {p}:cold:deferred            zset: quiet stories left hot because their summary was behind
   {p}:seq:update               counter: monotonic story update sequence
   {p}:stories:state_changed    zset: story id scored by seq:state at its last assigner-state change
   {p}:seq:state                counter: assigner-state change sequence (core.storage.story_index)
@@ -179,6 +180,11 @@ class Keys:
     @property
     def cold_moving(self) -> str:
         return f"{self._g}:cold:moving"
+
+    @property
+    def cold_deferred(self) -> str:
+        """Quiet stories passed over because their summary was behind; retried each pass."""
+        return f"{self._g}:cold:deferred"
 
     @property
     def update_seq(self) -> str:

@@ -212,9 +212,19 @@ def test_seeds_story_archived_then_joined_by_a_new_article_keeps_its_id_and_hist
 def test_a_story_whose_summary_is_behind_stays_hot_and_holds_up_no_other(
     r: redis.Redis, cold: Settings
 ) -> None:
+    """A story whose summary job has not run yet is passed over, not waited for (and the pass
+    ends: it once looped on it); a later pass moves it once its summary covers every member."""
     news, old, _ = old_story(r)
     behind = news.story("Bridge closes", ["Ridge Courier"], published=T0 + timedelta(hours=2))
     news.add(behind, "Valley Post", T0 + timedelta(hours=3), summarise=False)  # job to come
-    assert ColdPass(storage_for(r, cold), cold).run() == 1
-    assert r.hget(KEYS.story(old), "cold_at")
+    later = news.story("Storm warning", ["Harbor Times"], published=T0 + timedelta(hours=4))
+    passes = ColdPass(storage_for(r, cold), cold)
+    assert passes.run() == 2  # the story before it and the one after it both move
+    assert r.hget(KEYS.story(old), "cold_at") and r.hget(KEYS.story(later), "cold_at")
     assert not r.hget(KEYS.story(behind), "cold_at") and r.exists(KEYS.story_summary(behind))
+    assert passes.run() == 0  # still behind: still hot, and the pass ends
+
+    news.summarise(behind, news.headline(behind))  # its summary catches up
+    assert passes.run() == 1
+    assert r.hget(KEYS.story(behind), "cold_at") and not r.exists(KEYS.story_summary(behind))
+    assert not r.zrange(KEYS.cold_deferred, 0, -1)

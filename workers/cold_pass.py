@@ -3,8 +3,9 @@
 Every COLD_EVERY_S (per worker), the worker holding the cold lease moves, oldest first, the stories
 quiet for more than STORYFOLD_HOT_DAYS of story time, each under its story's lock (so no article
 joins a story half-moved), a batch at a time. A story whose summary does not yet cover every
-member is left hot (logged), not moved. The moves themselves, and why a
-crash anywhere loses nothing: core.storage.cold.
+member is deferred (logged): left hot, passed over, and looked at again by every later pass until
+its summary catches up. The moves themselves, and why a crash anywhere loses nothing:
+core.storage.cold.
 """
 
 from __future__ import annotations
@@ -50,23 +51,39 @@ class ColdPass:
             if not held:
                 return 0
             self.cold.finish_interrupted()
+            moved += self._retry_deferred()
+            handled: set[str] = set()  # a story this pass could not move is not looked at twice
             while limit is None or moved < limit:
                 due = self.cold.due(
                     self.hot_s, BATCH if limit is None else min(BATCH, limit - moved)
                 )
-                if not due:
+                fresh = [story_id for story_id in due if story_id not in handled]
+                if not fresh:
                     break
-                for story_id in due:
+                for story_id in fresh:
+                    handled.add(story_id)
                     if not self.cold.settled(story_id):
-                        # A summary still to come (or one that keeps failing): left hot, so one
-                        # stuck story never holds up the others; it is moved if an article
-                        # joins it and it goes quiet again.
-                        log.warning("story.archive_skipped", story_id=story_id)
-                        self.cold.advance(story_id)
-                        continue
-                    with self.stories.locks.story(story_id):
-                        moved += self.cold.move_out(story_id) > 0
+                        # A summary still to come (or one that keeps failing): deferred, so one
+                        # stuck story never holds up the others; every pass looks at it again.
+                        log.warning("story.archive_deferred", story_id=story_id)
+                        self.cold.defer(story_id)
+                    else:
+                        with self.stories.locks.story(story_id):
+                            moved += self.cold.move_out(story_id) > 0
                     self.cold.advance(story_id)
         if moved:
             log.info("archive.pass", moved=moved, cold=self.cold.count())
+        return moved
+
+    def _retry_deferred(self) -> int:
+        """Move the deferred stories whose summary has caught up; forget those no longer due."""
+        assert self.cold is not None
+        quiet, gone = self.cold.deferred(self.hot_s)
+        self.cold.undefer(*gone)
+        moved = 0
+        for story_id in quiet:
+            if self.cold.settled(story_id):
+                with self.stories.locks.story(story_id):
+                    moved += self.cold.move_out(story_id) > 0
+                self.cold.undefer(story_id)
         return moved

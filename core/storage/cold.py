@@ -80,8 +80,9 @@ class ColdStore:
                 log.warning("cold.lock_expired")
 
     def due(self, hot_s: float, limit: int) -> list[str]:
-        """Up to `limit` stories quiet for more than `hot_s` (story time) and not yet cold, oldest
-        first, from the cursor on (every story before it was handled by an earlier pass)."""
+        """Up to `limit` stories quiet for more than `hot_s` (story time), neither cold nor
+        deferred, oldest first, from the cursor on (every story before it was handled by an
+        earlier pass)."""
         newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
         if not newest:
             return []
@@ -93,12 +94,42 @@ class ColdStore:
         if not ids:
             return []
         cold = self.r.zmscore(self.keys.stories_cold, ids)
-        return [sid for sid, at in zip(ids, cold, strict=True) if at is None][:limit]
+        deferred = self.r.zmscore(self.keys.cold_deferred, ids)
+        return [
+            sid
+            for sid, at, later in zip(ids, cold, deferred, strict=True)
+            if at is None and later is None
+        ][:limit]
 
     def settled(self, story_id: str) -> bool:
         """Its summary covers every member (no summary job still to come for it)."""
         rev, basis = self.r.hmget(self.keys.story(story_id), "member_rev", "summary_basis")
         return int(rev or 0) <= int(basis or 0)
+
+    def defer(self, story_id: str) -> None:
+        """Leave a quiet story whose summary is behind hot for now; every pass looks at it again
+        (the cursor goes on past it, so it holds up no other story)."""
+        self.r.zadd(self.keys.cold_deferred, {story_id: time.time()})
+
+    def deferred(self, hot_s: float) -> tuple[list[str], list[str]]:
+        """The deferred stories, as (still quiet, no longer due): a story an article has joined
+        since, or one already moved, is no longer due and leaves the set (see `undefer`)."""
+        ids = [m.decode() for m in self.r.zrange(self.keys.cold_deferred, 0, -1)]
+        if not ids:
+            return [], []
+        newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
+        latest = self.r.zmscore(self.keys.stories_active, ids)
+        cold = self.r.zmscore(self.keys.stories_cold, ids)
+        quiet: list[str] = []
+        gone: list[str] = []
+        for sid, at, moved in zip(ids, latest, cold, strict=True):
+            due = at is not None and moved is None and at <= newest[0][1] - hot_s
+            (quiet if due else gone).append(sid)
+        return quiet, gone
+
+    def undefer(self, *story_ids: str) -> None:
+        if story_ids:
+            self.r.zrem(self.keys.cold_deferred, *story_ids)
 
     def advance(self, story_id: str) -> None:
         """Every story up to this one's time is handled: the next pass starts there."""
