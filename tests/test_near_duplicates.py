@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 import redis
 from fastapi.testclient import TestClient
+from newsroom import T0, Newsroom
 
+from core.keys import Keys
 from workers.runner import Worker
+
+KEYS = Keys()
 
 
 def test_a_reposted_copy_with_new_headline_and_trimmed_paragraph_is_a_near_duplicate(
@@ -82,3 +88,54 @@ def test_copies_in_the_same_batch_as_their_original_fold_under_it(
     assert all(g["status"] == "processed" for g in got)
     assert not r.exists(f"sf:article:{{{ids[5]}}}:vector")
     assert not r.exists(f"sf:article:{{{ids[6]}}}:vector")
+
+
+def test_a_copy_a_summary_took_in_before_it_recorded_its_story_stays_processed(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers: one folds a copy into its original's story (the story takes it in, then the
+    article records the story), the other writes that story's summary in between. The summary
+    marks the copy processed; recording the story must not set it back to clustered (it did:
+    the copy's own summary job then found the summary current, wrote nothing, and the copy
+    waited for ever; seen in the container check after a Redis restart)."""
+    news = Newsroom(r)
+    story_id = news.story("Dam gives way", ["Valley Post"])
+    (original,) = news.stories.members(story_id)
+    copy_id = news.article("Syndicator")
+    r.hset(KEYS.article(copy_id), "duplicate_of", original.article_id)  # as the dedup stage does
+
+    class SummaryRightAfterTheStoryTakesItIn:
+        """The client, except that the first transaction's execute is followed by the other
+        worker's summary."""
+
+        def __init__(self) -> None:
+            self.fired = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(r, name)
+
+        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+            pipe = r.pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            def then_summarise(*a: Any, **kw: Any) -> Any:
+                out = execute(*a, **kw)
+                if not self.fired:
+                    self.fired = True
+                    news.summarise(story_id, "Dam gives way")  # the copy is a member now
+                return out
+
+            pipe.execute = then_summarise  # type: ignore[method-assign]
+            return pipe
+
+    monkeypatch.setattr(news.stories, "r", SummaryRightAfterTheStoryTakesItIn())
+    news.stories.commit_copy(copy_id, story_id, original.article_id, T0.timestamp())
+    monkeypatch.undo()
+
+    copy = r.hgetall(KEYS.article(copy_id))
+    assert copy[b"status"] == b"processed"
+    assert copy[b"story_id"] == story_id.encode() and b"placing" not in copy
+    assert {m.article_id: m.status for m in news.stories.members(story_id)} == {
+        original.article_id: "processed",
+        copy_id: "processed",
+    }

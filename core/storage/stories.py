@@ -24,6 +24,7 @@ from core.storage.story_index import StoryIndex
 from core.storage.story_locks import StoryLocks
 from core.storage.story_reads import StoryReads
 from core.storage.story_records import (
+    JOIN_RECORD,
     MEMBER_FIELDS,
     MemberDoc,
     _ready,
@@ -80,6 +81,7 @@ class Stories(StoryReads):
         self.locks = StoryLocks(client, keys)  # who may change a story, and when
         self._touch = client.register_script(_TOUCH)
         self._stamp = client.register_script(_STAMP)
+        self._join = client.register_script(JOIN_RECORD)  # story_records: status kept if processed
         # Quiet stories' centroids, for assignment (loaded on first use, kept current by the log).
         self.index = StoryIndex(client, keys)
 
@@ -212,17 +214,10 @@ class Stories(StoryReads):
     ) -> int:
         self.r.zadd(self.keys.stories_active, {story_id: last_ts})
         seq = self.index.record([story_id])
-        fields = {
-            "status": ArticleStatus.CLUSTERED,
-            "story_id": story_id,
-            "placed_at": f"{time.time():.3f}",
-        }
-        if duplicate_of:
-            fields["duplicate_of"] = duplicate_of
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.keys.article(article_id), mapping=fields)
-        pipe.hdel(self.keys.article(article_id), "placing")
-        pipe.execute()
+        self._join(
+            keys=[self.keys.article(article_id)],
+            args=[story_id, f"{time.time():.3f}", duplicate_of or ""],
+        )
         return seq
 
     def finish_placements(self, article_ids: Sequence[str]) -> dict[str, str]:
@@ -257,14 +252,8 @@ class Stories(StoryReads):
         pipe.zadd(self.keys.story_articles(story_id), {article_id: article_ts})
         self.member_rev(pipe, story_id)
         pipe.execute()
-        self.r.hset(
-            self.keys.article(article_id),
-            mapping={
-                "status": ArticleStatus.CLUSTERED,
-                "story_id": story_id,
-                "duplicate_of": original_id,
-                "placed_at": f"{time.time():.3f}",
-            },
+        self._join(
+            keys=[self.keys.article(article_id)], args=[story_id, f"{time.time():.3f}", original_id]
         )
 
     # -- summaries ---------------------------------------------------------------------------

@@ -13,6 +13,21 @@ from typing import Any
 
 from core.records import ArticleStatus
 
+# The article records the story it joined (its own slot), after the story took it in. A summary
+# written in between may already have taken it in and marked it processed: that status stays.
+# (Overwriting it with 'clustered' left a near-duplicate waiting for a summary that had already
+# happened: its own summary job found the story's summary current and wrote nothing.)
+JOIN_RECORD = f"""
+-- KEYS: article hash; ARGV: story id, placed_at, duplicate_of ('' for none)
+redis.call('HSET', KEYS[1], 'story_id', ARGV[1], 'placed_at', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'duplicate_of', ARGV[3]) end
+if redis.call('HGET', KEYS[1], 'status') ~= '{ArticleStatus.PROCESSED.value}' then
+  redis.call('HSET', KEYS[1], 'status', '{ArticleStatus.CLUSTERED.value}')
+end
+redis.call('HDEL', KEYS[1], 'placing')
+return 1
+"""
+
 # What a summary needs of each member (Stories.members).
 MEMBER_FIELDS = (
     "source",

@@ -67,6 +67,13 @@ class Api:
         return cards
 
 
+class EmptyReport(str):
+    """A falsy progress report: what a check still waits for."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
 def wait(what: str, check: Any, timeout_s: float, every_s: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout_s
     last: Any = None
@@ -83,10 +90,17 @@ def wait(what: str, check: Any, timeout_s: float, every_s: float = 1.0) -> Any:
 
 
 def wait_processed(api: Api, ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    def done() -> dict[str, dict[str, Any]] | None:
+    def done() -> dict[str, dict[str, Any]] | EmptyReport:
         states = api.states(ids)
-        waiting = [i for i, s in states.items() if s["status"] not in ("processed", "failed")]
-        return None if waiting else states
+        waiting = {
+            i: (s["status"], s.get("story_id"), s.get("duplicate_of"))
+            for i, s in states.items()
+            if s["status"] not in ("processed", "failed")
+        }
+        # A falsy answer keeps wait() polling; it names what is still waiting if time runs out.
+        if waiting:
+            return EmptyReport(f"{len(waiting)} waiting: {sorted(waiting.items())[:6]}")
+        return states
 
     states: dict[str, dict[str, Any]] = wait(f"{len(ids)} articles processed", done, timeout_s)
     failed = {i: s.get("error") for i, s in states.items() if s["status"] != "processed"}
