@@ -2,6 +2,11 @@
 
     .venv/bin/python -m benchmarks.scale /work/shared/benchmarks
     .venv/bin/python -m benchmarks.scale /work/shared/benchmarks --articles 30000 --old-scan-every 50
+    .venv/bin/python -m benchmarks.scale /work/shared/benchmarks --full-articles --hot-days 30
+
+--full-articles posts only giveme5w1h-dev's full-length articles (about 23 clean sentences each);
+--hot-days D archives the stories quiet for D days of story time to disk at each report, as the
+worker's cold pass does (workers.cold_pass), so the table shows Redis with the hot window.
 
 Goal (issue "Scale"): at most 1.5 GB of Redis + worker memory per 100k stored articles, and
 assignment time flat, not growing with the number of stories.
@@ -89,6 +94,7 @@ def run(
     old_every: int,
     work: Path,
     max_minutes: float | None,
+    hot_days: float | None = None,
 ) -> tuple[
     list[Row],
     list[tuple[str, int, float, float]],
@@ -104,14 +110,20 @@ def run(
     from core.storage.story_codec import decode_state
     from core.storage.story_index import scan_archived_states
     from workers.assign.scoring import choose_story, threshold_for
+    from workers.cold_pass import ColdPass
     from workers.story_ops import Prepared, StoryOps
 
     rows: list[Row] = []
     with EmbeddedRedis(work / "redis") as server:
-        settings = Settings(redis_url=server.url, _env_file=None)
+        archive = work / "archive" if hot_days is not None else None
+        settings = Settings(
+            redis_url=server.url, _env_file=None, hot_days=hot_days or 30.0, archive_dir=archive
+        )
         client = connect(server.url)
         keys = Keys(settings.key_prefix)
-        storage = Storage(client, keys)
+        storage = Storage(client, keys, archive_dir=archive)
+        cold_pass = ColdPass(storage, settings)  # moves nothing without an archive folder
+        cold_moved = 0
         store, stories = storage.articles, storage.stories
         ops = StoryOps(storage, settings)
         params = ops.params
@@ -132,7 +144,10 @@ def run(
             touched.clear()
 
         def report() -> None:
-            nonlocal sl
+            nonlocal sl, cold_moved
+            if touched:  # as a worker would have by then: no story's summary behind
+                summarise_batch()
+            cold_moved += cold_pass.run()  # as a worker's pass would have, every minute
             used = int(client.info("memory")["used_memory"])
             idx = index_mb(ops)
             rows.append(
@@ -227,7 +242,12 @@ def run(
         parts = breakdown(client, stored)
         per_dataset = article_bytes(client, items)
         aof = sum(f.stat().st_size for f in (work / "redis").glob("*.aof*") if f.is_file())
+        on_disk = (
+            sum(f.stat().st_size for f in archive.rglob("*") if f.is_file()) if archive else 0
+        )
         info = {
+            "cold_stories": float(cold_moved),
+            "archive_mb": on_disk / 1e6,
             "rounds": float(rounds),
             "skipped": float(skipped),
             "aof_mb": aof / 1e6,
@@ -263,6 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         help="stop after this long and report what was stored (Ctrl-C does the same)",
     )
     p.add_argument(
+        "--full-articles",
+        action="store_true",
+        help="post only the full-length articles (giveme5w1h-dev), not GoogleNews' short items",
+    )
+    p.add_argument(
+        "--hot-days",
+        type=float,
+        default=None,
+        metavar="D",
+        help="archive stories quiet for D days of story time to disk (a cold pass at each report)",
+    )
+    p.add_argument(
         "--old-scan-every",
         type=int,
         default=100,
@@ -275,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.logs import configure_logging
 
     configure_logging(json_logs=True, level="WARNING")
-    items = embed_items(load_items(data_dir))
+    items = embed_items(load_items(data_dir, args.full_articles))
     console.print(
         f"{len(items)} texts per round; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at start"
@@ -288,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             args.old_scan_every,
             Path(tmp),
             args.max_minutes,
+            args.hot_days,
         )
 
     t = Table(
@@ -365,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{sum(means.values()):.0f}",
         )
     console.print(d)
+    if args.hot_days is not None:
+        console.print(
+            f"hot window {args.hot_days:g} days: {int(info['cold_stories'])} stories moved to the "
+            f"archive, {info['archive_mb']:.0f} MB on disk "
+            f"({1e6 * info['archive_mb'] / rows[-1].articles:.0f} B per stored article); "
+            "the per-dataset table samples round 0, whose stories are cold by then"
+        )
     if info["skipped"]:
         console.print(
             f"{int(info['skipped'])} reposts skipped: same outlet + text twice in the data"

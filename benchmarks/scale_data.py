@@ -51,8 +51,11 @@ def post_body(doc: Doc) -> tuple[str, str | None]:
     return text, (doc.title.strip() or None) if doc.text and doc.title else None
 
 
-def load_items(data_dir: Path) -> list[Item]:
-    docs = load_googlenews(data_dir, "TS").docs + load_giveme(data_dir).docs
+def load_items(data_dir: Path, full_only: bool = False) -> list[Item]:
+    """The texts of one round; `full_only`: only the full-length articles (giveme5w1h-dev)."""
+    docs = load_giveme(data_dir).docs
+    if not full_only:
+        docs = load_googlenews(data_dir, "TS").docs + docs
     docs.sort(key=lambda d: (d.ts, d.doc_id))
     items = []
     for d in docs:
@@ -73,7 +76,7 @@ def _embed_child(texts: list[str], path: str) -> None:
 def embed_items(items: list[Item]) -> list[Item]:
     """Extract each text as the worker does and embed headline + sentences once (cached). The model
     runs in a child process, so this process's memory is what a worker holds besides its model."""
-    from workers.assign import LEAD_SENTENCES, article_vector
+    from workers.assign.scoring import LEAD_SENTENCES, article_vector
     from workers.extract import extract
 
     kept, texts = [], []
