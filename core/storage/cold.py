@@ -118,12 +118,13 @@ class ColdStore:
         if not ids:
             return [], []
         newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
+        horizon = newest[0][1] - hot_s if newest else float("-inf")
         latest = self.r.zmscore(self.keys.stories_active, ids)
         cold = self.r.zmscore(self.keys.stories_cold, ids)
         quiet: list[str] = []
         gone: list[str] = []
         for sid, at, moved in zip(ids, latest, cold, strict=True):
-            due = at is not None and moved is None and at <= newest[0][1] - hot_s
+            due = at is not None and moved is None and at <= horizon
             (quiet if due else gone).append(sid)
         return quiet, gone
 
