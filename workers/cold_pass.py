@@ -68,8 +68,7 @@ class ColdPass:
                         log.warning("story.archive_deferred", story_id=story_id)
                         self.cold.defer(story_id)
                     else:
-                        with self.stories.locks.story(story_id):
-                            moved += self.cold.move_out(story_id) > 0
+                        moved += self._move(story_id)
                     self.cold.advance(story_id)
         if moved:
             log.info("archive.pass", moved=moved, cold=self.cold.count())
@@ -83,7 +82,12 @@ class ColdPass:
         moved = 0
         for story_id in quiet:
             if self.cold.settled(story_id):
-                with self.stories.locks.story(story_id):
-                    moved += self.cold.move_out(story_id) > 0
+                moved += self._move(story_id)
                 self.cold.undefer(story_id)
         return moved
+
+    def _move(self, story_id: str) -> bool:
+        """Archive one story under its lock (no article joins it half-moved)."""
+        assert self.cold is not None
+        with self.stories.locks.story(story_id):
+            return self.cold.move_out(story_id) > 0

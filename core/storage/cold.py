@@ -79,16 +79,22 @@ class ColdStore:
             except redis.exceptions.LockError:
                 log.warning("cold.lock_expired")
 
+    def _horizon(self, hot_s: float) -> float | None:
+        """The story time a story's latest article must be at or before to be quiet: `hot_s`
+        before the newest article stored (None: no story at all)."""
+        newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
+        return float(newest[0][1]) - hot_s if newest else None
+
     def due(self, hot_s: float, limit: int) -> list[str]:
         """Up to `limit` stories quiet for more than `hot_s` (story time), neither cold nor
         deferred, oldest first, from the cursor on (every story before it was handled by an
         earlier pass)."""
-        newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
-        if not newest:
+        horizon = self._horizon(hot_s)
+        if horizon is None:
             return []
         cursor = float(self.r.get(self.keys.cold_cursor) or "-inf")
         rows = self.r.zrangebyscore(
-            self.keys.stories_active, cursor, newest[0][1] - hot_s, start=0, num=limit * 4
+            self.keys.stories_active, cursor, horizon, start=0, num=limit * 4
         )
         ids = [r.decode() for r in rows]
         if not ids:
@@ -117,14 +123,13 @@ class ColdStore:
         ids = [m.decode() for m in self.r.zrange(self.keys.cold_deferred, 0, -1)]
         if not ids:
             return [], []
-        newest = self.r.zrevrange(self.keys.stories_active, 0, 0, withscores=True)
-        horizon = newest[0][1] - hot_s if newest else float("-inf")
+        horizon = self._horizon(hot_s)
         latest = self.r.zmscore(self.keys.stories_active, ids)
         cold = self.r.zmscore(self.keys.stories_cold, ids)
         quiet: list[str] = []
         gone: list[str] = []
         for sid, at, moved in zip(ids, latest, cold, strict=True):
-            due = at is not None and moved is None and at <= horizon
+            due = horizon is not None and at is not None and moved is None and at <= horizon
             (quiet if due else gone).append(sid)
         return quiet, gone
 
