@@ -107,3 +107,24 @@ def test_two_workers_place_side_by_side_without_doubles_or_lost_joins(
     # The locks are all given back.
     assert not r.exists(keys.assign_lock)
     assert not [k for k in r.scan_iter(match="*:lock") if b":story:" in k]
+
+
+def test_an_article_a_second_worker_places_again_is_counted_once(
+    r: redis.Redis, settings: Settings
+) -> None:
+    """The same article in two workers' hands (its stream entry claimed from a worker that was
+    only slow, or queued twice across a failover: the cluster test saw both workers log
+    `article.assigned` for one article): the second placement finds it a member already and
+    leaves the story's state as the first left it."""
+    keys = Keys(settings.key_prefix)
+    todo, _ = articles(r, keys)
+    first, second = (StoryOps(Storage(r, keys), settings) for _ in range(2))
+    placed = first.assign_many(todo[: 2 * EVENTS])  # two reports of each event
+    again = todo[EVENTS]  # event 0's second report
+    story_id = placed[EVENTS]
+    before = r.hgetall(keys.story_state(story_id))
+
+    assert second.assign_many([again]) == [story_id]
+    assert r.hgetall(keys.story_state(story_id)) == before
+    state = decode_state(story_id, before)
+    assert state.size == 2 == r.zcard(keys.story_articles(story_id))

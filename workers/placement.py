@@ -80,9 +80,16 @@ class Placement:
         seen = next(c for c in candidates if c.story_id == story_id)
         with self.stories.locks.story(story_id):
             # As the candidate was read: whole (an open story), or its centroid (a quiet one).
-            state, cold = self.stories.fresh_state(story_id, with_members=len(seen.members) > 0)
+            state, cold, member = self.stories.fresh_state(
+                story_id, with_members=len(seen.members) > 0, article_id=article_id
+            )
             if state is None:
                 return None
+            if member:
+                # Another worker placed this article here meanwhile (a stream entry claimed from
+                # it, or the article queued twice across a failover): counted once, not twice.
+                self.stories.finish_placements([article_id])  # in case it died before its end
+                return story_id
             if cold and self.cold is not None:
                 self.cold.revive(story_id)  # a story in the archive comes back, history and all
             self._commit(article_id, signal, absorb(state, signal), headline, created=False)

@@ -151,21 +151,26 @@ class Stories(StoryReads):
     def states(self, story_ids: Sequence[str]) -> dict[str, StoryState]:
         return {sid: decode_state(sid, raw) for sid, raw in self.state_hashes(story_ids).items()}
 
-    def fresh_state(self, story_id: str, with_members: bool) -> tuple[StoryState | None, bool]:
-        """The story's assigner state as stored now (None: gone, merged away), and whether the
-        story is in the archive on disk; one round trip. Without members the state is what a
-        quiet story's candidate holds (its centroid fields only)."""
+    def fresh_state(
+        self, story_id: str, with_members: bool, article_id: str
+    ) -> tuple[StoryState | None, bool, bool]:
+        """The story's assigner state as stored now (None: gone, merged away), whether the story
+        is in the archive on disk, and whether `article_id` is a member already; one round trip.
+        Without members the state is what a quiet story's candidate holds (its centroid fields
+        only)."""
         pipe = self.r.pipeline(transaction=False)
         if with_members:
             pipe.hgetall(self.keys.story_state(story_id))
         else:
             pipe.hmget(self.keys.story_state(story_id), *STATE_CENTROID_FIELDS)
         pipe.hget(self.keys.story(story_id), "cold_at")
-        found, cold_at = pipe.execute()
+        pipe.zscore(self.keys.story_articles(story_id), article_id)
+        found, cold_at, member = pipe.execute()
         if not with_members:
             complete = all(v is not None for v in found)
             found = dict(zip(STATE_CENTROID_FIELDS, found, strict=True)) if complete else {}
-        return (decode_state(story_id, found) if found else None), bool(cold_at)
+        state = decode_state(story_id, found) if found else None
+        return state, bool(cold_at), member is not None
 
     def member_ids(self, story_id: str) -> list[str]:
         return [m.decode() for m in self.r.zrange(self.keys.story_articles(story_id), 0, -1)]
