@@ -9,10 +9,12 @@ which story is (the argmax among those that clear it) or that none is. So filter
 stories by centroid cosine >= threshold before loading them is exact, not an approximation.
 
 StoryIndex holds every story's unit centroid (float32 matrix) and its time in
-`stories:active` in the worker's memory. A lookup is one matrix-vector product over that matrix and
-one Redis read per story that passes (usually none or a handful); the passing stories are then
-re-read from Redis and filtered with the same float32 arithmetic as assign.scores, so the caller
-gets the same fields, bytes and order the full scan (scan_archived_states) gave for them.
+`stories:active` in the worker's memory. A lookup takes the rows whose time is in the article's
+quiet range, one matrix-vector product over those rows only (its cost is bounded by the stories
+of archive_s of news, not by all history), and one Redis read per story that passes (usually
+none or a handful); the passing stories are then re-read from Redis and filtered with the same
+float32 arithmetic as assign.scores, so the caller gets the same fields, bytes and order the
+full scan (scan_archived_states) gave for them.
 
 Keeping it current across worker processes, without trusting any cache: every write that changes
 a story's assigner state (Stories.commit_assignment; RepairStore.apply's rebuilds, merges, splits)
@@ -213,9 +215,11 @@ class StoryIndex:
         low, high = _quiet_range(ts, window_s, archive_s)
         times = self._times[:n]
         with np.errstate(invalid="ignore"):  # NaN times of free rows compare False
-            keep = (times >= low) & (times < high)
-        keep &= self._centroids[:n] @ x >= min_cosine
-        return [self._ids[i] or "" for i in np.flatnonzero(keep)]
+            rows = np.flatnonzero((times >= low) & (times < high))
+        # Only the rows in the article's quiet range are scored: the product's cost is bounded by
+        # the stories of that range (archive_s of news), not by every story ever stored.
+        rows = rows[self._centroids[rows] @ x >= min_cosine]
+        return [self._ids[i] or "" for i in rows]
 
     def refresh(self) -> None:
         """Take in every state change logged since the last refresh (all stories the first time)."""
