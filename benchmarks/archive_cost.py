@@ -35,7 +35,7 @@ T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
 
 def articles(folder: Path, n: int) -> list[ArticleIn]:
-    out = []
+    out: list[ArticleIn] = []
     for path in sorted(folder.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
         text = (doc.get("text") or "").strip()

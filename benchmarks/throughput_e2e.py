@@ -121,7 +121,7 @@ def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-unt
             for worker in procs:
                 if worker.exited_on_its_own() is not None:
                     raise RuntimeError(f"worker exited:\n{worker.log_tail()}")
-            return s.client.hget(f"sf:article:{{warmup-{label}}}", "status") == b"processed"
+            return bool(s.client.hget(f"sf:article:{{warmup-{label}}}", "status") == b"processed")
 
         wait_for("worker warm-up", warmed, 180, 0.2)
 
@@ -184,7 +184,7 @@ class Poller(threading.Thread):
             elif status == b"failed":
                 self.failed.add(aid)
 
-    def wait_all(self, n: int, timeout_s: float, bar: tqdm) -> None:  # type: ignore[type-arg]
+    def wait_all(self, n: int, timeout_s: float, bar: tqdm) -> None:
         deadline = time.monotonic() + timeout_s
         while self.done < n and time.monotonic() < deadline:
             bar.n = min(self.done, n)

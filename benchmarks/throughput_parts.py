@@ -207,8 +207,8 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         w.ops.assign_many = timers.wrap("assign", w.ops.assign_many)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
         w.ops.repair_if_due = timers.wrap("repair (HDBSCAN)", w.ops.repair_if_due)  # type: ignore[method-assign]
-        original_extract = lead_stage.extract
-        lead_stage.extract = timers.wrap("extract", original_extract)  # type: ignore[assignment]
+        original_extract = lead_stage.extract  # type: ignore[attr-defined]
+        lead_stage.extract = timers.wrap("extract", original_extract)  # type: ignore[attr-defined]
         console.print(f"[bold]4. breakdown[/]: in-process burst worker over {len(docs)} articles")
         try:
             lead.encode(["warm-up"])
@@ -224,7 +224,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
                     done += len(result.failed) + (len(result.processed) if stage == w.summarise else 0)
             total = time.perf_counter() - t
         finally:
-            lead_stage.extract = original_extract  # type: ignore[assignment]
+            lead_stage.extract = original_extract  # type: ignore[attr-defined]
         r.close()
     return total, done, timers.s
 
