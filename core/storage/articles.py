@@ -34,6 +34,7 @@ from core.storage.article_codec import (
     unpack_sentence_vectors,
 )
 from core.storage.connection import cluster_write_problem, is_cluster
+from core.storage.story_locks import LOCK_POLL_S
 from embedding.spec import MODEL, ModelSpec
 
 # Posting spans slots on a cluster (the article's, each index's, the stream's), so it is a sequence
@@ -349,7 +350,12 @@ class Store:
         event cannot each open one (core.storage.story_locks; joins take only their story's
         lock). The repair holds it too. Held for milliseconds; the timeout frees it if its
         holder dies."""
-        lock = self.r.lock(self.keys.assign_lock, timeout=timeout_s, blocking_timeout=timeout_s * 2)
+        lock = self.r.lock(
+            self.keys.assign_lock,
+            timeout=timeout_s,
+            sleep=LOCK_POLL_S,
+            blocking_timeout=timeout_s * 2,
+        )
         if not lock.acquire():
             raise TimeoutError("could not take the story assignment lock")
         try:
