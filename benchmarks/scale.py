@@ -7,6 +7,11 @@
 --full-articles posts only giveme5w1h-dev's full-length articles (about 23 clean sentences each);
 --hot-days D archives the stories quiet for D days of story time to disk at each report, as the
 worker's cold pass does (workers.cold_pass), so the table shows Redis with the hot window.
+--round-days D lays the rounds end to end, each round's dates squeezed into D days in their
+order: news at a constant rate (179 articles per D days with --full-articles). Without it, each
+round keeps the data's own dates (giveme5w1h-dev spans 5 years) shifted by 7 days per round, so
+ever more rounds overlap and the news per day grows with the volume: the quiet stories within
+the archive horizon (730 days) then grow with it, and so does the lookup over them.
 
 Goal (issue "Scale"): at most 1.5 GB of Redis + worker memory per 100k stored articles, and
 assignment time flat, not growing with the number of stories.
@@ -95,6 +100,7 @@ def run(
     work: Path,
     max_minutes: float | None,
     hot_days: float | None = None,
+    round_days: float | None = None,
 ) -> tuple[
     list[Row],
     list[tuple[str, int, float, float]],
@@ -128,6 +134,15 @@ def run(
         ops = StoryOps(storage, settings)
         params = ops.params
         shift = params.window_s + GAP_DAYS * DAY
+        t0 = min(it.ts for it in items)
+        span = max(it.ts for it in items) - t0 or 1.0
+
+        def story_time(k: int, ts: float) -> float:
+            if round_days is None:  # the data's own dates, round k shifted by k x shift
+                return ts + k * shift
+            # A constant news rate: round k fills [k D, (k+1) D) days, its dates kept in order.
+            return t0 + (k + (ts - t0) / span) * round_days * DAY
+
         base_used = int(client.info("memory")["used_memory"])
         redis_pid = server.process.pid if server.process else None
         t_start = time.perf_counter()
@@ -182,7 +197,7 @@ def run(
                     break
                 rounds = k + 1
                 aid = f"r{k}-{it.doc_id}"
-                published = datetime.fromtimestamp(it.ts + k * shift, UTC)
+                published = datetime.fromtimestamp(story_time(k, it.ts), UTC)
                 accepted = store.add_article(
                     ArticleIn(
                         id=aid,
@@ -295,6 +310,14 @@ def main(argv: list[str] | None = None) -> int:
         help="archive stories quiet for D days of story time to disk (a cold pass at each report)",
     )
     p.add_argument(
+        "--round-days",
+        type=float,
+        default=None,
+        metavar="D",
+        help="compress each round's dates into D days, rounds end to end: a constant news rate "
+        "(default: the data's own dates, each round a story window + 4 days after the last)",
+    )
+    p.add_argument(
         "--old-scan-every",
         type=int,
         default=100,
@@ -321,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp),
             args.max_minutes,
             args.hot_days,
+            args.round_days,
         )
 
     t = Table(
