@@ -53,8 +53,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     STORYFOLD_LOG_JSON=true
 RUN groupadd --system --gid 10001 storyfold \
     && useradd --system --uid 10001 --gid storyfold --home-dir /app --shell /usr/sbin/nologin storyfold \
-    && mkdir -p /app /data \
-    && chown storyfold:storyfold /app /data
+    && mkdir -p /app /data/archive \
+    && chown storyfold:storyfold /app /data /data/archive
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=10001:10001 /opt/storyfold/models /opt/storyfold/models
 WORKDIR /app

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
             return self.archive_dir
         return self.data_dir / "archive" if self.redis_url is None else None
 
+    @field_validator("archive_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # STORYFOLD_ARCHIVE_DIR= (as compose passes an empty variable) means no folder, not ".".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("api_keys", "fetch_allow", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

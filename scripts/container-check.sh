@@ -391,6 +391,24 @@ checks_on_the_stack() {
 	wait_healthy
 	pass redis-restart "docker-compose restart redis mid-stream: every article processed, no story lost"
 
+	# The archive volume: an article dated 100 days on makes every story so far quiet; a worker
+	# moves them to the archive volume, and the API (another container) still answers for them.
+	check future "$PORT" "$WORK/stories.json"
+	local worker api files want deadline=$((SECONDS + 180))
+	worker=$(ctrs --filter label=com.docker.compose.service=worker | head -1)
+	api=$(ctrs --filter label=com.docker.compose.service=api)
+	want=$(($(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/stories.json") - 1))
+	while :; do
+		# 0 moved when a worker's own minute pass holds the lease: then its pass moves them.
+		say "$(ctr_name "$worker"): $(podman exec "$worker" storyfold archive 2>&1 | tail -1)"
+		files=$(podman exec "$api" find /data/archive -name '*.json.gz' | wc -l)
+		((files >= want)) && break
+		((SECONDS < deadline)) || die "$files story files in the api container's /data/archive after 180 s, expected $want"
+		sleep 5
+	done
+	check same "$PORT" "$WORK/stories.json"
+	pass archive "$files quiet stories moved to the archive volume by a worker, read back by the api container"
+
 	compose down 2>&1 | sed 's/^/  compose: /'
 	[[ -z $(ctrs -a) ]] || die "containers left after down: $(ctrs -a)"
 	local started=$EPOCHREALTIME
@@ -466,7 +484,7 @@ main() {
 	step start up_and_ready
 	checks_on_the_stack
 
-	local want=(healthy non-root offline seeds redis-restart down-up)
+	local want=(healthy non-root offline seeds redis-restart archive down-up)
 	[[ ${PASSED[*]} == "${want[*]}" ]] || die "checks passed: ${PASSED[*]}; expected: ${want[*]}"
 	say "summary: image $IMAGE_MB MB; build ${TIMES[build]}s (base images ${TIMES[base-images]}s);" \
 		"start (up -> healthy, both workers with the model) ${TIMES[start]}s, again after down ${TIMES[restart-up]}s;" \

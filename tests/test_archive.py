@@ -228,3 +228,14 @@ def test_a_story_whose_summary_is_behind_stays_hot_and_holds_up_no_other(
     assert passes.run() == 1
     assert r.hget(KEYS.story(behind), "cold_at") and not r.exists(KEYS.story_summary(behind))
     assert not r.zrange(KEYS.cold_deferred, 0, -1)
+
+
+def test_an_empty_archive_setting_means_no_archive_not_the_working_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # docker-compose passes `STORYFOLD_ARCHIVE_DIR=` through as an empty string.
+    monkeypatch.setenv("STORYFOLD_ARCHIVE_DIR", "")
+    monkeypatch.setenv("STORYFOLD_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert Settings(_env_file=None).archive is None
+    monkeypatch.setenv("STORYFOLD_ARCHIVE_DIR", "/srv/archive")
+    assert Settings(_env_file=None).archive == Path("/srv/archive")

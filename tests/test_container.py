@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "container-check.sh"
-CHECKS = ["healthy", "non-root", "offline", "seeds", "redis-restart", "down-up"]
+CHECKS = ["healthy", "non-root", "offline", "seeds", "redis-restart", "archive", "down-up"]
 
 
 @pytest.mark.slow

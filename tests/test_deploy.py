@@ -103,6 +103,12 @@ def test_compose_stack_shape() -> None:
         assert svc["image"] == api["image"]  # one image, two commands
         assert "healthcheck" in svc
     assert api["command"] == ["storyfold", "api"] and worker["command"] == ["storyfold", "worker"]
+    # The archive: one named volume, the same folder in the API (reads quiet stories from it)
+    # and every worker (moves them there), and the setting pointing at it.
+    for svc in (api, worker):
+        assert "archive:/data/archive" in svc["volumes"]
+        assert svc["environment"]["STORYFOLD_ARCHIVE_DIR"].endswith(":-/data/archive}")
+    assert "archive" in compose["volumes"]
     assert any(str(p).endswith(":8000") for p in api["ports"])
     # `--scale worker=N` needs a worker without a fixed name or host port.
     assert "container_name" not in worker and "ports" not in worker

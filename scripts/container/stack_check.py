@@ -5,6 +5,7 @@ the API port published on 127.0.0.1 only. Standard library only (runs with any p
     stack_check.py seeds    PORT SEEDS_DIR SNAPSHOT   the seeds -> one story with five sources
     stack_check.py restart  PORT SNAPSHOT -- CMD...   articles in flight while CMD restarts Redis
     stack_check.py same     PORT SNAPSHOT             the stories are those SNAPSHOT recorded
+    stack_check.py future   PORT SNAPSHOT             one article dated 100 days on: a new story
 
 Each prints what it saw and exits 1 with the reason when a check fails.
 """
@@ -216,6 +217,28 @@ def same(api: Api, snap: Path) -> None:
     say(f"same: {len(after)} stories with {n} articles, as before")
 
 
+def future(api: Api, snap: Path) -> None:
+    """One unrelated article dated 100 days after now: it opens a story of its own, and every
+    story before it is quiet for 100 days of story time (past STORYFOLD_HOT_DAYS)."""
+    before = json.loads(snap.read_text())
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 100 * 86400))
+    text = (
+        "The city museum in Lisbon reopened its tile gallery after a two-year restoration. "
+        "Curators said 1,200 glazed tiles from the 17th century were cleaned and rehung. "
+        "Entry to the gallery is free on Sundays, the museum said."
+    )
+    ids = api.post_articles([{"source": "museum-desk", "text": text, "published_at": when}])
+    states = wait_processed(api, ids, 300)
+    story_id = states[ids[0]]["story_id"]
+    if story_id in before:
+        raise CheckFailed(f"the museum article joined an earlier story: {story_id}")
+    after = snapshot(api)
+    if {sid: after.get(sid) for sid in before} != before:
+        raise CheckFailed(f"stories changed: before {before}, after {after}")
+    say(f"future: an article dated {when} opened story {story_id}; {len(before)} stories before it")
+    snap.write_text(json.dumps(after, indent=1))
+
+
 def main(argv: list[str]) -> int:
     try:
         what, port = argv[0], int(argv[1])
@@ -228,6 +251,8 @@ def main(argv: list[str]) -> int:
             restart(api, Path(argv[2]), argv[argv.index("--") + 1 :])
         elif what == "same":
             same(api, Path(argv[2]))
+        elif what == "future":
+            future(api, Path(argv[2]))
         else:
             raise CheckFailed(f"unknown check {what!r}")
     except (CheckFailed, subprocess.CalledProcessError) as exc:
