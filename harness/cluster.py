@@ -96,6 +96,7 @@ class LocalCluster:
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
             "--appendonly", "yes" if self.aof else "no",
             "--save", "",
+            "--hash-max-listpack-value", "512",  # as the embedded server and compose set it
             "--logfile", str(folder / "redis.log"),
         ]  # fmt: skip
         process = subprocess.Popen(
