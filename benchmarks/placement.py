@@ -34,21 +34,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.scale_data import DAY, Item, embed_items, load_items, rotation
+from benchmarks.scale_data import Item, embed_items, load_items, rotation, squeezed_time
 
 console = Console()
 
 
-def _articles(items: list[Item], rounds: int, round_days: float) -> list[tuple[int, int]]:
+def _articles(items: list[Item], rounds: int) -> list[tuple[int, int]]:
     """(round, item index) in story-time order."""
     order = sorted(range(len(items)), key=lambda i: (items[i].ts, items[i].doc_id))
     return [(k, i) for k in range(rounds) for i in order]
-
-
-def _story_time(items: list[Item], k: int, ts: float, round_days: float) -> float:
-    t0 = min(it.ts for it in items)
-    span = max(it.ts for it in items) - t0 or 1.0
-    return t0 + (k + (ts - t0) / span) * round_days * DAY
 
 
 def _prepared(data_dir: Path, rounds: int, round_days: float) -> list[Any]:
@@ -57,9 +51,9 @@ def _prepared(data_dir: Path, rounds: int, round_days: float) -> list[Any]:
     items = embed_items(load_items(data_dir, full_only=True))
     out = []
     qs = {k: rotation(k, len(items[0].vector)) for k in range(rounds)}
-    for k, i in _articles(items, rounds, round_days):
+    for k, i in _articles(items, rounds):
         it = items[i]
-        ts = float(f"{_story_time(items, k, it.ts, round_days):.3f}")
+        ts = float(f"{squeezed_time(items, k, it.ts, round_days):.3f}")
         p = Prepared(f"r{k}-{it.doc_id}", it.clean_title or "", it.sentences, it.vector @ qs[k], ts)
         out.append((p, it, qs[k]))
     return out

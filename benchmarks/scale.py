@@ -79,6 +79,7 @@ from benchmarks.scale_data import (
     embed_items,
     load_items,
     rotation,
+    squeezed_time,
 )
 from benchmarks.scale_memory import (
     Row,
@@ -134,14 +135,11 @@ def run(
         ops = StoryOps(storage, settings)
         params = ops.params
         shift = params.window_s + GAP_DAYS * DAY
-        t0 = min(it.ts for it in items)
-        span = max(it.ts for it in items) - t0 or 1.0
 
         def story_time(k: int, ts: float) -> float:
             if round_days is None:  # the data's own dates, round k shifted by k x shift
                 return ts + k * shift
-            # A constant news rate: round k fills [k D, (k+1) D) days, its dates kept in order.
-            return t0 + (k + (ts - t0) / span) * round_days * DAY
+            return squeezed_time(items, k, ts, round_days)  # a constant news rate
 
         base_used = int(client.info("memory")["used_memory"])
         redis_pid = server.process.pid if server.process else None

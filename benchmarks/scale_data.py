@@ -111,6 +111,14 @@ def embed_items(items: list[Item]) -> list[Item]:
     return kept
 
 
+def squeezed_time(items: list[Item], k: int, ts: float, round_days: float) -> float:
+    """Round k of `items` at a constant news rate: it fills [k D, (k+1) D) days of story time
+    (D = round_days) after the earliest item, its dates kept in their order."""
+    t0 = min(it.ts for it in items)
+    span = max(it.ts for it in items) - t0 or 1.0
+    return t0 + (k + (ts - t0) / span) * round_days * DAY
+
+
 def rotation(k: int, dim: int = 384) -> F32:
     if k == 0:
         return np.eye(dim, dtype=np.float32)
