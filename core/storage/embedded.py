@@ -173,7 +173,7 @@ class EmbeddedRedis:
                     "appendonly yes",
                     "appendfsync everysec",
                     # Hashes with values up to 512 bytes (an article's title, URL and id; a
-                    # story's headline) stay compact: ~0.67 kB per article hash, not 1.5 kB.
+                    # story's headline) stay compact: 0.65 kB per article hash, not 1.7 kB.
                     # (The 6.2 name; Redis 7 calls it hash-max-listpack-value.)
                     "hash-max-ziplist-value 512",
                     "dbfilename dump.rdb",

@@ -34,6 +34,20 @@ STORY_LOCK_S = 30.0
 LOCK_POLL_S = 0.002
 
 
+@contextmanager
+def held(client: redis.Redis, key: str, timeout_s: float, what: str) -> Iterator[None]:
+    """Hold the lock at `key` (it expires after `timeout_s`; waiting up to twice that for it)."""
+    lock = client.lock(key, timeout=timeout_s, sleep=LOCK_POLL_S, blocking_timeout=timeout_s * 2)
+    if not lock.acquire():
+        raise TimeoutError(f"could not take {what}")
+    try:
+        yield
+    finally:
+        # LockError: it expired while held, and the next holder already moved on.
+        with suppress(redis.exceptions.LockError):
+            lock.release()
+
+
 class StoryLocks:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.r = client
@@ -42,19 +56,8 @@ class StoryLocks:
     @contextmanager
     def story(self, story_id: str, timeout_s: float = STORY_LOCK_S) -> Iterator[None]:
         """Hold one story's lock (waiting up to twice its lifetime for it)."""
-        lock = self.r.lock(
-            self.keys.story_lock(story_id),
-            timeout=timeout_s,
-            sleep=LOCK_POLL_S,
-            blocking_timeout=timeout_s * 2,
-        )
-        if not lock.acquire():
-            raise TimeoutError(f"could not take story {story_id}'s lock")
-        try:
+        with held(self.r, self.keys.story_lock(story_id), timeout_s, f"story {story_id}'s lock"):
             yield
-        finally:
-            with suppress(redis.exceptions.LockError):
-                lock.release()
 
     @contextmanager
     def stories(self, story_ids: Iterable[str], timeout_s: float = 120.0) -> Iterator[None]:
