@@ -39,20 +39,25 @@ def main_event(story: Story) -> list[int]:
     if len(leads) < 2:
         return []
     outlets = sorted(leads)
-    index = {o: np.array([u.index for u in leads[o]]) for o in outlets}
+    index = np.concatenate([[u.index for u in leads[o]] for o in outlets])
+    owner = np.repeat(np.arange(len(outlets)), [len(leads[o]) for o in outlets])
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     vectors = story.vectors.astype(np.float64)
-    # Each lead clause's agreement with the others: its best match in each other outlet, averaged.
+    # Each lead clause's agreement with the others: its best match in each other outlet (one
+    # matrix product, then the column maximum per outlet), averaged over the other outlets.
+    lead_vectors = vectors[index]
+    best = np.maximum.reduceat(lead_vectors @ lead_vectors.T, starts, axis=1)
+    best[np.arange(len(index)), owner] = 0.0
+    agreement = best.sum(axis=1) / (len(outlets) - 1) - _SECOND_SENTENCE_COST * np.array(
+        [u.sentence_index for o in outlets for u in leads[o]]
+    )
+    # Rounded so that equal agreements tie (broken by position) whatever the summation order.
+    agreement = np.round(agreement, 9)
     best_pick: dict[str, tuple[float, int]] = {}
-    for outlet in outlets:
-        mine = vectors[index[outlet]]
-        per_other = [
-            (mine @ vectors[index[other]].T).max(axis=1) for other in outlets if other != outlet
-        ]
-        agreement = np.mean(per_other, axis=0) - _SECOND_SENTENCE_COST * np.array(
-            [u.sentence_index for u in leads[outlet]]
-        )
-        k = int(np.argmax(agreement))
-        best_pick[outlet] = (float(agreement[k]), int(index[outlet][k]))
+    for k, outlet in enumerate(outlets):
+        mine = slice(starts[k], starts[k] + len(leads[outlet]))
+        pick = int(np.argmax(agreement[mine]))
+        best_pick[outlet] = (float(agreement[mine][pick]), int(index[mine][pick]))
     picks = sorted(best_pick.values(), key=lambda p: (-p[0], p[1]))
     anchor = picks[0][1]
     found = [anchor]

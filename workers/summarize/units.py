@@ -82,12 +82,13 @@ def build_story(docs: Sequence[SourceDoc]) -> Story:
     blocks: list[npt.NDArray[np.float32]] = []
     for doc in originals:
         last = max(len(doc.sentences) - 1, 1)
+        offset = _offset(doc.published_at)  # once per doc: utcoffset() is not free
         rows: list[int] = []
         # A sentence without a vector (a doc whose vectors were cut short) cannot be aligned.
         for s_index, sentence in enumerate(doc.sentences[: len(doc.vectors)]):
             clauses = _clauses(sentence)
             for c_index, clause in enumerate(clauses):
-                found = _clause_features(clause, doc.published_at, _offset(doc.published_at))
+                found = _clause_features(clause, doc.published_at, offset)
                 units.append(
                     FactUnit(
                         index=len(units),
