@@ -56,7 +56,8 @@ from workers.repair import RepairParams, recluster, reconcile
 
 # Row labels. "LODO": the learned decision fitted without this set's group; "tuned on it": the
 # shipped fit, whose training data include this set; the one-threshold scorer's parameters were
-# chosen on all dev sets (this one included) before this benchmark grew LODO.
+# chosen on all dev sets (this one included) before this benchmark grew LODO; its LODO scores
+# come from benchmarks/threshold_lodo.py.
 METHODS = {
     "learned-stream": "learned streaming, LODO",
     "learned-batch": "learned batch, LODO",
