@@ -109,7 +109,7 @@ class Learned:
 def storyfold(
     x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
     rparams: RepairParams, repair_every: int | None, final_repair: bool, desc: str,
-    learned: Learned | None = None,
+    learned: Learned | None = None, titles: Sequence[str] = (),
 ) -> Run:
     """The runner's loop without Redis: assign one article at a time in time order, repair
     every `repair_every` assignments over the active window, optionally once more at the end."""
@@ -118,7 +118,9 @@ def storyfold(
     stories: dict[str, StoryState] = {}
     members: dict[str, list[int]] = defaultdict(list)
     story_of: dict[int, str] = {}
-    signals = [ArticleSignal(x[i], float(ts[i]), "", leads[i]) for i in range(len(x))]
+    # The headline and lead as the product's placement sees them (the vector, and the names).
+    signals = [ArticleSignal(x[i], float(ts[i]), titles[i] if titles else "", leads[i])
+               for i in range(len(x))]
     repairs = 0
 
     def new_id() -> str:
@@ -155,7 +157,7 @@ def storyfold(
                 ev.profiles.pop(sid, None)
 
     for n, i in enumerate(tqdm(np.argsort(np.asarray(ts), kind="stable"), desc=desc,
-                               leave=False), start=1):
+                               leave=False, disable=not desc), start=1):
         sig = signals[i]
         # The store hands over open and archived stories; choose_story keeps the reachable ones.
         if learned:
@@ -186,10 +188,10 @@ def storyfold(
 
 def _labels(x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
             rparams: RepairParams, repair_every: int | None, final_repair: bool,
-            name: str, learned: Learned | None = None) -> list[str]:
+            name: str, learned: Learned | None = None, titles: Sequence[str] = ()) -> list[str]:
     desc = f"{name} {'stream' if repair_every else 'batch'}"
     return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc,
-                     learned).labels
+                     learned, titles).labels
 
 
 def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
@@ -245,7 +247,7 @@ def seed_check(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache
     embed(mixed, encode, cache)
     learned = Learned(model, terms_of(mixed)) if model else None
     run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], mixed.leads, params, rparams,
-                    REPAIR_EVERY, True, "seeds", learned)
+                    REPAIR_EVERY, True, "seeds", learned, mixed.titles)
     seed_stories = {s for d, s in zip(mixed.docs, run.labels, strict=True) if d.label == "seed"}
     others = sum(1 for d, s in zip(mixed.docs, run.labels, strict=True)
                  if s in seed_stories and d.label != "seed")
@@ -307,7 +309,7 @@ def main() -> None:
         x, ts, truth = vectors(ds), [d.ts for d in ds.docs], ds.labels
         terms = terms_of(ds)
         held_out, tuned = Learned(lodo[GROUPS[name]], terms), Learned(shipped, terms)
-        run = partial(_labels, x, ts, ds.leads, params, rparams)
+        run = partial(_labels, x, ts, ds.leads, params, rparams, titles=ds.titles)
         methods: dict[str, Callable[[], list[str]]] = {
             "learned-stream": partial(run, args.repair_every, False, name, held_out),
             "learned-batch": partial(run, None, True, name, held_out),

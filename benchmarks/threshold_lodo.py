@@ -1,7 +1,8 @@
 """Leave-one-dataset-out for the product's one-threshold scorer (#13).
 
     nice .venv/bin/python -m benchmarks.threshold_lodo /work/shared/benchmarks \
-        [--datasets giveme5w1h-dev ecbplus UCI-sample] [--repair-every 200]
+        [--datasets giveme5w1h-dev ecbplus UCI-sample] [--repair-every 200] [--jobs N] \
+        [--search threshold threshold_with_body decay_per_log_day name_penalty]
 
 The scorer the product runs (workers.assign.scoring.choose_story) has parameters that were chosen
 by looking at every dev set's score, so its rows in `benchmarks.clustering` are "tuned on it".
@@ -12,19 +13,25 @@ with the best mean BCubed F1 over them are kept (ties: the one nearest the shipp
 the held-out set is scored with those. Printed beside it: the shipped parameters' score (tuned on
 all, this set included) and the best grid point on the set itself (an upper bound, tuned on it).
 
+`--search P...` fits only those parameters and holds the rest at their shipped values: how one
+new parameter fares LODO, beside parameters that were themselves chosen on every set.
+
 A parameter a set cannot see is not searched on it: bodiless sets (UCI) never use
-threshold_with_body, sets without bodies' counterpart never use threshold, and sets whose articles
-share one timestamp (ECB+) never feel the time decay. A run is therefore keyed by the parameters
-its set can see, and each is made once.
+threshold_with_body, sets where every article has a body never use threshold, and sets whose
+articles share one timestamp (ECB+) never feel the time decay. A run is therefore keyed by the
+parameters its set can see, and each is made once.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +43,17 @@ from workers.assign.scoring import AssignParams
 from workers.repair import RepairParams
 
 GRID: dict[str, tuple[float, ...]] = {
-    "threshold": (0.35, 0.4, 0.45, 0.5, 0.55),
-    "threshold_with_body": (0.4, 0.45, 0.5, 0.55, 0.6, 0.65),
+    "threshold": (0.4, 0.45, 0.5, 0.55),
+    "threshold_with_body": (0.45, 0.5, 0.55, 0.6, 0.65),
     "decay_per_log_day": (0.0, 0.02, 0.04, 0.08),
+    "name_penalty": (0.0, 0.05, 0.1),
 }
 Point = tuple[tuple[str, float], ...]
 
 
 def visible(ds: Dataset) -> set[str]:
     """The grid's parameters that can change this set's result."""
-    seen = set()
+    seen = {"name_penalty"}
     if any(ds.leads):
         seen.add("threshold_with_body")
     if not all(ds.leads):
@@ -64,20 +72,37 @@ class Scores:
         self.seen = {name: visible(ds) for name, ds in sets.items()}
         self.done: dict[tuple[str, Point], float] = {}
 
+    def key(self, name: str, point: dict[str, float]) -> tuple[str, Point]:
+        return name, tuple(sorted((k, v) for k, v in point.items() if k in self.seen[name]))
+
+    def run(self, key: tuple[str, Point]) -> float:
+        name, point = key
+        ds = self.sets[name]
+        params = replace(AssignParams(), **dict(point))
+        run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
+                        RepairParams(), self.repair_every, False, "", titles=ds.titles)
+        return float(bcubed(ds.labels, run.labels)[2])
+
     def __call__(self, name: str, point: dict[str, float]) -> float:
-        key = (name, tuple(sorted((k, v) for k, v in point.items() if k in self.seen[name])))
+        key = self.key(name, point)
         if key not in self.done:
-            ds = self.sets[name]
-            params = replace(AssignParams(), **point)
-            run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
-                            RepairParams(), self.repair_every, False, name)
-            self.done[key] = float(bcubed(ds.labels, run.labels)[2])
+            self.done[key] = self.run(key)
         return self.done[key]
 
 
-def grid_points() -> list[dict[str, float]]:
-    names = list(GRID)
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*GRID.values())]
+_SCORES: Scores | None = None  # the forked workers' copy (--jobs)
+
+
+def _run_in_worker(key: tuple[str, Point]) -> float:
+    assert _SCORES is not None
+    return _SCORES.run(key)
+
+
+def grid_points(search: Sequence[str]) -> list[dict[str, float]]:
+    """The grid over the `search` parameters, the others at their shipped values."""
+    fixed = {k: float(getattr(AssignParams(), k)) for k in GRID if k not in search}
+    values = [GRID[k] for k in search]
+    return [fixed | dict(zip(search, v, strict=True)) for v in itertools.product(*values)]
 
 
 def distance_to_shipped(point: dict[str, float]) -> float:
@@ -102,6 +127,9 @@ def main() -> None:
                     default=["giveme5w1h-dev", "ecbplus", "UCI-sample"])
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
+    ap.add_argument("--search", nargs="+", choices=list(GRID), default=list(GRID),
+                    help="parameters to fit; the others keep their shipped values")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs side by side")
     args = ap.parse_args()
 
     encoder: list[Callable[[Sequence[str]], np.ndarray]] = []
@@ -118,17 +146,18 @@ def main() -> None:
 
     sets = {n: embed(LOADERS[n](args.data_dir), encode, args.cache / "onnx-int8")
             for n in args.datasets}
-    scores = Scores(sets, args.repair_every)
-    points = grid_points()
-    runs = {(n, tuple(sorted((k, v) for k, v in p.items() if k in scores.seen[n])))
-            for n in sets for p in points}
-    with tqdm(total=len(runs), desc="grid runs") as bar:
-        for name, point in sorted(runs):
-            scores(name, dict(point))
-            bar.update()
+    global _SCORES
+    scores = _SCORES = Scores(sets, args.repair_every)
+    points = grid_points(args.search)
+    runs = sorted({scores.key(n, p) for n in sets for p in points})
+    # Forked workers share the loaded sets; each run is independent and deterministic.
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
+        results = pool.map(_run_in_worker, runs)
+        for key, f1 in zip(runs, tqdm(results, total=len(runs), desc="grid runs"), strict=True):
+            scores.done[key] = f1
 
     shipped = {k: getattr(AssignParams(), k) for k in GRID}
-    print("grid: " + "; ".join(f"{k} {list(v)}" for k, v in GRID.items()))
+    print("grid: " + "; ".join(f"{k} {list(GRID[k])}" for k in args.search))
     print(f"shipped: {shipped}\n")
     print("| held-out set | parameters chosen without it | its BCubed F1, LODO "
           "| shipped (tuned on all, it included) | best on itself (tuned on it) |")

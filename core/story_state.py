@@ -1,4 +1,5 @@
-"""What the assigner knows of a story: its centroid sum, size, time span and recent member vectors.
+"""What the assigner knows of a story: its centroid sum, size, time span, recent member vectors
+and the names its articles use.
 
 Plain data: the assigner (workers/assign) computes with it, the storage layer
 (core/storage/story_codec.py) stores it.
@@ -38,9 +39,10 @@ class StoryState:
     first_ts: float
     last_ts: float
     # The last MAX_MEMBERS member vectors, oldest first, float16 (ample for cosines, half the bytes).
-    members: npt.NDArray[np.float16] = field(
-        default_factory=lambda: np.zeros((0, 0), np.float16)
-    )
+    members: npt.NDArray[np.float16] = field(default_factory=lambda: np.zeros((0, 0), np.float16))
+    # How many of its articles use each name (capitalised words of headline and lead), the most
+    # used few only; empty for a story stored before states kept them.
+    names: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.members.shape[1:] != (len(self.vector_sum),):

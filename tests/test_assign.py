@@ -19,6 +19,7 @@ from embedding.torch_backend import SentenceTransformerEmbedder
 from workers.assign.scoring import (
     DAY,
     LEAD_SENTENCES,
+    MAX_NAMES,
     ArticleSignal,
     AssignParams,
     absorb,
@@ -181,3 +182,46 @@ def test_state_round_trips_through_redis_hash(seed_signals: list[tuple[str, Arti
     assert np.array_equal(back.members, state.members)
     sig = seed_signals[0][1]
     assert choose_story(sig, [back], PARAMS) == choose_story(sig, [state], PARAMS) == "s1"
+
+
+def _at_cosine(cos: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors at the given cosine."""
+    a = np.zeros(384, np.float32)
+    b = np.zeros(384, np.float32)
+    a[0] = 1.0
+    b[0], b[1] = cos, np.sqrt(1 - cos**2)
+    return a, b
+
+
+def test_a_story_naming_none_of_the_articles_names_needs_a_closer_match() -> None:
+    """Two same-kind events read alike to the model; the places and people differ. Just over the
+    bar, an article joins a story that shares one of its names and starts its own otherwise."""
+    story_vec, article_vec = _at_cosine(PARAMS.threshold_with_body + PARAMS.name_penalty / 2)
+    lead = "A strong earthquake struck near {} on Tuesday, damaging buildings."
+    story = start_story("quake", ArticleSignal(story_vec, T0, "", lead.format("Hokkaido")))
+    assert story.names == {"hokkaido": 1}
+
+    same_place = ArticleSignal(article_vec, T0 + 3600, "", lead.format("Hokkaido"))
+    elsewhere = ArticleSignal(article_vec, T0 + 3600, "", lead.format("Valparaiso"))
+    nameless = ArticleSignal(article_vec, T0 + 3600, "", "a strong earthquake struck on tuesday.")
+    assert choose_story(same_place, [story], PARAMS) == "quake"
+    assert choose_story(elsewhere, [story], PARAMS) is None
+    assert choose_story(nameless, [story], PARAMS) == "quake"  # no names: no evidence either way
+    # A clear match still joins whatever it names: the check is a penalty, not a veto.
+    assert choose_story(ArticleSignal(story_vec, T0, "", lead.format("Valparaiso")), [story],
+                        PARAMS) == "quake"
+
+
+def test_story_names_count_uses_keep_the_most_used_and_round_trip() -> None:
+    vec = np.zeros(384, np.float32)
+    vec[0] = 1.0
+    state = start_story("s", ArticleSignal(vec, T0, "", "Oslo and Bergen."))
+    state = absorb(state, ArticleSignal(vec, T0, "", "Oslo again."))
+    assert state.names == {"oslo": 2, "bergen": 1}
+    many = " ".join(f"Place{chr(97 + i // 26)}{chr(97 + i % 26)}." for i in range(100))
+    state = absorb(state, ArticleSignal(vec, T0, "", many))
+    assert len(state.names) == MAX_NAMES and state.names["oslo"] == 2
+    raw = {k.encode(): v for k, v in encode_state(state).items()}
+    assert decode_state("s", raw).names == state.names
+    del raw[b"names"]  # a state stored before states kept names
+    assert decode_state("s", raw).names == {}

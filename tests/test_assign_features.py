@@ -10,6 +10,7 @@ from workers.assign.evidence import (
     add_article,
     article_terms,
     coverage,
+    proper_names,
     term_weights,
 )
 from workers.assign.join_model import FEATURES, MODEL_PATH, JoinModel, load_join_model
@@ -44,6 +45,19 @@ def test_names_numbers_and_title_case() -> None:
     headline_only = article_terms("Fed Official Says Weak Data Caused By Weather", "")
     assert headline_only.names == frozenset()
     assert {"fed", "weather"} <= headline_only.words
+
+
+def test_proper_names_leave_out_words_capitalised_only_to_open_a_sentence() -> None:
+    title = "Strong earthquake shakes northern Japan"
+    lead = (
+        "Residents of Hakodate were woken by the quake. Hakodate's mayor said schools would close. "
+        "Officials in Tokyo said the Tomari plant was safe."
+    )
+    found = proper_names(title, lead)
+    # "Strong", "Residents", "Officials" only open a sentence; "Hakodate" opens one but is also
+    # capitalised inside one, so it is a name wherever it stands.
+    assert found == {"japan", "hakodate", "tokyo", "tomari"}
+    assert found < article_terms(title, lead).names  # the looser rule keeps the openers
 
 
 def test_follow_up_shares_more_evidence_than_a_same_subject_event() -> None:

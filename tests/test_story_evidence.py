@@ -1,14 +1,28 @@
 """The error kinds of issue #13 through the real worker (make_worker: int8 model, real Redis), with
 texts written for this test: a follow-up angle of an event joins its story; a different event on
-the same subject days later does not; a site's index page never joins a story and ends `failed`
-with a reason that says so, counted in the metrics."""
+the same subject days later does not, nor one of the same kind the same day elsewhere; a site's
+index page never joins a story and ends `failed` with a reason that says so, counted in the
+metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
+from embedding.onnx_int8 import OnnxInt8Embedder
+from workers.assign.scoring import (
+    LEAD_SENTENCES,
+    ArticleSignal,
+    AssignParams,
+    article_vector,
+    choose_story,
+    scores,
+    start_story,
+    threshold_for,
+)
+from workers.extract import extract
 from workers.runner import Worker
 
 LAUNCH = {
@@ -73,6 +87,52 @@ INDEX_PAGE = {
 }
 
 
+# Two earthquakes the same morning, half a world apart, told the same way: the model scores the
+# second 0.526 against the first (over the 0.5 bar); they name no place or company in common,
+# which costs it name_penalty (0.05).
+JAPAN_QUAKE = {
+    "source": "wire-a",
+    "published_at": "2025-06-03T05:00:00Z",
+    "title": "Strong earthquake shakes northern Japan, buildings damaged in Hakodate",
+    "text": (
+        "A magnitude 6.4 earthquake struck off the coast of Hokkaido early on Tuesday, damaging"
+        " buildings in the port city of Hakodate, Japan's meteorological agency said.\n"
+        "The quake hit at 4:12 a.m. at a depth of 40 kilometres, and a tsunami advisory for the"
+        " Hokkaido coast was lifted two hours later.\n"
+        "Fire officials in Hakodate said eleven people were treated for minor injuries, most of"
+        " them cut by broken glass.\n"
+        "The operator of the Tomari nuclear plant said it had found no irregularities at the site."
+    ),
+}
+PERU_QUAKE = {
+    "source": "paper-b",
+    "published_at": "2025-06-03T11:00:00Z",
+    "title": "Earthquake hits southern Peru, adobe homes collapse near Arequipa",
+    "text": (
+        "A magnitude 6.2 earthquake struck southern Peru on Tuesday morning, collapsing dozens of"
+        " adobe homes in villages near Arequipa, the national emergency institute said.\n"
+        "Landslides blocked several roads into the Colca valley.\n"
+        "Regional officials said fourteen people were treated for injuries, most of them hit by"
+        " falling debris.\n"
+        "The mining company Cerro Verde said its copper output would not be affected."
+    ),
+}
+# The same day, another outlet on the Japanese quake, from another angle.
+HAKODATE = {
+    "source": "paper-c",
+    "published_at": "2025-06-03T12:00:00Z",
+    "title": "Hakodate residents clear debris after Hokkaido quake",
+    "text": (
+        "Residents of Hakodate spent Tuesday clearing broken glass and fallen roof tiles after a"
+        " magnitude 6.4 earthquake shook Hokkaido before dawn.\n"
+        "The city opened three shelters for people whose homes were judged unsafe, and schools"
+        " stayed closed for the day.\n"
+        "Railway services between Hakodate and Sapporo resumed in the afternoon after inspections"
+        " of the track."
+    ),
+}
+
+
 def post(client: TestClient, article: dict[str, str]) -> str:
     response = client.post("/articles", json=article)
     assert response.status_code in (200, 201, 202), response.text
@@ -92,6 +152,32 @@ def test_follow_up_joins_and_a_later_same_subject_event_does_not(
     launch, follow_up, talks = (state(client, i) for i in ids)
     assert launch["story_id"] and launch["story_id"] == follow_up["story_id"]
     assert talks["story_id"] and talks["story_id"] != launch["story_id"]
+
+
+def signal(embedder: OnnxInt8Embedder, article: dict[str, str]) -> ArticleSignal:
+    """What the worker computes for placement: extract, embed headline and lead, combine."""
+    got = extract(text=article["text"], title=article["title"])
+    lead = got.sentences[:LEAD_SENTENCES]
+    title = embedder.encode([got.title])[0] if got.title else None
+    return ArticleSignal(article_vector(title, embedder.encode(lead)), 0.0, got.title or "",
+                         " ".join(lead))
+
+
+def test_a_same_kind_event_elsewhere_the_same_day_starts_its_own_story(
+    client: TestClient, make_worker: Callable[..., Worker], int8: OnnxInt8Embedder
+) -> None:
+    ids = [post(client, a) for a in (JAPAN_QUAKE, PERU_QUAKE, HAKODATE)]
+    make_worker("w1").run(burst=True)
+    japan, peru, hakodate = (state(client, i) for i in ids)
+    assert japan["story_id"] and japan["story_id"] == hakodate["story_id"]
+    assert peru["story_id"] and peru["story_id"] != japan["story_id"]
+    # The model alone would have merged them: it is the name check that keeps them apart.
+    japan_sig, peru_sig = (signal(int8, a) for a in (JAPAN_QUAKE, PERU_QUAKE))
+    story = start_story("japan", japan_sig)
+    unchecked = replace(AssignParams(), name_penalty=0.0)
+    assert scores(peru_sig, [story], unchecked)[0] >= threshold_for(peru_sig, unchecked)
+    assert choose_story(peru_sig, [story], unchecked) == "japan"
+    assert choose_story(peru_sig, [story], AssignParams()) is None
 
 
 def test_index_page_fails_with_its_reason_and_is_counted(

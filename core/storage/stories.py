@@ -19,8 +19,7 @@ from core.records import ArticleStatus
 from core.storage.article_codec import from_ts, missing_vectors
 from core.storage.cold import ColdStore
 from core.storage.story_codec import decode_state, encode_state
-from core.storage.story_index import FIELDS as STATE_CENTROID_FIELDS
-from core.storage.story_index import StoryIndex
+from core.storage.story_index import QUIET_FIELDS, StoryIndex, quiet_state
 from core.storage.story_locks import StoryLocks
 from core.storage.story_reads import StoryReads
 from core.storage.story_records import (
@@ -162,13 +161,12 @@ class Stories(StoryReads):
         if with_members:
             pipe.hgetall(self.keys.story_state(story_id))
         else:
-            pipe.hmget(self.keys.story_state(story_id), *STATE_CENTROID_FIELDS)
+            pipe.hmget(self.keys.story_state(story_id), *QUIET_FIELDS)
         pipe.hget(self.keys.story(story_id), "cold_at")
         pipe.zscore(self.keys.story_articles(story_id), article_id)
         found, cold_at, member = pipe.execute()
         if not with_members:
-            complete = all(v is not None for v in found)
-            found = dict(zip(STATE_CENTROID_FIELDS, found, strict=True)) if complete else {}
+            found = quiet_state(found) or {}
         state = decode_state(story_id, found) if found else None
         return state, bool(cold_at), member is not None
 

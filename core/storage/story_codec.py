@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,6 +17,7 @@ def encode_state(state: StoryState) -> dict[str, bytes]:
         "first_ts": repr(float(state.first_ts)).encode(),
         "last_ts": repr(float(state.last_ts)).encode(),
         "members": np.asarray(state.members, "<f2").tobytes(),
+        "names": json.dumps(state.names, separators=(",", ":"), sort_keys=True).encode(),
     }
 
 
@@ -30,4 +32,5 @@ def decode_state(story_id: str, data: Mapping[bytes, bytes]) -> StoryState:
         first_ts=float(data[b"first_ts"]),
         last_ts=float(data[b"last_ts"]),
         members=members,
+        names=json.loads(data[b"names"]) if data.get(b"names") else {},
     )

@@ -45,6 +45,18 @@ from core.story_state import centroid_cosines
 
 # What the assigner reads of a quiet story (no member vectors: it is scored on its centroid).
 FIELDS = (b"vector_sum", b"size", b"first_ts", b"last_ts")
+# ...and, where the state has them (stories stored before it did have not), the names its
+# articles use (the assigner's name check, workers/assign/scoring.py).
+QUIET_FIELDS = (*FIELDS, b"names")
+
+
+def quiet_state(row: Sequence[bytes | None]) -> dict[bytes, bytes] | None:
+    """An HMGET of QUIET_FIELDS as a state hash; None when a centroid field is missing."""
+    if any(v is None for v in row[: len(FIELDS)]):
+        return None
+    return {f: v for f, v in zip(QUIET_FIELDS, row, strict=True) if v is not None}
+
+
 # The in-memory centroids are normalised once, the exact check divides after the dot product
 # (as assign.scores does): the two differ by float32 rounding, ~1e-7. The margin keeps every story
 # the exact check would accept; a story let through by it is dropped by the exact check.
@@ -79,12 +91,9 @@ def scan_archived_states(
     ids = [i.decode() for i in client.zrangebyscore(keys.stories_active, low, f"({high}")]
     pipe = client.pipeline(transaction=False)
     for sid in ids:
-        pipe.hmget(keys.story_state(sid), *FIELDS)
-    return {
-        sid: dict(zip(FIELDS, row, strict=True))
-        for sid, row in zip(ids, pipe.execute(), strict=True)
-        if all(v is not None for v in row)
-    }
+        pipe.hmget(keys.story_state(sid), *QUIET_FIELDS)
+    found = {sid: quiet_state(row) for sid, row in zip(ids, pipe.execute(), strict=True)}
+    return {sid: state for sid, state in found.items() if state is not None}
 
 
 class StoryIndex:
@@ -143,7 +152,9 @@ class StoryIndex:
             self.refresh()
             ids = [
                 i.decode()
-                for i in self.r.zrangebyscore(self.keys.stories_active, ts - window_s, ts + window_s)
+                for i in self.r.zrangebyscore(
+                    self.keys.stories_active, ts - window_s, ts + window_s
+                )
             ]
             missing = [sid for sid in ids if sid not in self._open]
             if missing:
@@ -183,14 +194,15 @@ class StoryIndex:
             return {}
         pipe = self.r.pipeline(transaction=False)
         for sid in ids:
-            pipe.hmget(self.keys.story_state(sid), *FIELDS)
+            pipe.hmget(self.keys.story_state(sid), *QUIET_FIELDS)
             pipe.zscore(self.keys.stories_active, sid)
         raw = pipe.execute()
         low, high = _quiet_range(ts, window_s, archive_s)
         found = []
         for sid, row, score in zip(ids, raw[::2], raw[1::2], strict=True):
-            if score is not None and low <= score < high and all(v is not None for v in row):
-                found.append((float(score), sid.encode(), sid, dict(zip(FIELDS, row, strict=True))))
+            state = quiet_state(row)
+            if score is not None and low <= score < high and state is not None:
+                found.append((float(score), sid.encode(), sid, state))
         if not found:
             return {}
         sums = np.stack([np.frombuffer(f[3][b"vector_sum"], "<f4") for f in found])

@@ -82,6 +82,22 @@ def names(title: str, lead: str) -> set[str]:
     return out
 
 
+def proper_names(title: str, lead: str) -> set[str]:
+    """names() less the words capitalised only because they open a sentence or the headline
+    ("Strong earthquake shakes...", "Residents said..."): such a word counts when the text also
+    capitalises it inside a sentence ("...said residents of Hakodate" keeps "Hakodate" wherever
+    it opens). What is left names people, places and organisations, which is what tells two
+    events of one kind apart."""
+    openers: set[str] = set()
+    inside: set[str] = set()
+    for segment in (lead, "" if _title_cased(title) else title):
+        for match in _CAP_RE.finditer(segment):
+            before = segment[: match.start()].rstrip(" \t\"'“‘(«[")
+            word = _normalise(match.group().lower())
+            (openers if not before or before[-1] in ".!?:\n" else inside).add(word)
+    return names(title, lead) - (openers - inside)
+
+
 def numbers(text: str) -> set[str]:
     """Numbers of two or more digits (counts, scores, years, sums): "1,200" and "1200" agree."""
     found = (n.replace(",", "") for n in _NUMBER_RE.findall(text))

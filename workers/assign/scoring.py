@@ -14,22 +14,32 @@ difference is the threshold, see AssignParams):
   events of the same kind (two rocket launches, two zoo accidents) look alike in embedding space;
   what tells them apart is mostly that they happened months apart. A follow-up weeks later still
   joins when it is clearly the same story. Headline-only feeds without dates get one shared
-  timestamp, so for them the penalty is zero.
+  timestamp, so for them the penalty is zero;
+- minus name_penalty when the article names things and the story names things, but not one of
+  them the same (names: words its headline and lead capitalise other than to open a sentence,
+  evidence.proper_names). Two earthquakes, two rehab admissions, two airline incidents of one
+  week read alike to the model; the places and people differ. Reports of one event nearly always
+  share a name, so the penalty is small and costs little recall (benchmarks/threshold_lodo.py
+  and docs/benchmarks.md give the numbers).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
 from core.story_state import StoryState, Vector, centroid_cosines, unit_vector
+from workers.assign.evidence import proper_names
 
 LEAD_SENTENCES = 6  # body sentences that go into article_vector (the rest adds noise, not topic)
 MAX_MEMBERS = 64  # recent member vectors kept per story for the max-member term
+MAX_NAMES = 64  # most used names kept per story (bounds the state hash of a big story)
 DAY = 86400.0
 
 _unit = unit_vector
@@ -57,9 +67,13 @@ class ArticleSignal:
     vector: Vector  # (dim,) float32, L2-normalised (see article_vector)
     published_ts: float  # unix seconds: published_at, else arrival time
     title: str = ""
-    # The lead sentences that went into the vector, joined; empty for a headline-only item. Only
-    # its presence is used: it tells which threshold applies.
+    # The lead sentences that went into the vector, joined; empty for a headline-only item. Its
+    # presence tells which threshold applies; its names (with the title's) feed the name check.
     text: str = ""
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(proper_names(self.title, self.text))
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class AssignParams:
     threshold_with_body: float = 0.5
     member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
     decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
+    name_penalty: float = 0.05  # when article and story both name things, none the same
     # Open stories (last article within window_s) are scored with their member vectors; the store
     # loads their whole state. Closed stories stay candidates for archive_s, scored on the
     # centroid alone (the store may load them without `members`): follow-ups weeks or months
@@ -108,7 +123,11 @@ def scores(
     gap_days = np.array([max(article.published_ts - s.last_ts, 0.0) / DAY for s in candidates])
     w = params.member_weight
     score = (1 - w) * centroid + w * best_member
-    return np.asarray(score - params.decay_per_log_day * np.log1p(gap_days), np.float64)
+    unnamed = np.array(
+        [bool(article.names and s.names and article.names.isdisjoint(s.names)) for s in candidates]
+    )
+    score = score - params.decay_per_log_day * np.log1p(gap_days) - params.name_penalty * unnamed
+    return np.asarray(score, np.float64)
 
 
 def choose_story(
@@ -130,7 +149,8 @@ def threshold_for(article: ArticleSignal, params: AssignParams) -> float:
 def start_story(story_id: str, article: ArticleSignal) -> StoryState:
     ts = float(article.published_ts)
     vec = np.asarray(article.vector, np.float32)
-    return StoryState(story_id, vec.copy(), 1, ts, ts, vec[None, :].astype(np.float16))
+    names = _most_used(Counter(article.names))
+    return StoryState(story_id, vec.copy(), 1, ts, ts, vec[None, :].astype(np.float16), names)
 
 
 def absorb(story: StoryState, article: ArticleSignal, max_members: int = MAX_MEMBERS) -> StoryState:
@@ -145,7 +165,13 @@ def absorb(story: StoryState, article: ArticleSignal, max_members: int = MAX_MEM
         min(story.first_ts, ts),
         max(story.last_ts, ts),
         members,
+        _most_used(Counter(story.names) + Counter(article.names)),
     )
+
+
+def _most_used(counts: Mapping[str, int]) -> dict[str, int]:
+    kept = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_NAMES]
+    return dict(sorted(kept))
 
 
 def build_story(story_id: str, articles: Sequence[ArticleSignal]) -> StoryState:
