@@ -7,6 +7,7 @@ Plain data: the assigner (workers/assign) computes with it, the storage layer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,7 @@ class StoryState:
     members: npt.NDArray[np.float16] = field(default_factory=lambda: np.zeros((0, 0), np.float16))
     # How many of its articles use each name (capitalised words of headline and lead), the most
     # used few only; empty for a story stored before states kept them.
-    names: dict[str, int] = field(default_factory=dict)
+    names: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.members.shape[1:] != (len(self.vector_sum),):

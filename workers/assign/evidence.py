@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -87,15 +88,30 @@ def proper_names(title: str, lead: str) -> set[str]:
     ("Strong earthquake shakes...", "Residents said..."): such a word counts when the text also
     capitalises it inside a sentence ("...said residents of Hakodate" keeps "Hakodate" wherever
     it opens). What is left names people, places and organisations, which is what tells two
-    events of one kind apart."""
-    openers: set[str] = set()
-    inside: set[str] = set()
+    events of one kind apart. One pass; it runs for every article the assigner places."""
+    inside: set[str] = set()  # a name capitalised at least once inside a sentence
     for segment in (lead, "" if _title_cased(title) else title):
         for match in _CAP_RE.finditer(segment):
-            before = segment[: match.start()].rstrip(" \t\"'“‘(«[")
-            word = _normalise(match.group().lower())
-            (openers if not before or before[-1] in ".!?:\n" else inside).add(word)
-    return names(title, lead) - (openers - inside)
+            k = match.start() - 1
+            while k >= 0 and segment[k] in _OPENING_MARKS:
+                k -= 1
+            if k >= 0 and segment[k] not in ".!?:\n":
+                word = _name_key(match.group())
+                if word is not None:
+                    inside.add(word)
+    return inside
+
+
+_OPENING_MARKS = frozenset(" \t\"'“‘(«[")
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_key(raw: str) -> str | None:
+    """A capitalised word as names() keeps it (folded), or None where names() drops it."""
+    if raw.isupper() and len(raw) > 5:
+        return None
+    word = _normalise(raw.lower())
+    return word if len(word) >= 2 and word not in _NOT_NAMES else None
 
 
 def numbers(text: str) -> set[str]:

@@ -26,7 +26,6 @@ difference is the threshold, see AssignParams):
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -110,7 +109,9 @@ def reachable(story: StoryState, now_ts: float, params: AssignParams) -> bool:
 def scores(
     article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams
 ) -> npt.NDArray[np.float64]:
-    """Match score of the article against each candidate (compare with threshold_for)."""
+    """Match score of the article against each candidate (compare with threshold_for). The name
+    check is applied to the candidates at or over the bar only: below it, a score is left as
+    the vectors and the time gap make it."""
     if not candidates:
         return np.zeros(0)
     x = np.asarray(article.vector, np.float32)
@@ -123,10 +124,15 @@ def scores(
     gap_days = np.array([max(article.published_ts - s.last_ts, 0.0) / DAY for s in candidates])
     w = params.member_weight
     score = (1 - w) * centroid + w * best_member
-    unnamed = np.array(
-        [bool(article.names and s.names and article.names.isdisjoint(s.names)) for s in candidates]
-    )
-    score = score - params.decay_per_log_day * np.log1p(gap_days) - params.name_penalty * unnamed
+    score = score - params.decay_per_log_day * np.log1p(gap_days)
+    # The name check only lowers a score, so it is made for the candidates that clear the bar
+    # (the others lose either way): reading a story's names costs more than its whole score.
+    bar = threshold_for(article, params)
+    if article.names and params.name_penalty:
+        for k in np.flatnonzero(score >= bar):
+            names = candidates[int(k)].names
+            if names and not any(name in names for name in article.names):
+                score[k] -= params.name_penalty
     return np.asarray(score, np.float64)
 
 
@@ -149,7 +155,7 @@ def threshold_for(article: ArticleSignal, params: AssignParams) -> float:
 def start_story(story_id: str, article: ArticleSignal) -> StoryState:
     ts = float(article.published_ts)
     vec = np.asarray(article.vector, np.float32)
-    names = _most_used(Counter(article.names))
+    names = _with_names({}, article.names)
     return StoryState(story_id, vec.copy(), 1, ts, ts, vec[None, :].astype(np.float16), names)
 
 
@@ -165,13 +171,19 @@ def absorb(story: StoryState, article: ArticleSignal, max_members: int = MAX_MEM
         min(story.first_ts, ts),
         max(story.last_ts, ts),
         members,
-        _most_used(Counter(story.names) + Counter(article.names)),
+        _with_names(story.names, article.names),
     )
 
 
-def _most_used(counts: Mapping[str, int]) -> dict[str, int]:
-    kept = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_NAMES]
-    return dict(sorted(kept))
+def _with_names(counts: Mapping[str, int], names: frozenset[str]) -> dict[str, int]:
+    """A story's name counts with one more article's names; past MAX_NAMES, the most used
+    (ties: alphabetical)."""
+    out = dict(counts)
+    for name in names:
+        out[name] = out.get(name, 0) + 1
+    if len(out) > MAX_NAMES:
+        out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_NAMES])
+    return out
 
 
 def build_story(story_id: str, articles: Sequence[ArticleSignal]) -> StoryState:
