@@ -41,8 +41,9 @@ class StoryState:
     last_ts: float
     # The last MAX_MEMBERS member vectors, oldest first, float16 (ample for cosines, half the bytes).
     members: npt.NDArray[np.float16] = field(default_factory=lambda: np.zeros((0, 0), np.float16))
-    # How many of its articles use each name (capitalised words of headline and lead), the most
-    # used few only; empty for a story stored before states kept them.
+    # How many of its articles name each person, place or organisation in headline or lead
+    # (workers.assign.evidence.proper_names), the most used only; empty for a story stored
+    # before states kept them.
     names: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

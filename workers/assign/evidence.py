@@ -75,10 +75,8 @@ def names(title: str, lead: str) -> set[str]:
     out = set()
     for segment in (lead, "" if _title_cased(title) else title):
         for raw in _CAP_RE.findall(segment):
-            if raw.isupper() and len(raw) > 5:
-                continue  # a shouted word ("BREAKING", "UPDATE"), not an acronym
-            word = _normalise(raw.lower())
-            if len(word) >= 2 and word not in _NOT_NAMES:
+            word = _name_key(raw)
+            if word is not None:
                 out.add(word)
     return out
 
@@ -107,7 +105,8 @@ _OPENING_MARKS = frozenset(" \t\"'“‘(«[")
 
 @lru_cache(maxsize=1 << 16)
 def _name_key(raw: str) -> str | None:
-    """A capitalised word as names() keeps it (folded), or None where names() drops it."""
+    """A capitalised word as a name (lower-cased, folded), or None: sentence furniture, or a
+    shouted word ("BREAKING", "UPDATE"), not an acronym."""
     if raw.isupper() and len(raw) > 5:
         return None
     word = _normalise(raw.lower())
