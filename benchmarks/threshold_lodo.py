@@ -162,7 +162,6 @@ def main() -> None:
     print("| held-out set | parameters chosen without it | its BCubed F1, LODO "
           "| shipped (tuned on all, it included) | best on itself (tuned on it) |")
     print("|---|---|---|---|---|")
-    # * in a row: no other set can see that parameter; it keeps the shipped value.
     for held in sets:
         others = [n for n in sets if n != held]
         chosen, _ = best(points, partial(mean_score, scores, others))

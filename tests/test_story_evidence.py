@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import redis
 from fastapi.testclient import TestClient
 
-from embedding.onnx_int8 import OnnxInt8Embedder
+from core.config import Settings
+from core.keys import Keys
+from core.storage import Storage
 from workers.assign.scoring import (
     LEAD_SENTENCES,
     ArticleSignal,
     AssignParams,
-    article_vector,
     choose_story,
     scores,
     start_story,
     threshold_for,
 )
-from workers.extract import extract
 from workers.runner import Worker
 
 LAUNCH = {
@@ -154,17 +155,16 @@ def test_follow_up_joins_and_a_later_same_subject_event_does_not(
     assert talks["story_id"] and talks["story_id"] != launch["story_id"]
 
 
-def signal(embedder: OnnxInt8Embedder, article: dict[str, str]) -> ArticleSignal:
-    """What the worker computes for placement: extract, embed headline and lead, combine."""
-    got = extract(text=article["text"], title=article["title"])
-    lead = got.sentences[:LEAD_SENTENCES]
-    title = embedder.encode([got.title])[0] if got.title else None
-    return ArticleSignal(article_vector(title, embedder.encode(lead)), 0.0, got.title or "",
-                         " ".join(lead))
+def stored_signal(storage: Storage, article_id: str) -> ArticleSignal:
+    """The article as placement saw it: its stored vector, headline and lead (what a repair
+    rebuilds a story from)."""
+    (row,) = storage.repairs.signal_rows([article_id], LEAD_SENTENCES)
+    (vector,) = storage.articles.article_vectors([article_id])
+    return ArticleSignal(vector, row.ts, row.title, row.lead)
 
 
 def test_a_same_kind_event_elsewhere_the_same_day_starts_its_own_story(
-    client: TestClient, make_worker: Callable[..., Worker], int8: OnnxInt8Embedder
+    client: TestClient, make_worker: Callable[..., Worker], r: redis.Redis, settings: Settings
 ) -> None:
     ids = [post(client, a) for a in (JAPAN_QUAKE, PERU_QUAKE, HAKODATE)]
     make_worker("w1").run(burst=True)
@@ -172,7 +172,8 @@ def test_a_same_kind_event_elsewhere_the_same_day_starts_its_own_story(
     assert japan["story_id"] and japan["story_id"] == hakodate["story_id"]
     assert peru["story_id"] and peru["story_id"] != japan["story_id"]
     # The model alone would have merged them: it is the name check that keeps them apart.
-    japan_sig, peru_sig = (signal(int8, a) for a in (JAPAN_QUAKE, PERU_QUAKE))
+    storage = Storage(r, Keys(settings.key_prefix))
+    japan_sig, peru_sig = (stored_signal(storage, i) for i in ids[:2])
     story = start_story("japan", japan_sig)
     unchecked = replace(AssignParams(), name_penalty=0.0)
     assert scores(peru_sig, [story], unchecked)[0] >= threshold_for(peru_sig, unchecked)

@@ -247,7 +247,7 @@ class StoryOps:
         originals = [a for a in article_ids if a not in copies]
         if not originals:
             return None
-        rows = self.repairs.signal_rows(originals)
+        rows = self.repairs.signal_rows(originals, LEAD_SENTENCES)
         vectors = self.store.article_vectors(originals)
         signals = [
             ArticleSignal(
@@ -261,7 +261,7 @@ class StoryOps:
         return build_story(story_id, signals)
 
     def _headline(self, article_ids: list[str]) -> str:
-        rows = self.repairs.signal_rows(article_ids[:1])
+        rows = self.repairs.signal_rows(article_ids[:1], LEAD_SENTENCES)
         return rows[0].title if rows else ""
 
 

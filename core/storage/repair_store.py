@@ -127,7 +127,10 @@ class RepairStore:
                 )
         return out
 
-    def signal_rows(self, article_ids: list[str]) -> list[SignalRow]:
+    def signal_rows(self, article_ids: list[str], lead_sentences: int) -> list[SignalRow]:
+        """What placement read of each article: headline, time, and its first `lead_sentences`
+        clean sentences (the caller's LEAD_SENTENCES: the names a rebuilt story keeps are the
+        ones its articles brought when placed)."""
         pipe = self.r.pipeline(transaction=False)
         for aid in article_ids:
             pipe.hmget(
@@ -138,7 +141,7 @@ class RepairStore:
         rows = []
         for aid, fields, sentences in zip(article_ids, raw[::2], raw[1::2], strict=True):
             clean_title, title, published, received = (v.decode() if v else "" for v in fields)
-            lead = " ".join(json.loads(sentences)[:5]) if sentences else ""
+            lead = " ".join(json.loads(sentences)[:lead_sentences]) if sentences else ""
             rows.append(
                 SignalRow(
                     aid, float(published or received or time.time()), clean_title or title, lead
