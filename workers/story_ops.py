@@ -7,7 +7,7 @@ workers.repair and workers.summarize.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,7 +31,7 @@ from workers.assign.scoring import (
 )
 from workers.placement import Placement
 from workers.repair import RepairParams, RepairPlan, recluster, reconcile
-from workers.summarize import summarize
+from workers.summarize import summarize_members
 from workers.summarize.source import SourceDoc
 
 log = structlog.get_logger(__name__)
@@ -120,26 +120,34 @@ class StoryOps:
     def summarise(self, story_id: str) -> list[str]:
         """Rewrite the story's summary from its embedded members; returns the articles it made
         `processed` (counted and logged here, whoever asked for the summary)."""
-        def build(members: list[MemberDoc]) -> Summary:
-            # Near-duplicate copies are left out: their original already speaks for them, so a
-            # syndicated story run by five sites is still one source of each fact.
-            members = [m for m in members if not m.duplicate_of]
+
+        def load(members: list[MemberDoc]) -> list[SourceDoc]:
             loaded = self.store.load_extracted([m.article_id for m in members])
-            docs = [
+            return [
                 SourceDoc(
                     article_id=m.article_id,
                     source=m.source,
                     sentences=sentences,
                     vectors=vectors,
                     title=m.title,
-                    # Undated posts are dated by their arrival, as story time is: a weekday
-                    # ("on Monday") is only compared against a date it can be placed from.
-                    published_at=m.published_at or _arrival(m.received_at),
+                    published_at=m.published_at,
                     duplicate_of=m.duplicate_of,
                 )
                 for m, (sentences, vectors) in zip(members, loaded, strict=True)
             ]
-            return summarize(docs)
+
+        def build(members: list[MemberDoc]) -> Summary:
+            # Near-duplicate copies are left out: their original already speaks for them, so a
+            # syndicated story run by five sites is still one source of each fact. Undated
+            # posts are dated by their arrival, as story time is: a weekday ("on Monday") is
+            # only compared against a date it can be placed from.
+            dated = [
+                replace(m, published_at=m.published_at or _arrival(m.received_at))
+                for m in members
+                if not m.duplicate_of
+            ]
+            # Only the articles this worker has not read before in a big story are loaded.
+            return summarize_members(dated, load)
 
         if self.cold is not None and self.stories.is_cold(story_id):
             # Only a job delivered again after its story went cold: its members' sentences are

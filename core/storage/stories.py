@@ -281,6 +281,8 @@ class Stories(StoryReads):
                     or not f["vector_rows"]
                     or not missing_vectors(f),
                     received_at=float(f["received_at"] or 0),
+                    sentence_count=int(f["sentence_count"] or 0),
+                    vector_rows=int(f["vector_rows"] or 0),
                 )
             )
         return out

@@ -56,6 +56,8 @@ class MemberDoc:
     # False while only the lead is embedded (the worker embeds the rest before summarising it).
     embedded: bool = True
     received_at: float = 0.0  # unix seconds of its POST: the POST → processed latency
+    sentence_count: int = 0  # its clean sentences (the summary's core is chosen by these)
+    vector_rows: int = 0  # how many of them have a vector stored
 
 
 def _ready(members: list[MemberDoc]) -> list[MemberDoc]:

@@ -8,49 +8,49 @@
                citing only the outlets that state every detail of it (wording.py, details.py)
     unique     what each outlet alone adds (unique.py)
     headline   the most central title, else the lead fact (headline.py)
+    large      a big story: its core aligned pairwise, later articles against the core's facts
+               (large.py, parts.py), both remembered between updates (memo.py)
 
-Pure: no model calls (the worker computed `SourceDoc.vectors`), no I/O, and the same input gives
-the same output — docs are processed in article_id order and every tie is broken by position.
+Pure but for the memo: no model calls (the worker computed `SourceDoc.vectors`), no I/O, and the
+same input gives the same output — docs are processed in article_id order and every tie is
+broken by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.summary import Summary
-from workers.summarize.align import align
-from workers.summarize.conflicts import find_conflicts
-from workers.summarize.consensus import consensus_facts
-from workers.summarize.headline import choose_headline
-from workers.summarize.large import align_core, split_core
-from workers.summarize.lead import main_event
+from workers.summarize import memo
+from workers.summarize.large import M, identity, later_facts, split_core
+from workers.summarize.parts import compose, core_part
 from workers.summarize.source import SourceDoc
-from workers.summarize.speakers import speaker_conflicts
-from workers.summarize.unique import unique_facts
 from workers.summarize.units import build_story
 
-__all__ = ["summarize"]
+__all__ = ["summarize", "summarize_members"]
 
 
 def summarize(docs: Sequence[SourceDoc]) -> Summary:
-    core, beyond = split_core(docs)
-    story = build_story(core)
-    later = build_story(beyond) if beyond else None
-    if not story.units:
-        title = next((d.title for d in story.docs if d.title), "")
-        return Summary(headline=title or "")
-    # A big story's core stops changing once full: its alignment is remembered (large.py).
-    alignment = align_core(story) if later is not None else align(story)
-    found = find_conflicts(story, alignment.groups, alignment.scores)
-    contested = frozenset().union(*(f.contested_units for f in found))
-    consensus, shown = consensus_facts(story, alignment, contested, main_event(story), later)
-    unique, folded = unique_facts(story, alignment, shown)
-    if later is not None:  # outlets only the later articles bring: counted, not itemised
-        folded += len(set(later.outlets) - set(story.outlets))
-    return Summary(
-        headline=choose_headline(story, consensus),
-        consensus=consensus,
-        unique=unique,
-        folded_sources=folded,
-        conflicts=[f.conflict for f in found] + speaker_conflicts(story),
-    )
+    return summarize_members(docs, lambda wanted: list(wanted))
+
+
+def summarize_members(members: Sequence[M], load: Callable[[list[M]], list[SourceDoc]]) -> Summary:
+    """The summary of a story's members; `load` reads the given members' sentences and vectors
+    (one SourceDoc each, same order). A big story's core and the later articles already seen
+    are remembered (memo.py): only the new articles are loaded."""
+    core, later = split_core(members)
+    if not later:
+        return compose(core_part(build_story(load(core))))
+    key = tuple(sorted((identity(m) for m in core), key=repr))
+    entry = memo.remembered(key, lambda: core_part(build_story(load(core))))
+    wanted = [identity(m) for m in later]
+    known = entry.later
+    missing = [m for m, i in zip(later, wanted, strict=True) if i not in known]
+    if missing or len(known) > len(wanted):
+        found = {
+            identity(m): later_facts(doc, entry.part.centroids)
+            for m, doc in zip(missing, load(missing), strict=True)
+        }
+        # Articles that left the story (moved by a repair) are forgotten with this update.
+        entry.later = known = {i: known[i] if i in known else found[i] for i in wanted}
+    return compose(entry.part, [known[i] for i in wanted])

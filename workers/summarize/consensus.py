@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,12 +18,11 @@ from workers.summarize.align import (
     Alignment,
     particulars,
 )
-from workers.summarize.large import attach
 from workers.summarize.text import MEMO_SIZE, words
 from workers.summarize.units import FactUnit, Story
-from workers.summarize.wording import choose_wording, without_days
+from workers.summarize.wording import Said, choose_wording, without_days
 
-__all__ = ["consensus_facts", "readability", "readable", "without_days"]
+__all__ = ["ChosenFact", "choose_facts", "readability", "readable", "without_days", "word_facts"]
 
 # Enough to tell a story's shared core; beyond this a reader wants the article, not a summary.
 MAX_CONSENSUS = 12
@@ -50,16 +49,21 @@ class _Fact:
     outlets: set[str]
 
 
-def consensus_facts(
-    story: Story,
-    alignment: Alignment,
-    contested: frozenset[int],
-    lead: Sequence[int] = (),
-    later: Story | None = None,
-) -> tuple[list[ConsensusFact], set[int]]:
-    """The consensus lines, reading order, the main event (`lead`, lead.py) first; and the units
-    they show (as wording, backers or variants), which are nobody's unique fact. `later`: a big
-    story's articles beyond its core (large.py), which back or vary the lines."""
+@dataclass(frozen=True)
+class ChosenFact:
+    """A consensus line as the story's core decides it: its clauses there, best-reading first.
+    What the articles beyond a big story's core add to it is read per line (large.py)."""
+
+    units: tuple[int, ...]  # the core's clauses stating it
+    ranked: tuple[Said, ...]  # the same clauses, the best spokesman for the line first
+    main: bool  # the story's main event: the first line
+
+
+def choose_facts(
+    story: Story, alignment: Alignment, contested: frozenset[int], lead: Sequence[int] = ()
+) -> list[ChosenFact]:
+    """The facts worth a consensus line, the main event (`lead`, lead.py) first: facts several
+    independent outlets report, each told once."""
     lead_set = set(lead)
     main = _Fact(sorted(lead_set), {story.units[i].outlet for i in lead_set}) if lead else None
     facts: list[_Fact] = []
@@ -96,25 +100,37 @@ def consensus_facts(
             continue
         elif len(chosen) < MAX_CONSENSUS:
             chosen.append(fact)
+    return [
+        ChosenFact(
+            units=tuple(fact.units),
+            ranked=tuple(
+                Said.of(story.units[i], readable(story.units[i].text))
+                for i in sorted(
+                    fact.units,
+                    key=lambda i: (-_quality(i, fact.units, story, alignment, contested), i),
+                )
+            ),
+            main=fact is main,
+        )
+        for fact in chosen
+    ]
 
-    attached = (
-        attach(later.units, later.vectors, [story.vectors[f.units] for f in chosen])
-        if later is not None
-        else [[] for _ in chosen]
-    )
-    copies = {**story.copies, **(later.copies if later is not None else {})}
-    source_of = {d.article_id: d.source for d in story.docs}
-    if later is not None:
-        source_of.update({d.article_id: d.source for d in later.docs})
+
+def word_facts(
+    chosen: Sequence[ChosenFact],
+    extras: Sequence[Sequence[Said]],
+    copies: Mapping[str, list[str]],
+    source_of: Mapping[str, str],
+) -> tuple[list[ConsensusFact], set[int]]:
+    """The consensus lines, reading order; and the core units they show (as wording, backers or
+    variants), which are nobody's unique fact. `extras`: per chosen fact, the clauses of a big
+    story's articles beyond its core that report it (large.py): they back or vary the line.
+    `copies`: article_id -> its near-duplicates' ids; `source_of`: article_id -> outlet."""
     results: list[tuple[float, int, ConsensusFact]] = []
     shown: set[int] = set()
-    for fact, extra in zip(chosen, attached, strict=True):
-        ranked = sorted(
-            fact.units,
-            key=lambda i: (-_quality(i, fact.units, story, alignment, contested), i),
-        )
-        members = [story.units[i] for i in ranked] + extra
-        wording = choose_wording(members, {id(u): readable(u.text) for u in members})
+    for fact, extra in zip(chosen, extras, strict=True):
+        members = [*fact.ranked, *extra]
+        wording = choose_wording(members)
         if len({u.outlet for u in wording.backers}) + len(wording.variants) < 2:
             continue
         shown.update(fact.units)
@@ -126,7 +142,7 @@ def consensus_facts(
         backing = {u.outlet for u in wording.backers}
         # Reading order: the main event first, then what the articles report first (the lede
         # before background).
-        position = -1.0 if fact is main else float(np.mean([u.position for u in members]))
+        position = -1.0 if fact.main else float(np.mean([s.unit.position for s in members]))
         results.append(
             (
                 position,

@@ -14,7 +14,18 @@ _MAX_HEADLINE_WORDS = 18
 _LEADING_PHRASE_RE = re.compile(r"^(?:In|On|At|After|Amid|During|Following)\b[^,]{0,60},\s+")
 
 
-def choose_headline(story: Story, consensus: list[ConsensusFact]) -> str:
+def choose_headline(central: str | None, story: Story, consensus: list[ConsensusFact]) -> str:
+    """`central`: central_title(story), computed once per core of a big story (parts.py)."""
+    if central is not None:
+        return central
+    if consensus:
+        lead = max(consensus, key=lambda c: c.support)  # max keeps the earliest of equals
+        return trim_to_headline(lead.text)
+    return trim_to_headline(next((d.sentences[0] for d in story.docs if d.sentences), ""))
+
+
+def central_title(story: Story) -> str | None:
+    """The most central of the outlets' own titles that reads as a headline, if any."""
     stems_by_outlet: dict[str, set[str]] = {}
     for unit in story.units:
         stems_by_outlet.setdefault(unit.outlet, set()).update(unit.stems)
@@ -30,12 +41,7 @@ def choose_headline(story: Story, consensus: list[ConsensusFact]) -> str:
         score = spread / (len(stems) * max(len(stems_by_outlet), 1))
         if best is None or score > best[0]:
             best = (score, title)
-    if best is not None:
-        return best[1]
-    if consensus:
-        lead = max(consensus, key=lambda c: c.support)  # max keeps the earliest of equals
-        return trim_to_headline(lead.text)
-    return trim_to_headline(next((d.sentences[0] for d in story.docs if d.sentences), ""))
+    return best[1] if best is not None else None
 
 
 def trim_to_headline(sentence: str) -> str:

@@ -20,3 +20,11 @@ class SourceDoc:
     title: str | None = None
     published_at: datetime | None = None
     duplicate_of: str | None = None  # near-duplicate copies count once as a source
+
+    @property
+    def sentence_count(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def vector_rows(self) -> int:
+        return len(self.vectors)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from core.summary import Variant
 from workers.summarize.dates import WEEKDAYS
-from workers.summarize.details import details, stated
+from workers.summarize.details import Detail, details, stated
 from workers.summarize.text import without_attribution
 from workers.summarize.units import FactUnit
 
@@ -35,6 +35,20 @@ _DAY_PHRASE_RE = re.compile(
     + r"(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:,\s*\d{4})?)?\b"
     r"|,?\s+\bon\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,\s*\d{4})?\b"
 )
+
+
+@dataclass(frozen=True)
+class Said:
+    """A member of a fact group as a wording reads it: computed once per clause (a big story's
+    later clauses are kept this way between updates, large.py)."""
+
+    unit: FactUnit
+    text: str  # the clause as it would be shown (consensus.readable)
+    states: frozenset[Detail]  # every detail the outlet's own text states around it
+
+    @classmethod
+    def of(cls, unit: FactUnit, text: str) -> Said:
+        return cls(unit, text, stated(own_text(unit)))
 
 
 @dataclass(frozen=True)
@@ -72,43 +86,46 @@ def _tidy(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def choose_wording(ranked: Sequence[FactUnit], readable: dict[int, str]) -> Wording:
-    """`ranked`: the group's members, best-reading first; `readable`: each member's clause as it
-    would be shown, by id() of the unit (a big story's later units have indices of their own).
-    Every outlet of the group ends up either backing the wording or as a variant."""
-    stated_by = {id(u): stated(own_text(u)) for u in ranked}
-    best: tuple[int, int, str, list[FactUnit]] | None = None
+def choose_wording(ranked: Sequence[Said]) -> Wording:
+    """`ranked`: the group's members, best-reading first. Every outlet of the group ends up
+    either backing the wording or as a variant."""
+    best: tuple[int, int, str, list[Said]] | None = None
     for rank, author in enumerate(ranked[:_CANDIDATE_AUTHORS]):
-        for cut, text in enumerate(candidate_texts(readable[id(author)]) or [readable[id(author)]]):
+        for cut, text in enumerate(candidate_texts(author.text) or [author.text]):
             needed = details(text)
-            backers = [u for u in ranked if needed <= stated_by[id(u)]]
+            backers = [s for s in ranked if needed <= s.states]
             if author not in backers:
                 continue  # a cut must still be the author's own statement
             # A line that opens on "He …" or "This …" reads only after its article's sentence
             # before: any wording that stands alone is preferred to it.
-            outlets = len({u.outlet for u in backers}) - 100 * _leans_on_context(text)
+            outlets = len({s.unit.outlet for s in backers}) - 100 * _leans_on_context(text)
             key = (outlets, -rank * 10 - cut)
             if best is None or key > (best[0], best[1]):
                 best = (outlets, -rank * 10 - cut, text, backers)
     if best is None:  # no candidate the author itself states (cannot happen; kept total)
         author = ranked[0]
-        best = (1, 0, readable[id(author)], [author])
+        best = (1, 0, author.text, [author])
     _, _, text, backers = best
-    backing = {u.outlet for u in backers}
+    backing = {s.unit.outlet for s in backers}
     variants: dict[str, Variant] = {}
     shown = details(text)
-    for unit in ranked:
+    for said in ranked:
+        unit = said.unit
         if unit.outlet in backing or unit.outlet in variants:
             continue
         values = [d.text for d in unit.values.days] + [q.text for q in unit.values.quantities]
         differing = [v for v in values if not details(v) <= shown]
         variants[unit.outlet] = Variant(
             source=unit.doc.source,
-            text=readable[id(unit)],
+            text=said.text,
             article_id=unit.doc.article_id,
             value=", ".join(dict.fromkeys(differing)),
         )
-    return Wording(text=text, backers=backers, variants=sorted(variants.values(), key=_by_source))
+    return Wording(
+        text=text,
+        backers=[s.unit for s in backers],
+        variants=sorted(variants.values(), key=_by_source),
+    )
 
 
 def _leans_on_context(text: str) -> bool:
