@@ -51,6 +51,34 @@ def test_first_line_that_reads_like_a_headline_is_the_title() -> None:
     assert extract(text=seed_text(0), title="Given").title == "Given"
 
 
+def test_a_date_stamp_is_not_a_headline() -> None:
+    body = (
+        "Fire destroys harbour warehouse in Tolvik\n"
+        "A fire destroyed a grain warehouse on the Tolvik harbour front early on Sunday, the fire "
+        "service said.\nNobody was hurt, but the quay was closed for the day."
+    )
+    # A page's stamp posted as the title: the text's own headline line is taken instead.
+    for stamp in (
+        "18 September 2013 Last updated at 13:59 GMT",
+        "Posted September 26, 2013-3: 47pm Updated September 27, 2013-6: 56am",
+        "11 / 28 / 05",
+        "TOLVIK, July 2, 2013",
+    ):
+        assert extract(text=body, title=stamp).title == "Fire destroys harbour warehouse in Tolvik"
+    # A stamp as the text's first line is no title either; the body still starts after it.
+    stamped = extract(text="Sunday, March 17, 2013 | 5:00 PM\n" + body.split("\n", 1)[1])
+    assert stamped.title is None
+    assert stamped.sentences[0].startswith("A fire destroyed a grain warehouse")
+    # Headlines that carry a date or a number stay.
+    for headline in (
+        "Colts clinch playoff berth with 20-13 win over Chiefs",
+        "Apple event: September 9",
+        "MARKETS RALLY ON MONDAY",
+        "COVID-19 update",
+    ):
+        assert extract(text=body, title=headline).title == headline
+
+
 def test_stray_space_before_punctuation_is_closed() -> None:
     text = joined(extract(text=seed_text(3)))
     assert "tensions ." not in text and " ," not in text

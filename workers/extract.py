@@ -89,15 +89,15 @@ def extract(
     lines = [_normalise_line(line) for line in (text or "").splitlines()]
     lines = [line for line in lines if line]
 
-    found_title = title.strip() if title and title.strip() else None
+    found_title = _headline(title)
     if lines and _reads_like_heading(lines[0]):
         # The first line of posted text is the headline when it reads like one; it is not a
         # sentence of the body either way.
         if found_title is None:
-            found_title = lines[0]
+            found_title = _headline(lines[0])
         lines = lines[1:]
     if found_title is None:
-        found_title = html_title
+        found_title = _headline(html_title)
 
     sentences: list[str] = []
     dropped: list[str] = []
@@ -176,6 +176,32 @@ def _clean_sentence(raw: str) -> str:
 
 def _is_furniture(line: str) -> bool:
     return bool(_CAPTION_RE.search(line) or _CHROME_RE.match(line))
+
+
+# What a page's date stamp is made of: dates, times, zones and the words around them.
+_STAMP_RE = re.compile(
+    r"\b(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
+    r"|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    r"|\d+(?:st|nd|rd|th|[ap]m)?|[ap]\.?\s?m\b\.?|gmt|utc|bst|cet|cest|[ecmp][sd]?t"
+    r"|posted|updated|last|published|modified|on|at|of|by)\b",
+    re.IGNORECASE,
+)
+
+
+def _headline(title: str | None) -> str | None:
+    """The title, unless it is empty or a page's date stamp ("18 September 2013 Last updated at
+    13:59 GMT", "11 / 28 / 05", "INDONESIA, July 2, 2013"): a headline says what happened. A
+    stamp taken for one made reports of unrelated events look alike (they share their form)."""
+    title = title.strip() if title else ""
+    if not title:
+        return None
+    rest = _STAMP_RE.sub(" ", title)
+    words = re.findall(r"[^\W\d_]{2,}", rest)
+    stamp = any(ch.isdigit() for ch in title) and (
+        not words or (len(words) <= 2 and all(w.isupper() for w in words))
+    )
+    return None if stamp else title
 
 
 def _reads_like_heading(line: str) -> bool:
