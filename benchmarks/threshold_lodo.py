@@ -47,13 +47,14 @@ GRID: dict[str, tuple[float, ...]] = {
     "threshold_with_body": (0.45, 0.5, 0.55, 0.6, 0.65),
     "decay_per_log_day": (0.0, 0.02, 0.04, 0.08),
     "name_penalty": (0.0, 0.05, 0.1),
+    "name_share": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
 }
 Point = tuple[tuple[str, float], ...]
 
 
 def visible(ds: Dataset) -> set[str]:
     """The grid's parameters that can change this set's result."""
-    seen = {"name_penalty"}
+    seen = {"name_penalty", "name_share"}
     if any(ds.leads):
         seen.add("threshold_with_body")
     if not all(ds.leads):
@@ -149,6 +150,7 @@ def main() -> None:
         help="parameters to fit; the others keep their shipped values",
     )
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs side by side")
+    ap.add_argument("--table", action="store_true", help="also print every grid point's scores")
     args = ap.parse_args()
 
     encoder: list[Callable[[Sequence[str]], np.ndarray]] = []
@@ -179,6 +181,14 @@ def main() -> None:
             scores.done[key] = f1
 
     shipped = {k: getattr(AssignParams(), k) for k in GRID}
+    if args.table:
+        print("| " + " | ".join(args.search) + " | " + " | ".join(sets) + " |")
+        print("|---" * (len(args.search) + len(sets)) + "|")
+        for point in points:
+            cells = [f"{point[k]:g}" for k in args.search]
+            cells += [f"{scores(n, point):.3f}" for n in sets]
+            print("| " + " | ".join(cells) + " |")
+        print()
     print("grid: " + "; ".join(f"{k} {list(GRID[k])}" for k in args.search))
     print(f"shipped: {shipped}\n")
     print(

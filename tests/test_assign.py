@@ -7,6 +7,7 @@ Uses the session-wide `embedder` fixture from conftest.py (the model is loaded o
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -230,6 +231,31 @@ def test_a_story_naming_none_of_the_articles_names_needs_a_closer_match() -> Non
     # A clear match still joins whatever it names: the check is a penalty, not a veto.
     assert (
         choose_story(ArticleSignal(story_vec, T0, "", lead.format("Valparaiso")), [story], PARAMS)
+        == "quake"
+    )
+
+
+def test_a_stray_members_names_do_not_open_the_story_to_its_event() -> None:
+    """One report of another earthquake got into a story (it scored clearly over the bar); a
+    second report of that other quake, just over the bar, still starts its own story: a name
+    counts as the story's once name_share of its articles use it. A name most of its articles
+    use still lets a close report join."""
+    story_vec, article_vec = _at_cosine(PARAMS.threshold_with_body + PARAMS.name_penalty / 2)
+    lead = "A strong earthquake struck near {} on Tuesday, damaging buildings."
+    story = start_story("quake", ArticleSignal(story_vec, T0, "", lead.format("Hokkaido")))
+    for k in range(1, 4):
+        story = absorb(story, ArticleSignal(story_vec, T0 + k, "", lead.format("Hokkaido")))
+    story = absorb(story, ArticleSignal(story_vec, T0 + 5, "", lead.format("Valparaiso")))
+    assert story.names == {"hokkaido": 4, "valparaiso": 1}
+    assert PARAMS.name_share * story.size > 1  # one article in five is under the share
+
+    second = ArticleSignal(article_vec, T0 + 3600, "", lead.format("Valparaiso"))
+    assert choose_story(second, [story], PARAMS) is None
+    assert choose_story(second, [story], replace(PARAMS, name_share=0.0)) == "quake"
+    assert (
+        choose_story(
+            ArticleSignal(article_vec, T0 + 3600, "", lead.format("Hokkaido")), [story], PARAMS
+        )
         == "quake"
     )
 

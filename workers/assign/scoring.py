@@ -20,7 +20,8 @@ difference is the threshold, see AssignParams):
   evidence.proper_names). Two earthquakes, two rehab admissions, two airline incidents of one
   week read alike to the model; the places and people differ. Reports of one event nearly always
   share a name, so the penalty is small and costs little recall (benchmarks/threshold_lodo.py
-  and docs/benchmarks.md give the numbers).
+  and docs/benchmarks.md give the numbers). A story's name is one at least name_share of its
+  articles use: a stray member does not open the story to its own event's names.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class AssignParams:
     member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
     decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
     name_penalty: float = 0.05  # when article and story both name things, none the same
+    # A story's name counts only once this share of its articles use it: one stray member
+    # (another earthquake's report that got in) does not open the story to that event's names.
+    name_share: float = 0.4
     # Open stories (last article within window_s) are scored with their member vectors; the store
     # loads their whole state. Closed stories stay candidates for archive_s, scored on the
     # centroid alone (the store may load them without `members`): follow-ups weeks or months
@@ -130,10 +134,20 @@ def scores(
     bar = threshold_for(article, params)
     if article.names and params.name_penalty:
         for k in np.flatnonzero(score >= bar):
-            names = candidates[int(k)].names
-            if names and not any(name in names for name in article.names):
+            story = candidates[int(k)]
+            if story.names and not _shares_a_name(article.names, story, params.name_share):
                 score[k] -= params.name_penalty
     return np.asarray(score, np.float64)
+
+
+def _shares_a_name(names: frozenset[str], story: StoryState, share: float) -> bool:
+    """Whether the article names something the story's articles name (at least `share` of them:
+    its own names, not a stray member's)."""
+    shared = [name for name in names if name in story.names]
+    if not shared or share <= 0:
+        return bool(shared)
+    need = max(1, math.ceil(share * story.size - 1e-9))
+    return any(story.names[name] >= need for name in shared)
 
 
 def choose_story(
