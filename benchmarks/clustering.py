@@ -83,12 +83,10 @@ def bcubed(truth: Sequence[str], pred: Sequence[str]) -> tuple[float, float, flo
 
 
 def vectors(ds: Dataset) -> np.ndarray:
-    return np.stack(
-        [
-            article_vector(t if np.any(t) else None, s)
-            for t, s in zip(ds.title_vecs, ds.sent_vecs, strict=True)
-        ]
-    )
+    return np.stack([
+        article_vector(t if np.any(t) else None, s)
+        for t, s in zip(ds.title_vecs, ds.sent_vecs, strict=True)
+    ])
 
 
 # -- storyfold ----------------------------------------------------------------------------------
@@ -109,16 +107,9 @@ class Learned:
 
 
 def storyfold(
-    x: np.ndarray,
-    ts: Sequence[float],
-    leads: Sequence[str],
-    params: AssignParams,
-    rparams: RepairParams,
-    repair_every: int | None,
-    final_repair: bool,
-    desc: str,
-    learned: Learned | None = None,
-    titles: Sequence[str] = (),
+    x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
+    rparams: RepairParams, repair_every: int | None, final_repair: bool, desc: str,
+    learned: Learned | None = None, titles: Sequence[str] = (),
 ) -> Run:
     """The runner's loop without Redis: assign one article at a time in time order, repair
     every `repair_every` assignments over the active window, optionally once more at the end."""
@@ -128,10 +119,8 @@ def storyfold(
     members: dict[str, list[int]] = defaultdict(list)
     story_of: dict[int, str] = {}
     # The headline and lead as the product's placement sees them (the vector, and the names).
-    signals = [
-        ArticleSignal(x[i], float(ts[i]), titles[i] if titles else "", leads[i])
-        for i in range(len(x))
-    ]
+    signals = [ArticleSignal(x[i], float(ts[i]), titles[i] if titles else "", leads[i])
+               for i in range(len(x))]
     repairs = 0
 
     def new_id() -> str:
@@ -145,14 +134,8 @@ def storyfold(
         current = {str(i): story_of[i] for i in window}
         sizes = {sid: st.size for sid, st in stories.items()}
         sums = {sid: st.vector_sum for sid, st in stories.items()}
-        plan = reconcile(
-            current,
-            {str(i): int(c) for i, c in zip(window, labels, strict=True)},
-            new_id,
-            rparams,
-            sizes,
-            sums,
-        )
+        plan = reconcile(current, {str(i): int(c) for i, c in zip(window, labels, strict=True)},
+                         new_id, rparams, sizes, sums)
         touched = set(plan.moves.values()) | set(plan.merges) | set(plan.splits)
         for article, target in plan.moves.items():
             i = int(article)
@@ -173,18 +156,15 @@ def storyfold(
                 members.pop(sid, None)
                 ev.profiles.pop(sid, None)
 
-    for n, i in enumerate(
-        tqdm(np.argsort(np.asarray(ts), kind="stable"), desc=desc, leave=False, disable=not desc),
-        start=1,
-    ):
+    for n, i in enumerate(tqdm(np.argsort(np.asarray(ts), kind="stable"), desc=desc,
+                               leave=False, disable=not desc), start=1):
         sig = signals[i]
         # The store hands over open and archived stories; choose_story keeps the reachable ones.
         if learned:
             terms = learned.terms[i]
             short = shortlist(sig, list(stories.values()), params)
-            sid = choose_story_learned(
-                sig, terms, ev.doc_freq(terms), short, ev.profiles, params, learned.model
-            ).story_id
+            sid = choose_story_learned(sig, terms, ev.doc_freq(terms), short, ev.profiles,
+                                       params, learned.model).story_id
         else:
             sid = choose_story(sig, list(stories.values()), params)
         if sid is None:
@@ -206,22 +186,12 @@ def storyfold(
     return Run([story_of[i] for i in range(len(x))], repairs)
 
 
-def _labels(
-    x: np.ndarray,
-    ts: Sequence[float],
-    leads: Sequence[str],
-    params: AssignParams,
-    rparams: RepairParams,
-    repair_every: int | None,
-    final_repair: bool,
-    name: str,
-    learned: Learned | None = None,
-    titles: Sequence[str] = (),
-) -> list[str]:
+def _labels(x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
+            rparams: RepairParams, repair_every: int | None, final_repair: bool,
+            name: str, learned: Learned | None = None, titles: Sequence[str] = ()) -> list[str]:
     desc = f"{name} {'stream' if repair_every else 'batch'}"
-    return storyfold(
-        x, ts, leads, params, rparams, repair_every, final_repair, desc, learned, titles
-    ).labels
+    return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc,
+                     learned, titles).labels
 
 
 def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
@@ -257,11 +227,9 @@ def bertopic(docs: list[str], x: np.ndarray, min_topic_size: int) -> list[str]:
 
 def row(dataset: str, method: str, truth: list[str], pred: list[str], secs: float) -> str:
     p, r, f = bcubed(truth, pred)
-    return (
-        f"| {dataset} | {method} | {normalized_mutual_info_score(truth, pred):.3f} "
-        f"| {adjusted_rand_score(truth, pred):.3f} | {p:.3f} | {r:.3f} | {f:.3f} "
-        f"| {len(set(pred))} / {len(set(truth))} | {len(truth) / secs:,.0f} |"
-    )
+    return (f"| {dataset} | {method} | {normalized_mutual_info_score(truth, pred):.3f} "
+            f"| {adjusted_rand_score(truth, pred):.3f} | {p:.3f} | {r:.3f} | {f:.3f} "
+            f"| {len(set(pred))} / {len(set(truth))} | {len(truth) / secs:,.0f} |")
 
 
 def timed(fn: Callable[[], list[str]]) -> tuple[list[str], float]:
@@ -270,46 +238,23 @@ def timed(fn: Callable[[], list[str]]) -> tuple[list[str], float]:
     return out, time.perf_counter() - start
 
 
-def seed_check(
-    ds: Dataset,
-    encode: Callable[[Sequence[str]], np.ndarray],
-    cache: Path,
-    params: AssignParams,
-    rparams: RepairParams,
-    model: JoinModel | None,
-) -> str:
+def seed_check(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache: Path,
+               params: AssignParams, rparams: RepairParams, model: JoinModel | None) -> str:
     """The five seed reports mixed into the middle of the stream: one story, nothing else in it."""
     mid = float(np.median([d.ts for d in ds.docs]))
-    mixed = Dataset(
-        ds.name + "+seeds",
-        sorted(ds.docs + load_seeds(SEEDS_DIR, mid), key=lambda d: (d.ts, d.doc_id)),
-    )
+    mixed = Dataset(ds.name + "+seeds", sorted(ds.docs + load_seeds(SEEDS_DIR, mid),
+                                               key=lambda d: (d.ts, d.doc_id)))
     embed(mixed, encode, cache)
     learned = Learned(model, terms_of(mixed)) if model else None
-    run = storyfold(
-        vectors(mixed),
-        [d.ts for d in mixed.docs],
-        mixed.leads,
-        params,
-        rparams,
-        REPAIR_EVERY,
-        True,
-        "seeds",
-        learned,
-        mixed.titles,
-    )
+    run = storyfold(vectors(mixed), [d.ts for d in mixed.docs], mixed.leads, params, rparams,
+                    REPAIR_EVERY, True, "seeds", learned, mixed.titles)
     seed_stories = {s for d, s in zip(mixed.docs, run.labels, strict=True) if d.label == "seed"}
-    others = sum(
-        1
-        for d, s in zip(mixed.docs, run.labels, strict=True)
-        if s in seed_stories and d.label != "seed"
-    )
+    others = sum(1 for d, s in zip(mixed.docs, run.labels, strict=True)
+                 if s in seed_stories and d.label != "seed")
     ok = len(seed_stories) == 1 and others == 0
-    return (
-        f"seed check, {'learned' if model else 'one-threshold'} decision (5 seed reports "
-        f"mixed into {ds.name} at its median date): {len(seed_stories)} story, {others} "
-        f"other articles in it -> {'PASS' if ok else 'FAIL'}"
-    )
+    return (f"seed check, {'learned' if model else 'one-threshold'} decision (5 seed reports "
+            f"mixed into {ds.name} at its median date): {len(seed_stories)} story, {others} "
+            f"other articles in it -> {'PASS' if ok else 'FAIL'}")
 
 
 def main() -> None:
@@ -318,28 +263,15 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", choices=list(LOADERS), default=list(LOADERS))
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--no-bertopic", action="store_true")
-    ap.add_argument(
-        "--bertopic-max",
-        type=int,
-        default=3000,
-        help="BERTopic on the first N documents (stream order) of a larger set",
-    )
+    ap.add_argument("--bertopic-max", type=int, default=3000,
+                    help="BERTopic on the first N documents (stream order) of a larger set")
     ap.add_argument("--no-seeds", action="store_true")
-    ap.add_argument(
-        "--train-on",
-        nargs="+",
-        choices=list(LOADERS),
-        default=list(LOADERS),
-        help="the dev sets the learned decision's LODO fits are trained on",
-    )
+    ap.add_argument("--train-on", nargs="+", choices=list(LOADERS), default=list(LOADERS),
+                    help="the dev sets the learned decision's LODO fits are trained on")
     ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
-    ap.add_argument(
-        "--backend",
-        choices=["torch", "onnx-int8"],
-        default="onnx-int8",
-        help="the embedding backend (STORYFOLD_EMBED_BACKEND) whose vectors to use",
-    )
+    ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="onnx-int8",
+                    help="the embedding backend (STORYFOLD_EMBED_BACKEND) whose vectors to use")
     args = ap.parse_args()
     if args.backend != "torch":  # its own vector cache
         args.cache = args.cache / args.backend
@@ -353,7 +285,7 @@ def main() -> None:
 
             settings = Settings(embed_backend=args.backend, _env_file=None)
             encoder.append(make_embedder(settings).encode)
-        batches = [list(texts[i : i + 256]) for i in range(0, len(texts), 256)]
+        batches = [list(texts[i:i + 256]) for i in range(0, len(texts), 256)]
         return np.concatenate([encoder[0](b) for b in tqdm(batches, desc="embed", leave=False)])
 
     params, rparams = AssignParams(), RepairParams()
@@ -365,19 +297,12 @@ def main() -> None:
     # The learned decision's fits, only when a learned row is asked for (replays are slow).
     learned_rows = any(m.startswith("learned") for m in args.methods)
     replays = [cached_replay(every[n], args.cache) for n in args.train_on] if learned_rows else []
-    lodo = {
-        g: fit(replays, exclude=g if g in {GROUPS[n] for n in args.train_on} else None)
-        if learned_rows
-        else shipped
-        for g in sorted({GROUPS[n] for n in args.datasets})
-    }
+    lodo = {g: fit(replays, exclude=g if g in {GROUPS[n] for n in args.train_on} else None)
+            if learned_rows else shipped for g in sorted({GROUPS[n] for n in args.datasets})}
     print(f"storyfold: {params}\n           {rparams}, repair every {args.repair_every}")
-    print(
-        f"learned decision: shipped {shipped.header.get('date')} threshold "
-        f"{shipped.threshold:.2f}; LODO thresholds "
-        + ", ".join(f"without {g} {m.threshold:.2f}" for g, m in lodo.items())
-        + "\n"
-    )
+    print(f"learned decision: shipped {shipped.header.get('date')} threshold "
+          f"{shipped.threshold:.2f}; LODO thresholds "
+          + ", ".join(f"without {g} {m.threshold:.2f}" for g, m in lodo.items()) + "\n")
     print("| data | method | NMI | ARI | B3 P | B3 R | B3 F1 | clusters found / true | art/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     notes = []

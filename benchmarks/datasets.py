@@ -89,9 +89,8 @@ def load_giveme(data_dir: Path) -> Dataset:
         if isinstance(cluster, str):  # usually a Python-literal string, sometimes already parsed
             cluster = ast.literal_eval(cluster)
         ts = _iso_ts(raw.get("date_publish")) or _iso_ts(raw.get("date_download")) or 0.0
-        docs.append(
-            Doc(raw["dId"], raw["title"] or "", raw["text"] or "", ts, f"ev{cluster['EventId']}")
-        )
+        docs.append(Doc(raw["dId"], raw["title"] or "", raw["text"] or "", ts,
+                        f"ev{cluster['EventId']}"))
     docs.sort(key=lambda d: (d.ts, d.doc_id))
     return Dataset("giveme5w1h-dev", docs)
 
@@ -108,25 +107,16 @@ def load_ecbplus(data_dir: Path) -> Dataset:
     for path in sorted((data_dir / "ecbplus").glob("*.json")):
         raw = json.loads(path.read_text())
         title = raw.get("title") or ""
-        docs.append(
-            Doc(
-                raw["dId"],
-                "" if title == "None" else title,
-                raw["text"] or "",
-                GOOGLENEWS_TS,
-                str(raw["event_id"]),
-            )
-        )
+        docs.append(Doc(raw["dId"], "" if title == "None" else title, raw["text"] or "",
+                        GOOGLENEWS_TS, str(raw["event_id"])))
     docs.sort(key=lambda d: hashlib.sha1(d.doc_id.encode()).hexdigest())
     return Dataset("ecbplus", docs)
 
 
 def load_seeds(seed_dir: Path, ts: float = SEED_TS) -> list[Doc]:
     """The five seed reports as posted: plain text, headline (if any) on the first line."""
-    return [
-        Doc(f"seed:{p.stem}", "", p.read_text(), ts, "seed")
-        for p in sorted(seed_dir.glob("0*.txt"))
-    ]
+    return [Doc(f"seed:{p.stem}", "", p.read_text(), ts, "seed")
+            for p in sorted(seed_dir.glob("0*.txt"))]
 
 
 def with_seeds(ds: Dataset, seed_dir: Path) -> Dataset:
@@ -148,10 +138,8 @@ def load_uci(data_dir: Path) -> Dataset:
     path = data_dir / "uci-news-aggregator-sample" / "uci-news-aggregator.csv"
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    docs = [
-        Doc(f"uci:{r['ID']}", r["TITLE"], "", int(r["TIMESTAMP"]) / 1000.0, r["STORY"])
-        for r in rows[:-1]
-    ]  # the last row is truncated in the sample
+    docs = [Doc(f"uci:{r['ID']}", r["TITLE"], "", int(r["TIMESTAMP"]) / 1000.0, r["STORY"])
+            for r in rows[:-1]]  # the last row is truncated in the sample
     docs.sort(key=lambda d: (d.ts, d.doc_id))
     return Dataset("UCI-sample", docs)
 
@@ -186,7 +174,7 @@ def embed(ds: Dataset, encode: Callable[[Sequence[str]], np.ndarray], cache_dir:
     # An empty headline says nothing when there is a body; alone, it is all there is.
     ds.title_vecs[[i for i, t in enumerate(titles) if not t.strip() and leads[i]]] = 0.0
     bounds = np.cumsum([0] + [len(lead) for lead in leads])
-    ds.sent_vecs = [sv[bounds[i] : bounds[i + 1]].astype(np.float32) for i in range(len(leads))]
+    ds.sent_vecs = [sv[bounds[i]:bounds[i + 1]].astype(np.float32) for i in range(len(leads))]
     ds.leads = [" ".join(lead) for lead in leads]
     ds.titles = titles
     return ds

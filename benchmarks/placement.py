@@ -84,17 +84,8 @@ def _store_all(url: str, prepared: list[Any]) -> None:
         )
 
 
-def _place(
-    url: str,
-    data_dir: str,
-    rounds: int,
-    round_days: float,
-    batch: int,
-    me: int,
-    n: int,
-    start: Any,
-    out: Any,
-) -> None:
+def _place(url: str, data_dir: str, rounds: int, round_days: float, batch: int, me: int,
+           n: int, start: Any, out: Any) -> None:
     from core.config import Settings
     from core.keys import Keys
     from core.logs import configure_logging
@@ -152,26 +143,16 @@ def run_once(args: argparse.Namespace, prepared: list[Any], n: int) -> dict[str,
     from core.storage.embedded import EmbeddedRedis
 
     ctx = mp.get_context("spawn")
-    with (
-        tempfile.TemporaryDirectory(prefix="sf-place-") as tmp,
-        EmbeddedRedis(Path(tmp) / "redis") as server,
-    ):
+    with tempfile.TemporaryDirectory(prefix="sf-place-") as tmp, EmbeddedRedis(
+        Path(tmp) / "redis"
+    ) as server:
         _store_all(server.url, prepared)
         start, out = ctx.Barrier(n + 1), ctx.Queue()
         procs = [
             ctx.Process(
                 target=_place,
-                args=(
-                    server.url,
-                    str(args.data_dir),
-                    args.rounds,
-                    args.round_days,
-                    args.batch,
-                    i,
-                    n,
-                    start,
-                    out,
-                ),
+                args=(server.url, str(args.data_dir), args.rounds, args.round_days, args.batch,
+                      i, n, start, out),
             )
             for i in range(n)
         ]
@@ -202,12 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=8, help="reposts of the 179 articles")
     p.add_argument("--round-days", type=float, default=7.0)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=16,
-        help="articles per assign_many call, as a worker's batch (Settings.worker_batch)",
-    )
+    p.add_argument("--batch", type=int, default=16, help="articles per assign_many call, as a "
+                   "worker's batch (Settings.worker_batch)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each, interleaved")
     args = p.parse_args(argv)
 
@@ -230,14 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     one = next((r["of"] for r in runs if r["workers"] == 1), None)
     t = Table(title=f"Placement alone: {len(prepared)} articles, median of {args.repeats} runs")
-    for c in (
-        "processes",
-        "placements/s (runs)",
-        "median",
-        "stories",
-        "lost / twice",
-        "BCubed F1 vs 1 process",
-    ):
+    for c in ("processes", "placements/s (runs)", "median", "stories", "lost / twice",
+              "BCubed F1 vs 1 process"):
         t.add_column(c)
     for n in args.workers:
         mine = [r for r in runs if r["workers"] == n]
@@ -246,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             ", ".join(f"{r['rate']:.1f}" for r in mine),
             f"{statistics.median(r['rate'] for r in mine):.1f}",
             ", ".join(str(r["stories"]) for r in mine),
-            f"{sum(len(prepared) - r['members'] for r in mine)} / {sum(r['twice'] for r in mine)}",
+            f"{sum(len(prepared) - r['members'] for r in mine)} / "
+            f"{sum(r['twice'] for r in mine)}",
             ", ".join(f"{_bcubed_f1(r['of'], one):.3f}" for r in mine) if one else "-",
         )
     console.print(t)

@@ -54,7 +54,6 @@ the archive), the HDBSCAN repair (it runs on the open window only), the HTTP lay
 counters. This process holds the benchmark's own data (texts, vectors) besides what a worker
 holds: its RSS is an upper bound; the index's size is the worker's part that grows with stories.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -256,7 +255,9 @@ def run(
         parts = breakdown(client, stored)
         per_dataset = article_bytes(client, items)
         aof = sum(f.stat().st_size for f in (work / "redis").glob("*.aof*") if f.is_file())
-        on_disk = sum(f.stat().st_size for f in archive.rglob("*") if f.is_file()) if archive else 0
+        on_disk = (
+            sum(f.stat().st_size for f in archive.rglob("*") if f.is_file()) if archive else 0
+        )
         info = {
             "cold_stories": float(cold_moved),
             "archive_mb": on_disk / 1e6,

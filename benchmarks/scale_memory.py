@@ -82,13 +82,7 @@ def key_type(key: str) -> str:
         return ARTICLE_KEYS.get(suffix, f"article :{suffix}")
     if key.startswith("sf:story:"):
         return STORY_KEYS.get(suffix, f"story :{suffix}")
-    for prefix in (
-        "sf:idx:content:",
-        "sf:idx:url:",
-        "sf:dedup:",
-        "{sf}:feed:size:",
-        "{sf}:worker:",
-    ):
+    for prefix in ("sf:idx:content:", "sf:idx:url:", "sf:dedup:", "{sf}:feed:size:", "{sf}:worker:"):
         if key.startswith(prefix):
             return prefix + "*"
     return key

@@ -80,17 +80,8 @@ class Scores:
         name, point = key
         ds = self.sets[name]
         params = replace(AssignParams(), **dict(point))
-        run = storyfold(
-            self.x[name],
-            [d.ts for d in ds.docs],
-            ds.leads,
-            params,
-            RepairParams(),
-            self.repair_every,
-            False,
-            "",
-            titles=ds.titles,
-        )
+        run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
+                        RepairParams(), self.repair_every, False, "", titles=ds.titles)
         return float(bcubed(ds.labels, run.labels)[2])
 
     def __call__(self, name: str, point: dict[str, float]) -> float:
@@ -120,9 +111,8 @@ def distance_to_shipped(point: dict[str, float]) -> float:
     return float(sum(abs(v - float(getattr(shipped, k))) for k, v in point.items()))
 
 
-def best(
-    points: Sequence[dict[str, float]], score: Callable[[dict[str, float]], float]
-) -> tuple[dict[str, float], float]:
+def best(points: Sequence[dict[str, float]], score: Callable[[dict[str, float]], float]
+         ) -> tuple[dict[str, float], float]:
     ranked = sorted(points, key=lambda p: (-round(score(p), 6), distance_to_shipped(p)))
     return ranked[0], score(ranked[0])
 
@@ -134,21 +124,12 @@ def mean_score(scores: Scores, names: Sequence[str], point: dict[str, float]) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_dir", type=Path)
-    ap.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=list(LOADERS),
-        default=["giveme5w1h-dev", "ecbplus", "UCI-sample"],
-    )
+    ap.add_argument("--datasets", nargs="+", choices=list(LOADERS),
+                    default=["giveme5w1h-dev", "ecbplus", "UCI-sample"])
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
-    ap.add_argument(
-        "--search",
-        nargs="+",
-        choices=list(GRID),
-        default=list(GRID),
-        help="parameters to fit; the others keep their shipped values",
-    )
+    ap.add_argument("--search", nargs="+", choices=list(GRID), default=list(GRID),
+                    help="parameters to fit; the others keep their shipped values")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs side by side")
     ap.add_argument("--table", action="store_true", help="also print every grid point's scores")
     args = ap.parse_args()
@@ -160,16 +141,13 @@ def main() -> None:
             from core.config import Settings
             from embedding.factory import select_backend
 
-            encoder.append(
-                select_backend(Settings(embed_backend="onnx-int8", _env_file=None)).encode
-            )
-        return np.concatenate(
-            [encoder[0](list(texts[i : i + 256])) for i in range(0, len(texts), 256)]
-        )
+            encoder.append(select_backend(Settings(embed_backend="onnx-int8",
+                                                   _env_file=None)).encode)
+        return np.concatenate([encoder[0](list(texts[i:i + 256]))
+                               for i in range(0, len(texts), 256)])
 
-    sets = {
-        n: embed(LOADERS[n](args.data_dir), encode, args.cache / "onnx-int8") for n in args.datasets
-    }
+    sets = {n: embed(LOADERS[n](args.data_dir), encode, args.cache / "onnx-int8")
+            for n in args.datasets}
     global _SCORES
     scores = _SCORES = Scores(sets, args.repair_every)
     points = grid_points(args.search)
@@ -191,10 +169,8 @@ def main() -> None:
         print()
     print("grid: " + "; ".join(f"{k} {list(GRID[k])}" for k in args.search))
     print(f"shipped: {shipped}\n")
-    print(
-        "| held-out set | parameters chosen without it | its BCubed F1, LODO "
-        "| shipped (tuned on all, it included) | best on itself (tuned on it) |"
-    )
+    print("| held-out set | parameters chosen without it | its BCubed F1, LODO "
+          "| shipped (tuned on all, it included) | best on itself (tuned on it) |")
     print("|---|---|---|---|---|")
     for held in sets:
         others = [n for n in sets if n != held]
@@ -203,13 +179,10 @@ def main() -> None:
         # A parameter only the held-out set can see is not fitted by the others: it keeps the
         # shipped value (marked *, which was chosen with this set's score in view).
         blind = scores.seen[held] - set().union(*(scores.seen[n] for n in others))
-        shown = ", ".join(
-            f"{k} {chosen[k]:g}{'*' if k in blind else ''}" for k in GRID if k in scores.seen[held]
-        )
-        print(
-            f"| {held} | {shown} | {scores(held, chosen):.3f} | {scores(held, shipped):.3f} "
-            f"| {top:.3f} ({', '.join(f'{on_itself[k]:g}' for k in GRID)}) |"
-        )
+        shown = ", ".join(f"{k} {chosen[k]:g}{'*' if k in blind else ''}"
+                          for k in GRID if k in scores.seen[held])
+        print(f"| {held} | {shown} | {scores(held, chosen):.3f} | {scores(held, shipped):.3f} "
+              f"| {top:.3f} ({', '.join(f'{on_itself[k]:g}' for k in GRID)}) |")
 
 
 if __name__ == "__main__":

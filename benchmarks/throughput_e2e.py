@@ -79,24 +79,15 @@ class Stack:
     peak_mb: dict[str, float] = field(default_factory=dict)
 
     def sample_memory(self) -> None:
-        for name, svc in (
-            ("api", self.api),
-            *((f"worker{i}", w) for i, w in enumerate(self.workers)),
-        ):
+        for name, svc in (("api", self.api), *((f"worker{i}", w) for i, w in enumerate(self.workers))):
             mb = vm_hwm_mb(svc.pid)
             if mb == mb:  # not NaN
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), mb)
 
 
 @contextmanager
-def stack(
-    work: Path,
-    label: str,
-    backend: str = "torch",  # type: ignore[no-untyped-def]
-    workers: int = 1,
-    embed_threads: int | None = None,
-    max_sentences: int = 0,
-):
+def stack(work: Path, label: str, backend: str = "torch",  # type: ignore[no-untyped-def]
+          workers: int = 1, embed_threads: int | None = None, max_sentences: int = 0):
     from core.storage.embedded import EmbeddedRedis
 
     with ExitStack() as es:
@@ -106,20 +97,12 @@ def stack(
         # Several workers share the cores: by default the cores are split between them (torch
         # keeps its own default); --embed-threads overrides it.
         threads = {"embed_threads": embed_threads or max(1, (os.cpu_count() or 1) // workers)}
-        env = service_env(
-            server.url,
-            port=port,
-            host="127.0.0.1",
-            embed_backend=backend,
-            data_dir=str(work / "data"),
-            summary_max_sentences=max_sentences,
-            **threads,
-        )
+        env = service_env(server.url, port=port, host="127.0.0.1", embed_backend=backend,
+                          data_dir=str(work / "data"), summary_max_sentences=max_sentences,
+                          **threads)
         api = Service(f"api-{label}", ["api"], env, work)
-        procs = [
-            Service(f"worker-{label}-{i}", ["worker", "--name", f"bench-{label}-{i}"], env, work)
-            for i in range(workers)
-        ]
+        procs = [Service(f"worker-{label}-{i}", ["worker", "--name", f"bench-{label}-{i}"], env,
+                         work) for i in range(workers)]
         api.start()
         es.callback(api.stop)
         for worker in procs:
@@ -130,11 +113,8 @@ def stack(
         client = redis.Redis(unix_socket_path=server.url.removeprefix("unix://"))
         s = Stack(server.url, base, api, procs, client)
         # Warm-up: the worker has loaded its model once it has processed one article.
-        warm = {
-            "id": f"warmup-{label}",
-            "source": "warmup",
-            "text": "Warm-up article. It is posted once so the worker has its model loaded.",
-        }
+        warm = {"id": f"warmup-{label}", "source": "warmup",
+                "text": "Warm-up article. It is posted once so the worker has its model loaded."}
         httpx.post(f"{base}/articles", json=warm, timeout=30).raise_for_status()
 
         def warmed() -> bool:
@@ -246,42 +226,30 @@ def proc_cpu_s(pid: int | None) -> float:
         return float("nan")
 
 
-def run_end_to_end(
-    docs: list[Doc],
-    work: Path,
-    steady_s: float,
-    rate: float,
-    timeout_s: float,
-    backend: str,
-    workers: int = 1,
-    embed_threads: int | None = None,
-    max_sentences: int = 0,
-) -> EndToEnd:
+def run_end_to_end(docs: list[Doc], work: Path, steady_s: float, rate: float,
+                   timeout_s: float, backend: str, workers: int = 1,
+                   embed_threads: int | None = None, max_sentences: int = 0) -> EndToEnd:
     out = EndToEnd(backend=backend, n=len(docs), workers=workers, max_sentences=max_sentences)
-    console.print(
-        f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker processes"
-    )
-    with (
-        stack(work, f"burst-{backend}", backend, workers, embed_threads, max_sentences) as s,
-        httpx.Client(timeout=60) as http,
-    ):
+    console.print(f"[bold]1a. burst ({backend})[/]: {len(docs)} articles through api + worker "
+                  "processes")
+    with stack(work, f"burst-{backend}", backend, workers, embed_threads, max_sentences) as s, \
+            httpx.Client(timeout=60) as http:
         poller = Poller(s.client)
         poller.start()
-        cpu0 = {"api": proc_cpu_s(s.api.pid), "worker": sum(proc_cpu_s(w.pid) for w in s.workers)}
+        cpu0 = {"api": proc_cpu_s(s.api.pid),
+                "worker": sum(proc_cpu_s(w.pid) for w in s.workers)}
         bodies = [body(d, "b-") for d in docs]
         t0 = time.monotonic()
         for i in range(0, len(bodies), POST_CHUNK):
-            chunk = bodies[i : i + POST_CHUNK]
+            chunk = bodies[i:i + POST_CHUNK]
             http.post(f"{s.base}/articles", json=chunk).raise_for_status()
             poller.track([b["id"] for b in chunk])
         with tqdm(total=len(bodies), desc="processed", unit="art") as bar:
             poller.wait_all(len(bodies), timeout_s, bar)
         poller.stop.set()
         poller.join()
-        out.cpu_s = {
-            "api": proc_cpu_s(s.api.pid) - cpu0["api"],
-            "worker": sum(proc_cpu_s(w.pid) for w in s.workers) - cpu0["worker"],
-        }
+        out.cpu_s = {"api": proc_cpu_s(s.api.pid) - cpu0["api"],
+                     "worker": sum(proc_cpu_s(w.pid) for w in s.workers) - cpu0["worker"]}
         ok = [b["id"] for b in bodies if b["id"] not in poller.failed]
         out.failed = len(poller.failed)
         out.unfinished = len([a for a in ok if a not in poller.processed])
@@ -296,13 +264,11 @@ def run_end_to_end(
         pool = list(docs)
         random.Random(7).shuffle(pool)
         pool = pool[:n]
-        console.print(
-            f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a fresh stack"
-        )
-        with (
-            stack(work, f"steady-{backend}", backend, workers, embed_threads, max_sentences) as s,
-            httpx.Client(timeout=30) as http,
-        ):
+        console.print(f"[bold]1b. steady ({backend})[/]: {n} articles open-loop at {rate}/s on a "
+                      "fresh stack")
+        with stack(work, f"steady-{backend}", backend, workers, embed_threads,
+                   max_sentences) as s, \
+                httpx.Client(timeout=30) as http:
             poller = Poller(s.client, 0.05)
             poller.start()
             due_at: dict[str, float] = {}

@@ -86,12 +86,8 @@ class EmbedRow:
         return self.sentences / self.seconds
 
 
-def run_embedding(
-    docs: list[Doc],
-    batch_sizes: Sequence[int],
-    worker_batch: int,
-    backends: Sequence[str] = ("torch",),
-) -> tuple[dict[str, float], list[EmbedRow]]:
+def run_embedding(docs: list[Doc], batch_sizes: Sequence[int], worker_batch: int,
+                  backends: Sequence[str] = ("torch",)) -> tuple[dict[str, float], list[EmbedRow]]:
     import torch
 
     from embedding.torch_backend import SentenceTransformerEmbedder
@@ -103,10 +99,8 @@ def run_embedding(
     tok = emb._model.tokenizer
     lengths = [len(ids) for ids in tok(sentences, truncation=True, max_length=256)["input_ids"]]
     mean_tokens = statistics.fmean(lengths)
-    console.print(
-        f"[bold]3. embedding[/]: {len(sentences)} sentences, "
-        f"{mean_tokens:.1f} tokens each; torch threads {torch.get_num_threads()}"
-    )
+    console.print(f"[bold]3. embedding[/]: {len(sentences)} sentences, "
+                  f"{mean_tokens:.1f} tokens each; torch threads {torch.get_num_threads()}")
     peak = matmul_peak_flops()
     limit = peak / (MFLOP_PER_TOKEN * mean_tokens)
     emb.encode(sentences[:64])  # warm-up
@@ -121,33 +115,23 @@ def run_embedding(
     calls = []
     for i in range(0, len(extracted), worker_batch):
         texts: list[str] = []
-        for ex in extracted[i : i + worker_batch]:
+        for ex in extracted[i:i + worker_batch]:
             texts += [ex.title, *ex.sentences] if ex.title else list(ex.sentences)
         calls.append(texts)
     t = time.perf_counter()
     for texts in tqdm(calls, desc="worker-style calls"):
         emb.encode(texts)
-    rows.append(
-        EmbedRow(
-            f"per stream batch of {worker_batch} articles (+titles), batch 64",
-            sum(map(len, calls)),
-            time.perf_counter() - t,
-        )
-    )
+    rows.append(EmbedRow(f"per stream batch of {worker_batch} articles (+titles), batch 64",
+                         sum(map(len, calls)), time.perf_counter() - t))
     # Shuffled into one call of batch 64 vs length-sorted: sentence-transformers sorts inside
     # encode(), so this shows the padding cost only when calls are split by arrival order.
     shuffled = list(sentences)
     random.Random(3).shuffle(shuffled)
     t = time.perf_counter()
     for i in range(0, len(shuffled), 64):
-        emb.encode(shuffled[i : i + 64])
-    rows.append(
-        EmbedRow(
-            "calls of 64 in arrival order (no cross-call sort)",
-            len(shuffled),
-            time.perf_counter() - t,
-        )
-    )
+        emb.encode(shuffled[i:i + 64])
+    rows.append(EmbedRow("calls of 64 in arrival order (no cross-call sort)", len(shuffled),
+                         time.perf_counter() - t))
     if "onnx-int8" in backends:
         from core.config import Settings
         from embedding.factory import select_backend as make_embedder
@@ -160,20 +144,10 @@ def run_embedding(
         t = time.perf_counter()
         for texts in tqdm(calls, desc="worker-style calls (int8)"):
             int8.encode(texts)
-        rows.append(
-            EmbedRow(
-                f"onnx-int8, per stream batch of {worker_batch} articles (+titles)",
-                sum(map(len, calls)),
-                time.perf_counter() - t,
-            )
-        )
-    info = {
-        "sentences": len(sentences),
-        "tokens": mean_tokens,
-        "peak_gflops": peak / 1e9,
-        "limit": limit,
-        "p95_tokens": float(np.percentile(lengths, 95)),
-    }
+        rows.append(EmbedRow(f"onnx-int8, per stream batch of {worker_batch} articles (+titles)",
+                             sum(map(len, calls)), time.perf_counter() - t))
+    info = {"sentences": len(sentences), "tokens": mean_tokens, "peak_gflops": peak / 1e9,
+            "limit": limit, "p95_tokens": float(np.percentile(lengths, 95))}
     return info, rows
 
 
@@ -189,7 +163,6 @@ class Timers:
                 return fn(*a, **kw)
             finally:
                 self.s[name] = self.s.get(name, 0.0) + time.perf_counter() - t
-
         return timed
 
 
@@ -219,7 +192,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         with TestClient(create_app(settings)) as http:
             bodies = [body(d, "p-") for d in docs]
             for i in range(0, len(bodies), POST_CHUNK):
-                http.post("/articles", json=bodies[i : i + POST_CHUNK]).raise_for_status()
+                http.post("/articles", json=bodies[i:i + POST_CHUNK]).raise_for_status()
         keys = Keys(settings.key_prefix)
         from embedding.factory import make_embedders
 
@@ -227,15 +200,9 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
         runner.one_blas_thread()  # as `storyfold worker` does
         embedder = TimedEmbedder(lead, timers, f"embed headline + lead ({settings.embed_backend})")
         summary_embedder = TimedEmbedder(
-            rest, timers, f"embed other sentences ({settings.summary_embed_backend})"
-        )
-        w = build_worker(
-            settings,
-            Storage(r, keys),
-            name="breakdown",
-            embedder=embedder,
-            summary_embedder=summary_embedder,
-        )
+            rest, timers, f"embed other sentences ({settings.summary_embed_backend})")
+        w = build_worker(settings, Storage(r, keys), name="breakdown", embedder=embedder,
+                         summary_embedder=summary_embedder)
         w.lead.originals_of = timers.wrap("near-dup check", w.lead.originals_of)  # type: ignore[method-assign]
         w.ops.assign_many = timers.wrap("assign", w.ops.assign_many)  # type: ignore[method-assign]
         w.ops.summarise = timers.wrap("summarise", w.ops.summarise)  # type: ignore[method-assign]
@@ -254,9 +221,7 @@ def run_breakdown(docs: list[Doc], work: Path) -> tuple[float, int, dict[str, fl
                 while jobs := queue.read_new(w.name, batch, None):
                     result = stage(jobs)
                     w.ops.repair_if_due()
-                    done += len(result.failed) + (
-                        len(result.processed) if stage == w.summarise else 0
-                    )
+                    done += len(result.failed) + (len(result.processed) if stage == w.summarise else 0)
             total = time.perf_counter() - t
         finally:
             lead_stage.extract = original_extract  # type: ignore[attr-defined]

@@ -54,12 +54,10 @@ GROUPS = {
 
 
 def vectors(ds: Dataset) -> np.ndarray:
-    return np.stack(
-        [
-            article_vector(t if np.any(t) else None, s)
-            for t, s in zip(ds.title_vecs, ds.sent_vecs, strict=True)
-        ]
-    )
+    return np.stack([
+        article_vector(t if np.any(t) else None, s)
+        for t, s in zip(ds.title_vecs, ds.sent_vecs, strict=True)
+    ])
 
 
 def terms_of(ds: Dataset) -> list[ArticleTerms]:
@@ -116,18 +114,11 @@ def replay(ds: Dataset) -> Replay:
             ys.extend(int(s.story_id == labels[i]) for s in short)
             owners.extend([n] * len(short))
         label = labels[i]
-        stories[label] = (
-            absorb(stories[label], sig) if label in stories else start_story(label, sig)
-        )
+        stories[label] = absorb(stories[label], sig) if label in stories else start_story(label, sig)
         ev.join(label, terms[i])
         ev.seen(terms[i])
-    return Replay(
-        ds.name,
-        np.vstack(rows) if rows else np.zeros((0, len(FEATURES))),
-        np.asarray(ys),
-        np.asarray(owners),
-        np.asarray(has_story),
-    )
+    return Replay(ds.name, np.vstack(rows) if rows else np.zeros((0, len(FEATURES))),
+                  np.asarray(ys), np.asarray(owners), np.asarray(has_story))
 
 
 def _code_key() -> str:
@@ -177,9 +168,8 @@ def _best_threshold(model: JoinModel, replays: Sequence[Replay], shares: Sequenc
     return float(grid[int(np.argmax(score))])
 
 
-def fit(
-    replays: Sequence[Replay], exclude: str | None = None, header: dict[str, object] | None = None
-) -> JoinModel:
+def fit(replays: Sequence[Replay], exclude: str | None = None, header: dict[str, object]
+        | None = None) -> JoinModel:
     """Logistic regression over the replays, leaving out dataset group `exclude`."""
     used = [r for r in replays if GROUPS.get(r.name, r.name) != exclude and len(r.y)]
     shares = _weights(used)
@@ -189,9 +179,8 @@ def fit(
     mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
     lr = LogisticRegression(C=1.0, max_iter=2000)
     lr.fit((x - mean) / scale, y, sample_weight=w * len(y))
-    model = JoinModel(
-        mean, scale, lr.coef_[0].astype(np.float64), float(lr.intercept_[0]), 0.5, header or {}
-    )
+    model = JoinModel(mean, scale, lr.coef_[0].astype(np.float64), float(lr.intercept_[0]), 0.5,
+                      header or {})
     theta = _best_threshold(model, used, shares)
     return JoinModel(mean, scale, model.coef, model.intercept, theta, model.header)
 
@@ -206,9 +195,8 @@ def load(names: Sequence[str], data_dir: Path, cache: Path, backend: str) -> lis
 
             settings = Settings(embed_backend=backend, _env_file=None)
             encoder.append(select_backend(settings).encode)
-        return np.concatenate(
-            [encoder[0](list(texts[i : i + 256])) for i in range(0, len(texts), 256)]
-        )
+        return np.concatenate([encoder[0](list(texts[i:i + 256]))
+                               for i in range(0, len(texts), 256)])
 
     return [embed(LOADERS[n](data_dir), encode, cache) for n in names]
 
@@ -219,25 +207,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache/storyfold/bench")
     ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="onnx-int8")
-    ap.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=list(LOADERS),
-        default=list(LOADERS),
-        help="the dev sets to train on (a GoogleNews replay takes ~10 min on 2 cores)",
-    )
+    ap.add_argument("--datasets", nargs="+", choices=list(LOADERS), default=list(LOADERS),
+                    help="the dev sets to train on (a GoogleNews replay takes ~10 min on 2 cores)")
     args = ap.parse_args()
     cache = args.cache / args.backend if args.backend != "torch" else args.cache
-    replays = [
-        cached_replay(ds, cache) for ds in load(args.datasets, args.data_dir, cache, args.backend)
-    ]
+    replays = [cached_replay(ds, cache) for ds in load(args.datasets, args.data_dir, cache,
+                                                        args.backend)]
     header = {
         "script": "benchmarks/train_assign.py",
         "data": [f"{r.name} ({len(r.has_story)} articles, {len(r.y)} examples)" for r in replays],
         "backend": args.backend,
         "date": dt.date.today().isoformat(),
         "retrain": "python -m benchmarks.train_assign /work/shared/benchmarks --datasets "
-        + " ".join(args.datasets),
+                   + " ".join(args.datasets),
     }
     model = fit(replays, header=header)
     args.out.write_text(model.to_json())

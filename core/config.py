@@ -104,9 +104,7 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(10.0, gt=0)  # connect / read / whole response
     fetch_max_bytes: int = Field(5_000_000, gt=0)  # a feed or page body larger than this is refused
     fetch_max_redirects: int = Field(5, ge=0)
-    fetch_host_interval_s: float = Field(
-        1.0, ge=0
-    )  # at least this long between two requests to a host
+    fetch_host_interval_s: float = Field(1.0, ge=0)  # at least this long between two requests to a host
     # Sources (feeds followed).
     source_poll_seconds: int = Field(900, gt=0)  # default interval between two polls of a feed
     source_min_poll_seconds: int = Field(60, gt=0)  # the least a POST /sources may ask for

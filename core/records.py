@@ -60,8 +60,6 @@ def check_http_url(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
     return value
-
-
 # RFC 3339, the years 1900 to 2200 as written; the offset may be left out (then it is UTC).
 DATE_TIME_PATTERN = (
     r"^(?:19[0-9]{2}|2[01][0-9]{2}|2200)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"

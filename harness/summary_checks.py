@@ -116,7 +116,7 @@ def details(line: str) -> set[tuple[str, str]]:
 
 
 def _compound_numbers(token: str) -> set[tuple[str, str]]:
-    """ "six-year" states 6: the token pattern keeps a hyphenated word whole."""
+    """"six-year" states 6: the token pattern keeps a hyphenated word whole."""
     parts = token.lower().split("-") if "-" in token else []
     return {("num", _NUMBER_WORDS[p]) for p in parts if p in _NUMBER_WORDS}
 

@@ -27,9 +27,7 @@ def test_an_extracted_article_hash_is_compact_and_keeps_every_field(r: redis.Red
     store = Store(r, KEYS)
     title = "Cologne police say they are investigating New Year's Eve assaults near the station"
     url = "https://news.example.com/europe/2026/01/02/cologne-police-investigation-new-years-eve"
-    body = " ".join(
-        f"Sentence {i} of a long article about the Cologne investigation." for i in range(60)
-    )
+    body = " ".join(f"Sentence {i} of a long article about the Cologne investigation." for i in range(60))
     accepted = store.add_article(
         ArticleIn(
             id="a-long-id-" + "x" * 60,
@@ -45,9 +43,7 @@ def test_an_extracted_article_hash_is_compact_and_keeps_every_field(r: redis.Red
     assert before is not None and before.text == body
     posted_bytes = r.memory_usage(key)
 
-    sentences = [
-        f"Sentence {i} of a long article about the Cologne investigation." for i in range(60)
-    ]
+    sentences = [f"Sentence {i} of a long article about the Cologne investigation." for i in range(60)]
     vectors = np.ones((3, 384), np.float32)
     store.save_extracted(accepted.id, title, sentences, vectors, np.ones(384, np.float32))
 

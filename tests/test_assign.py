@@ -119,17 +119,8 @@ def test_seeds_mixed_with_other_news_form_one_story_with_nothing_else(
     seed_signals: list[tuple[str, ArticleSignal]], other_signals: dict[str, ArticleSignal]
 ) -> None:
     others = list(other_signals.items())
-    interleaved = [
-        seed_signals[0],
-        others[0],
-        seed_signals[1],
-        others[1],
-        others[2],
-        seed_signals[2],
-        others[3],
-        seed_signals[3],
-        seed_signals[4],
-    ]
+    interleaved = [seed_signals[0], others[0], seed_signals[1], others[1], others[2],
+                   seed_signals[2], others[3], seed_signals[3], seed_signals[4]]
     # Distractors arriving after the seed story is complete meet its strongest pull.
     for mixed in (interleaved, [*seed_signals, *others], [*others, *seed_signals]):
         story_of, _ = _stream(mixed)
@@ -154,20 +145,11 @@ def test_headlines_and_long_articles_share_one_configuration(
     items = [*seed_signals, *other_signals.items()]
     items += [(name, _headline(embedder, title, T0 + 7200)) for name, title in feed]
     # A second long report of the match from another outlet, after the headlines.
-    items.append(
-        (
-            "football_2",
-            _signal(
-                embedder,
-                """Saka, Rice and Martinelli on target as Arsenal see off Villa
+    items.append(("football_2", _signal(embedder, """Saka, Rice and Martinelli on target as Arsenal see off Villa
 Arsenal moved top of the table with a 3-1 home win over Aston Villa on Saturday after falling
 behind to an early Ollie Watkins goal.
 Bukayo Saka levelled before the interval and Declan Rice headed the hosts ahead from a corner.
-Gabriel Martinelli added a third on the break deep into stoppage time.""",
-                T0 + 9000,
-            ),
-        )
-    )
+Gabriel Martinelli added a third on the break deep into stoppage time.""", T0 + 9000)))
     story_of, _ = _stream(items)
     seed_story = story_of[seed_signals[0][0]]
     assert story_of["h_call_1"] == seed_story
@@ -190,9 +172,7 @@ def test_time_decay_and_windows() -> None:
     assert choose_story(ArticleSignal(vec, T0 + 800 * DAY), [story], PARAMS) is None
 
 
-def test_state_round_trips_through_redis_hash(
-    seed_signals: list[tuple[str, ArticleSignal]],
-) -> None:
+def test_state_round_trips_through_redis_hash(seed_signals: list[tuple[str, ArticleSignal]]) -> None:
     state = start_story("s1", seed_signals[0][1])
     for _, sig in seed_signals[1:]:
         state = absorb(state, sig)
@@ -229,10 +209,8 @@ def test_a_story_naming_none_of_the_articles_names_needs_a_closer_match() -> Non
     assert choose_story(elsewhere, [story], PARAMS) is None
     assert choose_story(nameless, [story], PARAMS) == "quake"  # no names: no evidence either way
     # A clear match still joins whatever it names: the check is a penalty, not a veto.
-    assert (
-        choose_story(ArticleSignal(story_vec, T0, "", lead.format("Valparaiso")), [story], PARAMS)
-        == "quake"
-    )
+    assert choose_story(ArticleSignal(story_vec, T0, "", lead.format("Valparaiso")), [story],
+                        PARAMS) == "quake"
 
 
 def test_a_stray_members_names_do_not_open_the_story_to_its_event() -> None:
@@ -252,12 +230,8 @@ def test_a_stray_members_names_do_not_open_the_story_to_its_event() -> None:
     second = ArticleSignal(article_vec, T0 + 3600, "", lead.format("Valparaiso"))
     assert choose_story(second, [story], PARAMS) is None
     assert choose_story(second, [story], replace(PARAMS, name_share=0.0)) == "quake"
-    assert (
-        choose_story(
-            ArticleSignal(article_vec, T0 + 3600, "", lead.format("Hokkaido")), [story], PARAMS
-        )
-        == "quake"
-    )
+    hokkaido = ArticleSignal(article_vec, T0 + 3600, "", lead.format("Hokkaido"))
+    assert choose_story(hokkaido, [story], PARAMS) == "quake"
 
 
 def test_story_names_count_uses_keep_the_most_used_and_round_trip() -> None:
@@ -266,9 +240,7 @@ def test_story_names_count_uses_keep_the_most_used_and_round_trip() -> None:
     state = start_story("s", ArticleSignal(vec, T0, "", "Ministers met in Oslo and Bergen."))
     state = absorb(state, ArticleSignal(vec, T0, "", "Talks resumed in Oslo."))
     assert state.names == {"oslo": 2, "bergen": 1}
-    many = "Stops at " + ", ".join(
-        f"Place{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(100)
-    )
+    many = "Stops at " + ", ".join(f"Place{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(100))
     state = absorb(state, ArticleSignal(vec, T0, "", many))
     assert len(state.names) == MAX_NAMES and state.names["oslo"] == 2
     raw = {k.encode(): v for k, v in encode_state(state).items()}

@@ -86,14 +86,10 @@ def test_profile_caps_and_round_trips() -> None:
 
 def test_index_page_fails_with_reason() -> None:
     front = "World news – The Daily Example\n" + "\n".join(
-        f"{h}\nPublished 2 hours ago"
-        for h in (
-            "Floods close schools across the north",
-            "Minister resigns over expenses row",
-            "Rail strike called off after late talks",
-            "Wildfire forces thousands to flee",
-            "Central bank holds rates for third month",
-            "Storm warning issued for the coast",
+        f"{h}\nPublished 2 hours ago" for h in (
+            "Floods close schools across the north", "Minister resigns over expenses row",
+            "Rail strike called off after late talks", "Wildfire forces thousands to flee",
+            "Central bank holds rates for third month", "Storm warning issued for the coast",
         )
     )
     reason = not_an_article(extract(text=front))
@@ -107,10 +103,8 @@ def test_paywall_stub_and_section_front_fail() -> None:
     )
     reason = not_an_article(extract(text=stub))
     assert reason is not None and "paywall" in reason
-    section = extract(
-        text="Latest news | Example Times\nThe latest headlines from around the "
-        "world are collected on this page every hour."
-    )
+    section = extract(text="Latest news | Example Times\nThe latest headlines from around the "
+                      "world are collected on this page every hour.")
     reason = not_an_article(section)
     assert reason is not None and "section front" in reason
 

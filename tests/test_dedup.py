@@ -27,12 +27,8 @@ def _paragraphs(path: Path) -> list[str]:
 def test_repost_with_new_headline_and_trimmed_paragraph_is_a_duplicate() -> None:
     original = _paragraphs(SEEDS[2])
     # Another site runs the same report: its own headline, one paragraph cut, a line of its own.
-    repost = [
-        "Kremlin and Elysee confirm rare two-hour call",
-        *original[1:4],
-        *original[5:],
-        "This story was first published by our partner agency.",
-    ]
+    repost = ["Kremlin and Elysee confirm rare two-hour call", *original[1:4], *original[5:],
+              "This story was first published by our partner agency."]
     a, b = signature("\n".join(original[1:])), signature("\n".join(repost[1:]))
     assert similarity(a, b) > 0.7
     assert is_near_duplicate(a, b)

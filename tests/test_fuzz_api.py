@@ -119,14 +119,9 @@ def test_schema_driven_requests_get_no_server_error(real_limits: Settings) -> No
                     ctype = (resp.headers.get("content-type") or [""])[0]  # lists, lower-case keys
                     if not ctype.startswith(PROBLEM):
                         failures.append(f"{resp.status_code} as {ctype}: {case.as_curl_command()}")
-                elif (
-                    case.path == "/articles"
-                    and case.method == "POST"
-                    and resp.status_code
-                    in (
-                        200,
-                        202,
-                    )
+                elif case.path == "/articles" and case.method == "POST" and resp.status_code in (
+                    200,
+                    202,
                 ):
                     kept.extend(accepted_ids(resp))
 

@@ -162,9 +162,7 @@ def test_workers_summarising_one_story_at_once_never_share_a_version_number(
         t.start()
     for t in threads:
         t.join()
-    versions = [
-        v["version"] for v in client.get(f"/stories/{story_id}/versions").json()["versions"]
-    ]
+    versions = [v["version"] for v in client.get(f"/stories/{story_id}/versions").json()["versions"]]
     versions.reverse()  # the API answers newest first
     # No number twice, none skipped; at least one rewrite, and the last change is covered.
     assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 2

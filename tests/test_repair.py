@@ -23,37 +23,15 @@ def _new_ids() -> itertools.count[int]:
 def test_merge_two_fragments_and_split_one_story_without_renaming() -> None:
     current = {
         # s1 and s2: one story that the online pass started twice
-        "a1": "s1",
-        "a2": "s1",
-        "a3": "s1",
-        "a4": "s2",
-        "a5": "s2",
+        "a1": "s1", "a2": "s1", "a3": "s1", "a4": "s2", "a5": "s2",
         # s3: two stories glued together online
-        "a6": "s3",
-        "a7": "s3",
-        "a8": "s3",
-        "a9": "s3",
-        "a10": "s3",
-        "a11": "s3",
+        "a6": "s3", "a7": "s3", "a8": "s3", "a9": "s3", "a10": "s3", "a11": "s3",
         # s4: a story HDBSCAN has no opinion about (noise)
-        "a12": "s4",
-        "a13": "s4",
+        "a12": "s4", "a13": "s4",
     }
-    proposed = {
-        "a1": 0,
-        "a2": 0,
-        "a3": 0,
-        "a4": 0,
-        "a5": 0,
-        "a6": 1,
-        "a7": 1,
-        "a8": 1,
-        "a9": 2,
-        "a10": 2,
-        "a11": 2,
-        "a12": -1,
-        "a13": -1,
-    }
+    proposed = {"a1": 0, "a2": 0, "a3": 0, "a4": 0, "a5": 0,
+                "a6": 1, "a7": 1, "a8": 1, "a9": 2, "a10": 2, "a11": 2,
+                "a12": -1, "a13": -1}
     counter = _new_ids()
     plan = reconcile(current, proposed, lambda: f"new{next(counter)}")
 

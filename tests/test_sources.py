@@ -380,9 +380,7 @@ def test_an_entry_whose_page_is_gone_is_given_up_and_the_feed_gets_its_304_back(
     )
     etag = '"v1"'
     server.routes["/feed.xml"] = lambda seen: (
-        Reply(304)
-        if seen.headers.get("if-none-match") == etag
-        else Reply(200, feed, {"ETag": etag})
+        Reply(304) if seen.headers.get("if-none-match") == etag else Reply(200, feed, {"ETag": etag})
     )
     keys = Keys(s.key_prefix)
     sources = Sources(r, keys)

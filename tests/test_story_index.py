@@ -120,7 +120,9 @@ def test_index_gives_the_full_scans_choice_across_workers_and_repairs(r: redis.R
             repairs = RepairStore(r, KEYS, workers[(i + 1) % 2])
             ids = sorted(x.decode() for x in r.zrange(KEYS.stories_active, 0, -1))
             pick = [ids[int(j)] for j in rng.choice(len(ids), size=3, replace=False)]
-            states = {sid: decode_state(sid, raw) for sid, raw in w.state_hashes(pick).items()}
+            states = {
+                sid: decode_state(sid, raw) for sid, raw in w.state_hashes(pick).items()
+            }
             survivor, gone, rebuilt = (states[s] for s in pick)
             merged = merged_state(survivor, gone)
             moved = StoryState(
@@ -173,9 +175,7 @@ def test_a_change_by_another_worker_is_seen_before_the_next_lookup(r: redis.Redi
     # b's repair merges s1 into s2: s1's state is gone, s2 now carries the e2 direction.
     s2 = decode_state("s2", b.state_hashes(["s2"])["s2"])
     merged = merged_state(s2, s1)
-    RepairStore(r, KEYS, b).apply(
-        {}, {"s1": "s2"}, {}, {"s2": (encode_state(merged), merged.last_ts)}
-    )
+    RepairStore(r, KEYS, b).apply({}, {"s1": "s2"}, {}, {"s2": (encode_state(merged), merged.last_ts)})
     assert list(quiet(a, later)) == ["s2"]
     assert len(a.index) == 1
 

@@ -181,10 +181,7 @@ def test_no_seed_source_is_cited_under_a_day_it_contradicts(seed_summary: Summar
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (
-            "They spoke by phone on Tuesday, the Kremlin said.",
-            "They spoke by phone, the Kremlin said.",
-        ),
+        ("They spoke by phone on Tuesday, the Kremlin said.", "They spoke by phone, the Kremlin said."),
         ("They spoke on July 1, 2025 for two hours.", "They spoke for two hours."),
         ("The leaders met last Monday.", "The leaders met."),
         ("Tuesday's call was the first since 2022.", "Tuesday's call was the first since 2022."),

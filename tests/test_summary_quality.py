@@ -323,7 +323,7 @@ def test_values_told_of_two_subjects_are_not_a_conflict(
 def test_a_number_inside_a_compound_word_is_checked_before_citing(
     offer_docs: list[SourceDoc],
 ) -> None:
-    """ "is seeking a six-year deal" is North Wire's alone: the outlets that report a five- or a
+    """"is seeking a six-year deal" is North Wire's alone: the outlets that report a five- or a
     four-year deal are not cited for it (a number word inside a hyphenated word was not checked,
     and the line was cited to all three)."""
     summary = summarize(offer_docs)

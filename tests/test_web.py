@@ -120,9 +120,7 @@ def test_reader_shows_the_seed_story_and_runs_no_article_markup(
         # Every consensus sentence, each with its sources as links.
         consensus = page.locator("section.consensus > ul > li")
         assert consensus.count() == len(summary["consensus"]) > 0
-        assert consensus.first.locator("span.cites a.src").count() == len(
-            summary["consensus"][0]["sources"]
-        )
+        assert consensus.first.locator("span.cites a.src").count() == len(summary["consensus"][0]["sources"])
         # Each source's unique facts.
         for entry in (u for u in summary["unique"] if u["facts"]):
             block = page.locator("div.source-facts").filter(has_text=entry["source"])

@@ -41,10 +41,8 @@ def _shingles(text: str) -> list[bytes]:
     words = _WORD.findall(text.lower())
     if len(words) <= SHINGLE_WORDS:
         return [" ".join(words).encode()] if words else []
-    return [
-        " ".join(words[i : i + SHINGLE_WORDS]).encode()
-        for i in range(len(words) - SHINGLE_WORDS + 1)
-    ]
+    return [" ".join(words[i:i + SHINGLE_WORDS]).encode()
+            for i in range(len(words) - SHINGLE_WORDS + 1)]
 
 
 def word_count(text: str) -> int:
@@ -63,10 +61,8 @@ def signature(text: str) -> Signature:
 def band_keys(sig: Signature) -> list[str]:
     """One short key per LSH band: articles sharing any key are near-duplicate candidates."""
     rows = np.asarray(sig, "<u8").reshape(BANDS, ROWS)
-    return [
-        f"{b:02d}{hashlib.blake2b(rows[b].tobytes(), digest_size=6).hexdigest()}"
-        for b in range(BANDS)
-    ]
+    return [f"{b:02d}{hashlib.blake2b(rows[b].tobytes(), digest_size=6).hexdigest()}"
+            for b in range(BANDS)]
 
 
 def similarity(a: Signature, b: Signature) -> float:
@@ -74,9 +70,7 @@ def similarity(a: Signature, b: Signature) -> float:
     return float(np.mean(np.asarray(a) == np.asarray(b)))
 
 
-def is_near_duplicate(
-    a_sig: Signature, b_sig: Signature, params: DedupParams = DedupParams()
-) -> bool:
+def is_near_duplicate(a_sig: Signature, b_sig: Signature, params: DedupParams = DedupParams()) -> bool:
     return similarity(a_sig, b_sig) >= params.threshold
 
 

@@ -22,7 +22,9 @@ from workers.story_ops import Prepared
 
 
 class LeadStage:
-    def __init__(self, storage: Storage, settings: Settings, embedder: Embedder) -> None:
+    def __init__(
+        self, storage: Storage, settings: Settings, embedder: Embedder
+    ) -> None:
         self.store = storage.articles
         self.metrics = storage.metrics
         self.embedder = embedder  # headline + lead: decides the story
@@ -131,3 +133,4 @@ class LeadStage:
                 continue  # gone meanwhile: nothing to place
             out.append(Prepared(aid, a.display_title, sentences, vector.copy(), a.story_ts))
         return out
+

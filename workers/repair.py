@@ -42,9 +42,7 @@ class RepairParams:
     merge_min_cos: float = 0.45
 
 
-def recluster(
-    vectors: npt.NDArray[np.float32], params: RepairParams = RepairParams()
-) -> npt.NDArray[np.int64]:
+def recluster(vectors: npt.NDArray[np.float32], params: RepairParams = RepairParams()) -> npt.NDArray[np.int64]:
     """HDBSCAN labels for unit article vectors (-1 = noise: no opinion about that article)."""
     n = len(vectors)
     if n < max(params.min_cluster_size, 2):

@@ -77,6 +77,7 @@ return 1
 """
 
 
+
 class Store:
     def __init__(self, client: redis.Redis, keys: Keys, model: ModelSpec = MODEL) -> None:
         self.r = client
@@ -354,8 +355,7 @@ class Store:
 
     def mark_failed(self, article_id: str, reason: str) -> None:
         self.r.hset(
-            self.keys.article(article_id),
-            mapping={"status": ArticleStatus.FAILED, "reason": reason[:500]},
+            self.keys.article(article_id), mapping={"status": ArticleStatus.FAILED, "reason": reason[:500]}
         )
 
     @contextmanager

@@ -66,9 +66,7 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     url: str = Field(
-        max_length=2000,
-        pattern=HTTP_URL_PATTERN,
-        description="Where to POST events (http or https)",
+        max_length=2000, pattern=HTTP_URL_PATTERN, description="Where to POST events (http or https)"
     )
     events: list[EventType] = Field(min_length=1, description="Event types to receive")
     secret: str | None = Field(

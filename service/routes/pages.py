@@ -118,7 +118,9 @@ def story_view(story: StoryOut) -> dict[str, Any]:
             "text": fact.text,
             "sources": [link(s, fact.article_ids) for s in fact.sources],
             # Outlets reporting the fact with other details, in their own words (not cited above).
-            "variants": [{"text": v.text, **link(v.source, [v.article_id])} for v in fact.variants],
+            "variants": [
+                {"text": v.text, **link(v.source, [v.article_id])} for v in fact.variants
+            ],
         }
         for fact in summary.consensus
     ]

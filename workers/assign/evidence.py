@@ -34,55 +34,11 @@ _CAP_RE = re.compile(r"\b[A-Z][A-Za-z'’\-]*[A-Za-z]\b")
 _NUMBER_RE = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")
 # Words capitalised in news text that name no one: weekdays, months, titles, sentence openers.
 _NOT_NAMES = frozenset(ENGLISH_STOP_WORDS) | {
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "said",
-    "says",
-    "but",
-    "and",
-    "the",
-    "it",
-    "he",
-    "she",
-    "they",
-    "we",
-    "this",
-    "that",
-    "in",
-    "on",
-    "at",
-    "after",
-    "when",
-    "news",
-    "update",
-    "updated",
-    "breaking",
-    "live",
-    "video",
-    "photos",
-    "report",
-    "reports",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "mr", "mrs", "ms", "dr", "said", "says", "but", "and",
+    "the", "it", "he", "she", "they", "we", "this", "that", "in", "on", "at", "after", "when",
+    "news", "update", "updated", "breaking", "live", "video", "photos", "report", "reports",
 }
 
 
@@ -174,8 +130,7 @@ def article_terms(title: str, lead: str) -> ArticleTerms:
     text = f"{title}\n{lead}" if title else lead
     found_names = names(title, lead)
     return ArticleTerms(
-        frozenset(content_words(text) | found_names),
-        frozenset(found_names),
+        frozenset(content_words(text) | found_names), frozenset(found_names),
         frozenset(numbers(text)),
     )
 
@@ -201,10 +156,8 @@ class StoryProfile:
     numbers: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"n": self.size, "w": self.words, "e": self.names, "d": self.numbers},
-            separators=(",", ":"),
-        )
+        return json.dumps({"n": self.size, "w": self.words, "e": self.names, "d": self.numbers},
+                          separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes | None) -> StoryProfile:

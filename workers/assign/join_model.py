@@ -120,21 +120,15 @@ def features(
         named, has_names = coverage(name_w, profile.names, profile.size)
         shared_numbers = sum(1 for n in terms.numbers if n in profile.numbers)
         out[i] = (
-            margin[i],
-            lexical,
-            named,
-            float(has_names),
+            margin[i], lexical, named, float(has_names),
             shared_numbers / len(terms.numbers) if terms.numbers else 0.0,
-            1.0 if terms.numbers else 0.0,
-            has_body,
+            1.0 if terms.numbers else 0.0, has_body,
         )
     return out
 
 
 def shortlist(
-    article: ArticleSignal,
-    candidates: Sequence[StoryState],
-    params: AssignParams,
+    article: ArticleSignal, candidates: Sequence[StoryState], params: AssignParams,
     top_k: int = TOP_K,
 ) -> list[StoryState]:
     """The reachable candidates with the best dense scores, best first."""

@@ -164,10 +164,8 @@ class Poller:
             except (FetchError, HostBusy, ValidationError) as exc:
                 failed += 1
                 # A busy host is not the entry's fault: it does not count as a try.
-                tries = (
-                    0
-                    if isinstance(exc, HostBusy)
-                    else self.sources.entry_failed(state.id, entry.key)
+                tries = 0 if isinstance(exc, HostBusy) else self.sources.entry_failed(
+                    state.id, entry.key
                 )
                 gave_up = tries >= self.settings.source_entry_tries
                 if gave_up:
