@@ -237,7 +237,7 @@ MOMENTS = {
     # stage 1, the story decision: extracting and embedding the batch's leads
     "mid-batch": ("workers.lead:LeadStage.prepare", {}),
     # stage 2, building a story's summary from the vectors, before its compare-and-set write
-    "mid-summary": ("workers.story_ops:summarize", {}),
+    "mid-summary": ("workers.story_ops:summarize_members", {}),
     # the periodic HDBSCAN repair, due after every article here
     "mid-repair": ("workers.story_ops:recluster", {"repair_every": 1}),
 }
@@ -298,7 +298,7 @@ def test_sigterm_with_a_job_shorter_than_the_grace_finishes_it_and_exits_0(
         r = server.client()
         ids = post_in_process(server.url, seed_bodies())
         env = service_env(server.url)
-        slowed = ("workers.story_ops:summarize", 2.0)
+        slowed = ("workers.story_ops:summarize_members", 2.0)
         slow = Proc(tmp_path, "slow", ["worker", "--name", "w-1"], env, slowed)
         try:
             wait_for("the worker mid-summary", slow.entered, MODEL_LOAD_S)
@@ -343,7 +343,7 @@ def test_serve_stops_mid_summary_within_10s_with_its_redis_and_nothing_is_lost(
     data, port = tmp_path / "data", free_port()
     env = embedded_env(data, claim_min_idle_ms=0)
     args = ["serve", "--data-dir", str(data), "--port", str(port)]
-    serve = Proc(tmp_path, "serve", args, env, ("workers.story_ops:summarize", 600))
+    serve = Proc(tmp_path, "serve", args, env, ("workers.story_ops:summarize_members", 600))
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for("serve", lambda: serve.alive() and httpx.get(f"{base}/healthz"), 120)
