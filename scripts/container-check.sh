@@ -74,7 +74,7 @@ install_packages() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			"${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
 	fi
-	say "$(podman --version), runc $(runc --version | head -1 | awk '{print $3}'), $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
+	say "$(podman --version), runc $(runc --version | awk 'NR == 1 {print $3}'), $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
 }
 
 # -- the engine: settings, storage in the cache, and a check that it runs anything --------------
@@ -395,7 +395,7 @@ checks_on_the_stack() {
 	# moves them to the archive volume, and the API (another container) still answers for them.
 	check future "$PORT" "$WORK/stories.json"
 	local worker api files want deadline=$((SECONDS + 180))
-	worker=$(ctrs --filter label=com.docker.compose.service=worker | head -1)
+	worker=$(ctrs --filter label=com.docker.compose.service=worker | sed -n 1p)
 	api=$(ctrs --filter label=com.docker.compose.service=api)
 	want=$(($(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/stories.json") - 1))
 	while :; do
