@@ -2,7 +2,7 @@
 
 A big story's core (large.split_core) stops changing once full; its CorePart (the alignment,
 whose cost grows with the square of the core, the chosen facts, conflicts, unique facts) is kept
-for the last CORES_KEPT big stories, and with it what each article beyond the core adds
+for the last CORES_KEPT (4) big stories, and with it what each article beyond the core adds
 (large.LaterFacts). An update then reads and compares only the articles it has not seen: the
 runner loads their text alone (summarize_members).
 
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from workers.summarize.large import LaterFacts
 from workers.summarize.parts import CorePart
 
-# ~14 MB of pair scores for each core (a 1,000-sentence core), plus ~1 KB per later article.
-CORES_KEPT = 8
+# Each core holds its pair-score matrix (float64, clauses x clauses: ~14 MB at 1,000 sentences,
+# ~25 MB for a full 1,500-sentence core), plus ~1 KB per later article: 4 bounds it near 100 MB.
+CORES_KEPT = 4
 
 
 @dataclass
