@@ -142,7 +142,7 @@ class StoryOps:
             # posts are dated by their arrival, as story time is: a weekday ("on Monday") is
             # only compared against a date it can be placed from.
             dated = [
-                replace(m, published_at=m.published_at or _arrival(m.received_at))
+                m if m.published_at else replace(m, published_at=_arrival(m.received_at))
                 for m in members
                 if not m.duplicate_of
             ]
