@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     claim_min_idle_ms: int = Field(
         60_000, ge=0
     )  # a pending entry idle this long belongs to a dead worker
+    # A POST noted this long ago and never finished lost its poster (the API or Redis died between
+    # its steps): a worker finishes it (core.storage.posting). Far longer than a post takes.
+    post_grace_s: float = Field(30.0, gt=0)
     # An article whose processing raises this often is marked failed (with the error), not
     # retried forever.
     max_attempts: int = Field(3, gt=0)

@@ -6,7 +6,7 @@ coordination keys (sequences, feed order, change log, events, locks, heartbeats,
 webhooks) all carry `{<prefix>}`: one slot, so the few scripts that span them stay atomic. Below,
 `{p}` is the prefix; coordination keys read `{{p}}:...` in Redis, article keys
 `{p}:article:{<id>}...`, story keys `{p}:story:{<id>}...`. Streams, the URL/content indexes, the
-dedup bands and metrics are single-key and carry no tag (each its own slot).
+unfinished posts, the dedup bands and metrics are single-key and carry no tag (each its own slot).
 
 Layout (prefix `sf` by default):
   {p}:stream:articles          stream of article ids to place in a story (consumer group `workers`)
@@ -21,6 +21,7 @@ Layout (prefix `sf` by default):
   {p}:dedup:{day}              hash: LSH band key -> first article with it, one hash per day
   {p}:idx:url:{sha1}           string: article id owning a canonical URL
   {p}:idx:content:{sha1}       string: article id owning a source + text pair
+  {p}:posts:unfinished         zset: article ids whose POST is under way (or died), scored by its start
   {p}:story:{id}               hash: public story fields (headline, counts, links)
   {p}:story:{id}:state         hash: the assigner's state (centroid sum, size, times)
   {p}:story:{id}:evidence      string: JSON profile of the story's words, names, numbers (assign)
@@ -123,6 +124,10 @@ class Keys:
 
     def content_index(self, digest: str) -> str:
         return f"{self.prefix}:idx:content:{digest}"
+
+    @property
+    def posts_unfinished(self) -> str:
+        return f"{self.prefix}:posts:unfinished"
 
     def story(self, story_id: str) -> str:
         return f"{self.prefix}:story:{{{story_id}}}"

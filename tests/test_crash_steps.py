@@ -6,6 +6,7 @@ server and, with STORYFOLD_TEST_REDIS_CLUSTER=1, on a one-node cluster."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from core.storage.story_records import MemberDoc
 from core.story_state import StoryState
 from core.summary import Summary
 from embedding.spec import MODEL
+from workers.runner import Worker
 
 KEYS = Keys()
 
@@ -42,7 +44,7 @@ def test_a_post_cut_before_its_enqueue_is_enqueued_by_the_next_post(
     def crash(*_: str) -> None:
         raise Crash
 
-    monkeypatch.setattr(storage.articles, "_enqueue", crash)
+    monkeypatch.setattr(storage.articles.posting, "_enqueue", crash)
     with pytest.raises(Crash):
         storage.articles.add_article(article)
     monkeypatch.undo()
@@ -50,6 +52,87 @@ def test_a_post_cut_before_its_enqueue_is_enqueued_by_the_next_post(
     again = storage.articles.add_article(article)  # no id: found by its URL
     assert again.existing and r.xlen(KEYS.articles_stream) == 1
     assert storage.articles.add_article(article).existing and r.xlen(KEYS.articles_stream) == 1
+
+
+def _post_cut_before_its_indexes(
+    storage: Storage, r: redis.Redis, monkeypatch: pytest.MonkeyPatch, article: ArticleIn
+) -> str:
+    """Post `article` with its poster dying right after the article hash is written (an API
+    process or Redis killed between the steps); returns the id the client never heard of."""
+
+    def crash(*_: Any) -> list[str]:
+        raise Crash
+
+    monkeypatch.setattr(storage.articles.posting, "_claim", crash)
+    with pytest.raises(Crash):
+        storage.articles.add_article(article)
+    monkeypatch.undo()
+    (article_id,) = [raw.decode() for raw in r.zrange(KEYS.posts_unfinished, 0, -1)]
+    assert r.hget(KEYS.article(article_id), "status") == b"queued"
+    return article_id
+
+
+def test_a_post_cut_before_its_indexes_then_posted_again_leaves_no_article_behind(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(source="a", text="A ferry ran aground off the coast. " * 5)
+    cut = _post_cut_before_its_indexes(storage, r, monkeypatch, article)
+    retried = storage.articles.add_article(article)  # the client's retry: no id, so a new one
+    assert not retried.existing and retried.id != cut
+    assert storage.articles.posting.finish_stale(older_than_s=60).dropped == 0  # in its grace
+    assert storage.articles.posting.finish_stale(older_than_s=0).dropped == 1
+    assert not r.exists(KEYS.article(cut)) and r.zcard(KEYS.posts_unfinished) == 0
+    assert storage.articles.add_article(article).id == retried.id
+    assert r.xlen(KEYS.articles_stream) == 1
+    assert r.hget(KEYS.metrics, "posts_dropped") == b"1"
+
+
+def test_a_post_cut_before_its_indexes_and_never_retried_is_queued(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(source="a", text="The harbour reopened after the storm. " * 5)
+    cut = _post_cut_before_its_indexes(storage, r, monkeypatch, article)
+    assert storage.articles.posting.finish_stale(older_than_s=0).queued == 1
+    assert r.xlen(KEYS.articles_stream) == 1 and r.zcard(KEYS.posts_unfinished) == 0
+    again = storage.articles.add_article(article)  # it now holds its indexes
+    assert again.existing and again.id == cut and r.xlen(KEYS.articles_stream) == 1
+    assert storage.articles.posting.finish_stale(older_than_s=0).queued == 0
+
+
+def test_an_id_posted_again_after_a_cut_claims_its_indexes_before_it_is_queued(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(id="given-1", source="a", text="Rail strike called off overnight. " * 5)
+    _post_cut_before_its_indexes(storage, r, monkeypatch, article)
+    again = storage.articles.add_article(article)
+    assert again.existing and again.id == "given-1" and r.xlen(KEYS.articles_stream) == 1
+    # The same text without the id is that article: the repost claimed the content index.
+    same = storage.articles.add_article(ArticleIn(source="a", text=article.text))
+    assert same.id == "given-1" and r.xlen(KEYS.articles_stream) == 1
+
+
+def test_a_worker_finishes_a_post_cut_short_and_places_its_article(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch, make_worker: Callable[..., Worker]
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(
+        source="coast-news",
+        title="Ferry refloated after running aground off Brest",
+        text=(
+            "A passenger ferry that ran aground off Brest on Sunday was refloated at high tide on "
+            "Monday, the French coastguard said. None of the 212 passengers was hurt.\n\n"
+            "Tugs pulled the vessel clear shortly after 6 a.m. Divers found no breach in the hull, "
+            "and the ferry sailed to port under its own power for an inspection."
+        ),
+    )
+    cut = _post_cut_before_its_indexes(storage, r, monkeypatch, article)
+    make_worker(post_grace_s=0.001).run(burst=True)
+    record = storage.articles.record(cut)
+    assert record is not None and record.status == "processed" and record.story_id
+    assert storage.stories.story(record.story_id).article_count == 1
 
 
 def test_an_index_whose_article_is_gone_is_taken_over(r: redis.Redis) -> None:

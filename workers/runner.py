@@ -49,6 +49,8 @@ from workers.summary_stage import SummaryStage
 
 log = structlog.get_logger(__name__)
 
+POSTS_EVERY_S = 5.0  # how often stage 1 looks for posts cut short (one ZRANGEBYSCORE)
+
 
 def one_blas_thread() -> None:
     """numpy's BLAS on one thread in a worker process. Its matrices (a story's sentence cosines, a
@@ -101,6 +103,7 @@ class Worker:
             storage, settings, self.ops, self.rest, self._placing_idle, self.name
         )
         self.outside = OutsideWork(storage, settings, self.name)  # feeds in, webhooks out
+        self._posts_checked = 0.0
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, burst: bool = False, stop: threading.Event | None = None) -> int:
@@ -161,6 +164,8 @@ class Worker:
         while not stop.is_set():
             upstream_over = after is None or after.is_set()  # read before the stream is
             try:
+                if placing:
+                    self.finish_posts_if_due()
                 jobs = pending or self._fetch(queue, batch, burst)
                 pending = []
                 if not jobs:
@@ -193,6 +198,14 @@ class Worker:
                 )
                 last_report, since_report = time.monotonic(), 0
         return done
+
+    def finish_posts_if_due(self) -> None:
+        """Queue (or drop, when posted again) the articles whose POST died between its steps;
+        the queued ones are read below like any other."""
+        if time.monotonic() - self._posts_checked < POSTS_EVERY_S:
+            return
+        self._posts_checked = time.monotonic()
+        self.store.posting.finish_stale(self.settings.post_grace_s)
 
     def _start(self, queue: Queue, batch: int, stop: threading.Event) -> list[Job]:
         """Join the group and take back what this name held before a restart; a worker started

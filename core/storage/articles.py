@@ -1,7 +1,7 @@
 """Articles in Redis: the only module (with core.storage.stories) that reads and writes them.
 
-Posting is a short sequence of single-slot steps, each safe to repeat (see the comment above
-_CREATE): the same id, else the same canonical URL, else the same source + text returns the
+Posting is a short sequence of single-slot steps, each safe to repeat (core.storage.posting):
+the same id, else the same canonical URL, else the same source + text returns the
 article already stored and changes nothing (first write wins, also for an id re-posted with
 different text).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,45 +23,16 @@ from core.keys import Keys
 from core.records import Accepted, ArticleIn, ArticleOut, ArticleRecord, ArticleStatus
 from core.storage.article_codec import (
     DIM,
-    _digest,
     _record,
-    _ts,
-    canonical_url,
-    content_digest,
     from_ts,
     pack_sentence_vectors,
     unpack_sentence_vectors,
 )
 from core.storage.connection import cluster_write_problem, is_cluster
+from core.storage.posting import Posting
 from core.storage.story_locks import held
 from embedding.spec import MODEL, ModelSpec
 
-# Posting spans slots on a cluster (the article's, each index's, the stream's), so it is a sequence
-# of single-slot steps, each safe to repeat, instead of one script:
-#   1. _CREATE the article hash (its own slot): an id already stored wins, first write wins.
-#   2. Claim the URL index and the content index (SET NX, one round trip): an index another
-#      stored article holds makes this post that article (the URL's holder first; ours is removed,
-#      our claims released); an index whose article is gone (a post that died between 1 and 2)
-#      is taken over.
-#   3. Enqueue (XADD), then mark the article `enqueued`. A post found again (steps 1 or 2) whose
-#      article is queued but not marked enqueued (its poster died before 3) enqueues it: a job
-#      enqueued twice is placed once (the worker's steps are idempotent), a job never enqueued
-#      would be lost.
-_CREATE = """
--- KEYS: article hash; ARGV: the article's field/value pairs. Returns {created, status, enqueued}.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local got = redis.call('HMGET', KEYS[1], 'status', 'enqueued')
-  return {0, got[1] or 'queued', got[2] or ''}
-end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return {1, 'queued', ''}
-"""
-# KEYS: an index; ARGV: its holder now, the new holder (or '' to release it).
-_SWAP = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
-return 1
-"""
 # KEYS: an article hash. Drops the posted text and HTML, and writes the other fields back as a new
 # hash. Why rewrite: Redis stores a hash compactly (listpack) only while its every value is short
 # (hash-max-listpack-value: 512 bytes in the embedded server's config), and a hash that once held
@@ -83,90 +53,15 @@ class Store:
         self.r = client
         self.keys = keys
         self.model = model  # the tag every stored vector carries (ModelMismatch on another)
-        self._create = client.register_script(_CREATE)
-        self._swap = client.register_script(_SWAP)
+        self.posting = Posting(client, keys)  # POST's steps, and finishing a post cut short
         self._drop_text = client.register_script(_DROP_TEXT)
 
     # -- posting -----------------------------------------------------------------------------
     def add_article(self, article: ArticleIn) -> Accepted:
         try:
-            return self._add_article(article)
+            return self.posting.post(article)
         except redis.ConnectionError as exc:
             raise ServiceUnavailable(f"storage is unreachable: {exc}") from exc
-
-    def _add_article(self, article: ArticleIn) -> Accepted:
-        article_id = article.id or f"a_{uuid.uuid4().hex[:20]}"
-        body = article.text or article.html or ""
-        fields: dict[str, str] = {
-            "id": article_id,
-            "source": article.source,
-            "title": article.title or "",
-            "url": article.url or "",
-            "published_at": _ts(article.published_at),
-            "received_at": f"{time.time():.3f}",
-            "status": ArticleStatus.QUEUED,
-            "text": article.text or "",
-            "html": article.html or "",
-        }
-        created, status, enqueued = self._create(
-            keys=[self.keys.article(article_id)], args=[x for kv in fields.items() for x in kv]
-        )
-        if not created:
-            return self._found(article_id, status.decode(), enqueued == b"1")
-        indexes = [self.keys.content_index(content_digest(article.source, body))]
-        if article.url:  # checked first: the same URL is the same article whatever its text
-            indexes.insert(0, self.keys.url_index(_digest(canonical_url(article.url))))
-        owners = self._claim(indexes, article_id)
-        other = next((o for o in owners if o != article_id), None)
-        if other is not None:
-            # Another stored article holds an index (the URL's first): this post is that article.
-            for index, owner in zip(indexes, owners, strict=True):
-                if owner == article_id:
-                    self._swap(keys=[index], args=[article_id, ""])
-            self.r.delete(self.keys.article(article_id))
-            got = self.r.hmget(self.keys.article(other), "status", "enqueued")
-            return self._found(other, (got[0] or b"queued").decode(), got[1] == b"1")
-        self._enqueue(article_id, "articles_accepted")
-        return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
-
-    def _claim(self, indexes: list[str], article_id: str) -> list[str]:
-        """The article holding each index once this returns: `article_id` unless another stored
-        article held it first. All claimed in one round trip; an index left by a post that died
-        before storing its article (its article is gone) is taken over."""
-        pipe = self.r.pipeline(transaction=False)
-        for index in indexes:
-            pipe.set(index, article_id, nx=True)
-            pipe.get(index)
-        raw = pipe.execute()[1::2]
-        owners = []
-        for index, owner_raw in zip(indexes, raw, strict=True):
-            owner = owner_raw.decode() if owner_raw is not None else article_id
-            while owner != article_id and not self.r.exists(self.keys.article(owner)):
-                # Taken over when still held by the dead post's id; else see who holds it now.
-                if self._swap(keys=[index], args=[owner, article_id]):
-                    owner = article_id
-                elif not self.r.set(index, article_id, nx=True):
-                    owner = (self.r.get(index) or article_id.encode()).decode()
-                else:
-                    owner = article_id
-            owners.append(str(owner))
-        return owners
-
-    def _enqueue(self, article_id: str, counter: str) -> None:
-        # The entry first, the mark after, never both at once: on a cluster the stream and the
-        # article are different slots, and a mark without its entry would lose the article.
-        self.r.xadd(self.keys.articles_stream, {"article_id": article_id})
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hset(self.keys.article(article_id), "enqueued", "1")
-        pipe.hincrby(self.keys.metrics, counter, 1)
-        pipe.execute()
-
-    def _found(self, article_id: str, status: str, enqueued: bool) -> Accepted:
-        if status == ArticleStatus.QUEUED and not enqueued:  # its poster died before enqueuing
-            self._enqueue(article_id, "articles_existing")
-        else:
-            self.r.hincrby(self.keys.metrics, "articles_existing", 1)
-        return Accepted(id=article_id, status=status, existing=True)
 
     def add_articles(self, articles: Sequence[ArticleIn]) -> list[Accepted]:
         return [self.add_article(a) for a in articles]

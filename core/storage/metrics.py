@@ -43,6 +43,10 @@ log = structlog.get_logger(__name__)
 COUNTERS = {
     "articles_accepted": "Articles stored and queued by POST /articles.",
     "articles_existing": "Posted articles answered with one already stored (same id, URL or text).",
+    "posts_recovered": "Articles whose POST was cut short before queueing them, queued by a worker.",
+    "posts_dropped": (
+        "Articles half-stored by a POST cut short and posted again under a new id: removed."
+    ),
     "articles_processed": "Articles a worker finished: in their story and reflected in its summary.",
     "articles_failed": "Articles given up on (no text left, or too many processing errors).",
 }
