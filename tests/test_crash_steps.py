@@ -114,6 +114,31 @@ def test_an_id_posted_again_after_a_cut_claims_its_indexes_before_it_is_queued(
     assert same.id == "given-1" and r.xlen(KEYS.articles_stream) == 1
 
 
+def test_a_post_cut_between_its_two_index_claims_is_finished_by_the_next_post(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = Storage(r, KEYS)
+    article = ArticleIn(source="a", text="Floods closed the coastal road. " * 5, url="https://x/3")
+    posting = storage.articles.posting
+    claim = posting._claim
+
+    def url_only(indexes: list[str], article_id: str) -> list[str]:
+        claim(indexes[:1], article_id)  # the URL's index, then the poster dies
+        raise Crash
+
+    monkeypatch.setattr(posting, "_claim", url_only)
+    with pytest.raises(Crash):
+        storage.articles.add_article(article)
+    monkeypatch.undo()
+    (cut,) = [raw.decode() for raw in r.zrange(KEYS.posts_unfinished, 0, -1)]
+    again = storage.articles.add_article(article)  # the retry: no id, found by its URL
+    assert again.existing and again.id == cut and r.xlen(KEYS.articles_stream) == 1
+    # Its text, posted under another URL, is that article too: the retry claimed the rest.
+    elsewhere = ArticleIn(source="a", text=article.text, url="https://y/elsewhere")
+    assert storage.articles.add_article(elsewhere).id == cut
+    assert r.zcard(KEYS.posts_unfinished) == 0
+
+
 def test_a_worker_finishes_a_post_cut_short_and_places_its_article(
     r: redis.Redis, monkeypatch: pytest.MonkeyPatch, make_worker: Callable[..., Worker]
 ) -> None:

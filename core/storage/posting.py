@@ -137,25 +137,29 @@ class Posting:
         indexes = [self.keys.content_index(content_digest(fields["source"], body))]
         if fields["url"]:  # checked first: the same URL is the same article whatever its text
             indexes.insert(0, self.keys.url_index(_digest(canonical_url(fields["url"]))))
-        owners = self._claim(indexes, article_id)
-        other = next((o for o in owners if o != article_id), None)
-        if other is None:
-            self._enqueue(article_id, counter)
-            return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
+        while True:
+            owners = self._claim(indexes, article_id)
+            other = next((o for o in owners if o != article_id), None)
+            if other is None:
+                self._enqueue(article_id, counter)
+                return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
+            held = self._stored(other)
+            if held is not None:
+                break
+            # The holder went away since the claim (its post yielded to a third): claim again.
         # Another stored article holds an index (the URL's first): this post is that article.
         for index, owner in zip(indexes, owners, strict=True):
             if owner == article_id:
                 self._swap(keys=[index], args=[article_id, ""])
         self.r.delete(self.keys.article(article_id))
-        counter = "posts_dropped" if counter == "posts_recovered" else "articles_existing"
-        got = self.r.hmget(self.keys.article(other), "status", "enqueued")
-        status = (got[0] or b"queued").decode()
-        if status == ArticleStatus.QUEUED and got[1] != b"1":  # its poster died before enqueuing
-            self._enqueue(other, counter)
-        else:
-            self.r.hincrby(self.keys.metrics, counter, 1)
         self.r.zrem(self.keys.posts_unfinished, article_id)
-        return Accepted(id=other, status=status, existing=True)
+        counter = "posts_dropped" if counter == "posts_recovered" else "articles_existing"
+        if held["status"] == ArticleStatus.QUEUED and not held["enqueued"]:
+            # Its poster died before enqueuing it, maybe before claiming all its indexes.
+            kept = self._finish(other, held, counter)
+            return Accepted(id=kept.id, status=kept.status, existing=True)
+        self.r.hincrby(self.keys.metrics, counter, 1)
+        return Accepted(id=other, status=held["status"], existing=True)
 
     def _claim(self, indexes: list[str], article_id: str) -> list[str]:
         """The article holding each index once this returns: `article_id` unless another stored
