@@ -224,6 +224,28 @@ def test_a_summary_stored_but_not_announced_is_announced_by_the_redelivery(
     assert r.xlen(KEYS.events_stream) == 1
 
 
+def test_vectors_stored_by_a_job_cut_before_it_moved_the_story_still_get_summarised(
+    r: redis.Redis,
+) -> None:
+    """Store.save_sentence_vectors writes an article's vectors, then moves its story's
+    member_rev; a crash (or a Redis restart losing the last writes) between the two leaves a
+    summary written before the vectors looking as if it covered the article. Its redelivered
+    job finds the vectors there and embeds nothing: the summary must still take it in."""
+    storage = Storage(r, KEYS)
+    r.hset(KEYS.article("a1"), mapping={"id": "a1", "source": "x", "status": "queued"})
+    lead_only = {"vector_rows": "2", "vector_target": "5"}
+    r.hset(KEYS.article("a2"), mapping={"id": "a2", "source": "y", "status": "queued", **lead_only})
+    for aid in ("a1", "a2"):
+        storage.stories.commit_assignment(aid, "s1", _state("s1"), 100.0, 100.0, aid == "a1", "H")
+    assert [m.article_id for m in storage.stories.write_summary("s1", _build("One"))] == ["a1"]
+    r.hset(KEYS.article("a2"), "vector_rows", "5")  # the vectors, and the crash before the rev
+    done = storage.stories.write_summary("s1", _build("Two"))  # a2's job, delivered again
+    assert "a2" in [m.article_id for m in done]
+    assert r.hget(KEYS.article("a2"), "status") == b"processed"
+    assert storage.stories.write_summary("s1", _build("Three")) == []  # now covered for real
+    assert r.hget(KEYS.story("s1"), "summary_version") == b"2"
+
+
 def test_old_summary_versions_are_thinned_to_the_last_ones_and_one_a_day(
     r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -338,6 +338,12 @@ class Stories(StoryReads):
                         # died before announcing it, finish that here (see below).
                         if int(touched or 0) < int(version):
                             self._announce(story_id, ready, int(version))
+                        elif any(m.status != ArticleStatus.PROCESSED for m in ready):
+                            # Announced, yet a member it would speak for is not processed: its
+                            # vectors arrived without member_rev moving (a crash between the
+                            # two writes of Store.save_sentence_vectors). Build again.
+                            self.mark_changed(story_id)
+                            return self.write_summary(story_id, build, retries - 1)
                         return []
                     summary.version = int(version or 0) + 1
                     blob = json.dumps(summary.to_dict())
