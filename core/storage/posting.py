@@ -43,6 +43,11 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return {1, 'queued', ''}
 """
+# Steps 0 and 1 at once, on a single server (there, one script may touch any keys): KEYS: article
+# hash, unfinished posts; ARGV: the note's score, the article id, then _CREATE's field/value pairs.
+_NOTE_AND_CREATE = """
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+""" + _CREATE.replace("unpack(ARGV)", "unpack(ARGV, 3)")
 # KEYS: an index; ARGV: its holder now, the new holder (or '' to release it).
 _SWAP = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -67,6 +72,7 @@ class Posting:
         self._create = client.register_script(_CREATE)
         self._swap = client.register_script(_SWAP)
         self.clustered = is_cluster(client)
+        self._note_create = client.register_script(_NOTE_AND_CREATE)
 
     def post(self, article: ArticleIn) -> Accepted:
         article_id = article.id or f"a_{uuid.uuid4().hex[:20]}"
@@ -125,17 +131,14 @@ class Posting:
 
     # -- the steps ---------------------------------------------------------------------------
     def _note_and_create(self, article_id: str, fields: dict[str, str]) -> list[Any]:
-        """Steps 0 and 1. One round trip on a single server, which runs them in order; two on a
-        cluster, whose pipeline sends each node its part apart: the note must land first."""
-        note = {article_id: time.time()}
-        keys, args = [self.keys.article(article_id)], [x for kv in fields.items() for x in kv]
+        """Steps 0 and 1: one script on a single server; on a cluster two calls (the note and the
+        article live in different slots), the note first."""
+        note, article = self.keys.posts_unfinished, self.keys.article(article_id)
+        pairs = [x for kv in fields.items() for x in kv]
         if self.clustered:
-            self.r.zadd(self.keys.posts_unfinished, note)
-            return list(self._create(keys=keys, args=args))
-        pipe = self.r.pipeline(transaction=False)
-        pipe.zadd(self.keys.posts_unfinished, note)
-        self._create(keys=keys, args=args, client=pipe)
-        return list(pipe.execute()[1])
+            self.r.zadd(note, {article_id: time.time()})
+            return list(self._create(keys=[article], args=pairs))
+        return list(self._note_create(keys=[article, note], args=[time.time(), article_id, *pairs]))
 
     def _stored(self, article_id: str) -> dict[str, str] | None:
         names = ("status", "enqueued", "source", "text", "html", "url")
