@@ -159,8 +159,8 @@ class Posting:
             if other is None:
                 self._enqueue(article_id, counter)
                 return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
-            held = self._stored(other)
-            if held is not None:
+            got = self.r.hmget(self.keys.article(other), "status", "enqueued")
+            if got[0] is not None:
                 break
             # The holder went away since the claim (its post yielded to a third): claim again.
         # Another stored article holds an index (the URL's first): this post is that article.
@@ -170,12 +170,15 @@ class Posting:
         self.r.delete(self.keys.article(article_id))
         self.r.zrem(self.keys.posts_unfinished, article_id)
         counter = "posts_dropped" if counter == "posts_recovered" else "articles_existing"
-        if held["status"] == ArticleStatus.QUEUED and not held["enqueued"]:
-            # Its poster died before enqueuing it, maybe before claiming all its indexes.
+        status = got[0].decode()
+        held = self._stored(other) if status == ArticleStatus.QUEUED and got[1] != b"1" else None
+        if held is not None:
+            # Its poster died before enqueuing it, maybe before claiming all its indexes. (Its
+            # body is read only then: a repost of a stored article reads two short fields.)
             kept = self._finish(other, held, counter)
             return Accepted(id=kept.id, status=kept.status, existing=True)
         self.r.hincrby(self.keys.metrics, counter, 1)
-        return Accepted(id=other, status=held["status"], existing=True)
+        return Accepted(id=other, status=status, existing=True)
 
     def _claim(self, indexes: list[str], article_id: str) -> list[str]:
         """The article holding each index once this returns: `article_id` unless another stored
