@@ -139,3 +139,25 @@ def test_a_copy_a_summary_took_in_before_it_recorded_its_story_stays_processed(
         original.article_id: "processed",
         copy_id: "processed",
     }
+
+
+def test_a_copy_matched_against_a_copy_is_summarised_under_their_original(
+    r: redis.Redis,
+) -> None:
+    """Two workers fold copies of one report at once: the second copy is matched against the
+    first while that one is still being placed, so it names the first copy as its original.
+    The summary must still take it in (it did not: a copy of a copy waited for an original that
+    is never embedded; seen in the container check, four copies left clustered for good)."""
+    news = Newsroom(r)
+    story_id = news.story("Dam gives way", ["Valley Post"])
+    (original,) = news.stories.members(story_id)
+    first, second = news.article("Syndicator"), news.article("Aggregator")
+    for copy, of in ((first, original.article_id), (second, first)):
+        r.hset(KEYS.article(copy), "duplicate_of", of)  # as the dedup stage does
+        news.stories.commit_copy(copy, story_id, of, T0.timestamp())
+    news.summarise(story_id, "Dam gives way")
+    assert {m.article_id: m.status for m in news.stories.members(story_id)} == {
+        original.article_id: "processed",
+        first: "processed",
+        second: "processed",
+    }

@@ -335,6 +335,11 @@ class Worker:
         as an original after all (embedded and assigned) rather than held back."""
         for _ in range(50):
             found = self.store.record(original)
+            if found and found.duplicate_of:
+                # The match was itself a copy (another worker was still placing it): the copy
+                # joins that copy's original, which speaks for both in the summary.
+                original = found.duplicate_of
+                continue
             story_id = found.story_id if found else None
             if story_id:
                 self.stories.commit_copy(article_id, story_id, original, ts)

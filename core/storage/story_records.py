@@ -62,14 +62,29 @@ class MemberDoc:
 
 def _ready(members: list[MemberDoc]) -> list[MemberDoc]:
     """Members a summary can speak for: embedded originals, and copies whose original is one (or
-    is not in this story: the copy then stands on its own sentences' absence from the summary)."""
+    is not in this story: the copy then stands on its own sentences' absence from the summary).
+    A copy of a copy counts its chain's original."""
     embedded = {m.article_id for m in members if m.embedded and not m.duplicate_of}
+    copy_of = {m.article_id: m.duplicate_of for m in members if m.duplicate_of}
+
+    def root(original: str) -> str:
+        # A copy matched against another copy still being placed names that copy: follow the
+        # chain to the article that speaks for both (bounded: a cycle never ends the walk).
+        for _ in range(len(copy_of)):
+            if original not in copy_of:
+                break
+            original = copy_of[original]
+        return original
+
     member_ids = {m.article_id for m in members}
     return [
         m
         for m in members
         if m.article_id in embedded
-        or (m.duplicate_of and (m.duplicate_of in embedded or m.duplicate_of not in member_ids))
+        or (
+            m.duplicate_of
+            and (root(m.duplicate_of) in embedded or root(m.duplicate_of) not in member_ids)
+        )
     ]
 
 
