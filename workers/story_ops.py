@@ -29,6 +29,7 @@ from workers.assign.scoring import (
     AssignParams,
     build_story,
 )
+from workers.name_split import NameSplitParams, with_name_splits
 from workers.placement import Placement
 from workers.repair import RepairParams, RepairPlan, recluster, reconcile
 from workers.summarize import summarize_members
@@ -93,6 +94,7 @@ class StoryOps:
         self.params = AssignParams(window_s=settings.story_window_days * 86400)
         self.placement = Placement(storage, settings, self.params)
         self.repair_params = RepairParams()
+        self.name_split_params = NameSplitParams()
 
     # -- assignment ------------------------------------------------------------------------------
     def assign(self, p: Prepared) -> str:
@@ -184,7 +186,8 @@ class StoryOps:
         if len(originals) < 3:
             return RepairOutcome(len(originals), 0, {}, {})
         ids = [a.article_id for a in originals]
-        labels = recluster(self.store.article_vectors(ids), self.repair_params)
+        vectors = np.asarray(self.store.article_vectors(ids), np.float32)
+        labels = recluster(vectors, self.repair_params)
         current = {a.article_id: a.story_id for a in originals}
         # Each story's whole history (size, centroid), not just its members in the window, so a
         # long-running story is not merged away on the strength of its latest few articles.
@@ -196,6 +199,14 @@ class StoryOps:
             self.repair_params,
             story_sizes={sid: st.size for sid, st in states.items()},
             story_vectors={sid: st.vector_sum for sid, st in states.items()},
+        )
+        # The names each article was placed with: a story holding two events is split in two.
+        rows = self.repairs.signal_rows(ids, LEAD_SENTENCES)
+        names = {row.article_id: ArticleSignal(vec, row.ts, row.title, row.lead).names
+                 for row, vec in zip(rows, vectors, strict=True)}
+        plan = with_name_splits(
+            plan, current, names, dict(zip(ids, vectors, strict=True)), new_story_id,
+            self.name_split_params,
         )
         if not (plan.moves or plan.merges or plan.splits):
             return RepairOutcome(len(ids), 0, {}, {})

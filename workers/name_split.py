@@ -1,0 +1,139 @@
+"""The repair's name split: a story that holds two events told with different names (pure).
+
+Two events of one kind (two earthquakes, two Oscar-host announcements, two double murders) read
+alike to the embedding model, and a story that took in a report of the other event can grow into
+both: the name check of the assigner (workers.assign.scoring) stops an article that shares no
+name with the story, but the two events share their kind's names ("Survey", "Academy",
+"Colts"). What still tells them apart is that each event's reports keep naming someone or
+somewhere the other event's reports never name: "Jenkin" and "Millom" against "New Bedford";
+"Capaldi" against "Matt Smith".
+
+So, over a story's members in the repair window: look for two names, each used by at least
+`min_group` members, never by the same member, that together cover `cover` of the members.
+The members naming one go to one side, those naming the other to the other side, and the rest
+go to the side whose own names (used by two of its members, none of the other side's) they name
+more, else to the side whose centroid is nearer. The split stands only when both sides keep
+`min_group` members and their centroids are less alike (cosine below `max_cos`) than reports of
+one event usually are: within one event, a story's reports also fall into groups naming
+different people (the victim's family, the suspect's lawyers), but those read alike.
+
+The parameters were chosen on the dev sets (docs/benchmarks.md, "A name split in the repair").
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.repair import RepairPlan
+
+MAX_ANCHORS = 40  # the most used names tried as anchors: bounds the pairs at 780 per story
+
+
+@dataclass(frozen=True)
+class NameSplitParams:
+    min_group: int = 3  # members each side needs (and each anchor name)
+    cover: float = 0.6  # share of the members the two anchor names must cover between them
+    max_cos: float = 0.85  # the sides' centroids must be less alike than this; 0 turns it off
+
+
+def split_by_names(
+    names: Sequence[frozenset[str]],
+    vectors: npt.NDArray[np.float32],
+    params: NameSplitParams = NameSplitParams(),
+) -> tuple[list[int], list[int]] | None:
+    """Two sides (member positions, the side of member 0 first) when the members tell two events
+    apart by name, else None.
+
+    names: each member's names (workers.assign.evidence.proper_names); vectors: their unit
+    article vectors, one row each."""
+    n, k = len(names), params.min_group
+    if params.max_cos <= 0 or n < 2 * k:
+        return None
+    used = Counter(name for member in names for name in member)
+    anchors = sorted((a for a, c in used.items() if k <= c <= n - k), key=lambda a: (-used[a], a))
+    who = {a: frozenset(i for i, member in enumerate(names) if a in member)
+           for a in anchors[:MAX_ANCHORS]}
+    best: tuple[tuple[int, int], frozenset[int], frozenset[int]] | None = None
+    for a, b in itertools.combinations(sorted(who), 2):
+        side_a, side_b = who[a], who[b]
+        if side_a & side_b or len(side_a | side_b) < params.cover * n:
+            continue
+        key = (len(side_a | side_b), min(len(side_a), len(side_b)))
+        if best is None or key > best[0]:
+            best = (key, side_a, side_b)
+    if best is None:
+        return None
+    sides = _place_the_rest(names, vectors, set(best[1]), set(best[2]))
+    if min(len(sides[0]), len(sides[1])) < k:
+        return None
+    if _cos(vectors[sides[0]].mean(axis=0), vectors[sides[1]].mean(axis=0)) >= params.max_cos:
+        return None
+    first, second = sorted(sides)  # the side holding the first member first
+    return first, second
+
+
+def _place_the_rest(
+    names: Sequence[frozenset[str]], vectors: npt.NDArray[np.float32], a: set[int], b: set[int]
+) -> tuple[list[int], list[int]]:
+    """Members naming neither anchor join the side whose own names they name more (names two of
+    that side's members use and none of the other's), else the side with the nearer centroid."""
+    used_a = Counter(name for i in a for name in names[i])
+    used_b = Counter(name for i in b for name in names[i])
+    own_a = {name for name, c in used_a.items() if c >= 2 and name not in used_b}
+    own_b = {name for name, c in used_b.items() if c >= 2 and name not in used_a}
+    centre_a, centre_b = vectors[sorted(a)].mean(axis=0), vectors[sorted(b)].mean(axis=0)
+    side_a, side_b = set(a), set(b)
+    for i in range(len(names)):
+        if i in a or i in b:
+            continue
+        by_a, by_b = len(names[i] & own_a), len(names[i] & own_b)
+        if by_a != by_b:
+            (side_a if by_a > by_b else side_b).add(i)
+        else:
+            near_a = float(vectors[i] @ centre_a) >= float(vectors[i] @ centre_b)
+            (side_a if near_a else side_b).add(i)
+    return sorted(side_a), sorted(side_b)
+
+
+def _cos(u: npt.NDArray[np.float32], v: npt.NDArray[np.float32]) -> float:
+    norms = float(np.linalg.norm(u)) * float(np.linalg.norm(v))
+    return float(u @ v) / max(norms, 1e-12)
+
+
+def with_name_splits(
+    plan: RepairPlan,
+    current: Mapping[str, str],
+    names: Mapping[str, frozenset[str]],
+    vectors: Mapping[str, npt.NDArray[np.float32]],
+    new_id: Callable[[], str],
+    params: NameSplitParams = NameSplitParams(),
+) -> RepairPlan:
+    """The plan with each story it leaves holding two events split in two (the larger side keeps
+    the story's ID; the other becomes a split with `parent`). Stories the plan itself creates
+    are left for the next repair. current: article_id -> story_id before the plan."""
+    after = plan.apply(current)
+    members: dict[str, list[str]] = {}
+    for article in sorted(after):
+        members.setdefault(after[article], []).append(article)
+    out = RepairPlan(dict(plan.moves), dict(plan.merges), dict(plan.splits))
+    for story, ids in sorted(members.items()):
+        if story in plan.splits or story in plan.merges:
+            continue
+        ids = [a for a in ids if a in names and a in vectors]
+        sides = split_by_names([names[a] for a in ids], np.stack([vectors[a] for a in ids])
+                               if ids else np.zeros((0, 1), np.float32), params)
+        if sides is None:
+            continue
+        # The smaller side leaves (on a tie, the side without the earliest-sorted member).
+        leaving = sides[1] if len(sides[1]) <= len(sides[0]) else sides[0]
+        split = new_id()
+        out.splits[split] = story
+        for i in leaving:
+            out.moves[ids[i]] = split
+    return out
