@@ -10,7 +10,7 @@ Methods (--methods; row labels in METHODS): "learned" rows use the learned join 
 train_assign.py, --train-on), "shipped fit" the all-sets fit that has seen it; "one-threshold"
 rows the product's scorer (workers.assign.scoring.choose_story). See docs/benchmarks.md.
 "streaming" is the runner's loop without Redis (choose_story / absorb /
-start_story one article at a time in time order, recluster + reconcile over the open window every
+start_story one article at a time in time order, recluster + reconcile + name split over the open window every
 N assignments); "storyfold batch" is the same online pass with a single repair at the end, as
 after importing a backlog; "single pass τ=0.6" joins the best centroid at cosine >= 0.6;
 BERTopic gets the same vectors (UMAP seeded), its outlier topic -1 scored as one cluster.
@@ -52,6 +52,7 @@ from workers.assign.scoring import (
     choose_story,
     start_story,
 )
+from workers.name_split import NameSplitParams, with_name_splits
 from workers.repair import RepairParams, recluster, reconcile
 
 # Row labels. "LODO": the learned decision fitted without this set's group; "tuned on it": the
@@ -110,9 +111,11 @@ def storyfold(
     x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
     rparams: RepairParams, repair_every: int | None, final_repair: bool, desc: str,
     learned: Learned | None = None, titles: Sequence[str] = (),
+    split: NameSplitParams | None = None,
 ) -> Run:
     """The runner's loop without Redis: assign one article at a time in time order, repair
     every `repair_every` assignments over the active window, optionally once more at the end."""
+    split = split or NameSplitParams()  # the product's name split unless told otherwise
     ev = Evidence()  # document frequencies and story profiles (learned decision only)
     counter = itertools.count()
     stories: dict[str, StoryState] = {}
@@ -136,6 +139,8 @@ def storyfold(
         sums = {sid: st.vector_sum for sid, st in stories.items()}
         plan = reconcile(current, {str(i): int(c) for i, c in zip(window, labels, strict=True)},
                          new_id, rparams, sizes, sums)
+        plan = with_name_splits(plan, current, {str(i): signals[i].names for i in window},
+                                {str(i): x[i] for i in window}, new_id, split)
         touched = set(plan.moves.values()) | set(plan.merges) | set(plan.splits)
         for article, target in plan.moves.items():
             i = int(article)
