@@ -78,6 +78,21 @@ def test_a_split_keeps_the_larger_side_under_the_story_id() -> None:
     assert again.splits == {"s1": "s0"} and not again.moves
 
 
+def test_a_merge_the_names_would_undo_is_dropped_with_its_moves() -> None:
+    # The story split off by names last time (s2: Hale's reports) sits in one HDBSCAN cluster
+    # with its parent (s1: Reeve's): reconcile proposes merging it back. Without the veto every
+    # repair would merge it and split it off again under a new ID.
+    ids = [f"a{i}" for i in range(6)]
+    current = {a: ("s1" if i < 3 else "s2") for i, a in enumerate(ids)}
+    names, vectors = dict(zip(ids, NAMES, strict=True)), dict(zip(ids, reports(0.9), strict=True))
+    merge_back = RepairPlan(moves=dict.fromkeys(ids[3:], "s1"), merges={"s2": "s1"})
+    plan = with_name_splits(merge_back, current, names, vectors, lambda: "never")
+    assert plan == RepairPlan()
+    # The same two stories told alike (one event, two sets of names) are merged as planned.
+    alike = dict(zip(ids, reports(0.2), strict=True))
+    assert with_name_splits(merge_back, current, names, alike, lambda: "never") == merge_back
+
+
 # Two double murders the same week, written for this test and told alike (a son charged with
 # killing his mother and sister, in two English towns): read as one event by the model, named
 # apart by every report. Three reports of each, from different outlets.

@@ -17,6 +17,9 @@ more, else to the side whose centroid is nearer. The split stands only when both
 one event usually are: within one event, a story's reports also fall into groups naming
 different people (the victim's family, the suspect's lawyers), but those read alike.
 
+HDBSCAN still sees the two events as one cluster, so the next repair would merge the side that
+left back into its parent; a merge the name split would undo is dropped from the plan.
+
 The parameters were chosen on the dev sets (docs/benchmarks.md, "A name split in the repair").
 """
 
@@ -114,20 +117,19 @@ def with_name_splits(
     new_id: Callable[[], str],
     params: NameSplitParams = NameSplitParams(),
 ) -> RepairPlan:
-    """The plan with each story it leaves holding two events split in two (the larger side keeps
-    the story's ID; the other becomes a split with `parent`). Stories the plan itself creates
-    are left for the next repair. current: article_id -> story_id before the plan."""
-    after = plan.apply(current)
+    """The plan without the merges the name split would undo, and with each story it leaves
+    holding two events split in two (the larger side keeps the story's ID; the other becomes a
+    split with `parent`). Stories the plan itself creates are left for the next repair.
+    current: article_id -> story_id before the plan."""
+    out = _without_merges_of_two_events(plan, current, names, vectors, params)
+    after = out.apply(current)
     members: dict[str, list[str]] = {}
     for article in sorted(after):
         members.setdefault(after[article], []).append(article)
-    out = RepairPlan(dict(plan.moves), dict(plan.merges), dict(plan.splits))
     for story, ids in sorted(members.items()):
-        if story in plan.splits or story in plan.merges:
+        if story in out.splits or story in out.merges:
             continue
-        ids = [a for a in ids if a in names and a in vectors]
-        sides = split_by_names([names[a] for a in ids], np.stack([vectors[a] for a in ids])
-                               if ids else np.zeros((0, 1), np.float32), params)
+        ids, sides = _split(ids, names, vectors, params)
         if sides is None:
             continue
         # The smaller side leaves (on a tie, the side without the earliest-sorted member).
@@ -137,3 +139,50 @@ def with_name_splits(
         for i in leaving:
             out.moves[ids[i]] = split
     return out
+
+
+def _split(
+    ids: Sequence[str],
+    names: Mapping[str, frozenset[str]],
+    vectors: Mapping[str, npt.NDArray[np.float32]],
+    params: NameSplitParams,
+) -> tuple[list[str], tuple[list[int], list[int]] | None]:
+    """split_by_names over the articles of `ids` whose names and vector are known (returned)."""
+    known = [a for a in ids if a in names and a in vectors]
+    if not known:
+        return known, None
+    return known, split_by_names([names[a] for a in known],
+                                 np.stack([vectors[a] for a in known]), params)
+
+
+def _without_merges_of_two_events(
+    plan: RepairPlan,
+    current: Mapping[str, str],
+    names: Mapping[str, frozenset[str]],
+    vectors: Mapping[str, npt.NDArray[np.float32]],
+    params: NameSplitParams,
+) -> RepairPlan:
+    """Drop each merge whose two stories the name split would put on opposite sides (most of
+    one story's articles on one side, most of the other's on the other), with its moves.
+    HDBSCAN sees the two events as one cluster, so without this every repair would merge a
+    story split by names back into its parent, and split it off again under a new ID."""
+    members: dict[str, list[str]] = {}
+    for article in sorted(current):
+        members.setdefault(current[article], []).append(article)
+    apart: set[str] = set()
+    for story, dest in sorted(plan.merges.items()):
+        ids, sides = _split(members.get(story, []) + members.get(dest, []), names, vectors, params)
+        if sides is None:
+            continue
+        first = set(sides[0])
+        own = np.mean([float(i in first) for i, a in enumerate(ids) if current[a] == story] or [0.5])
+        other = np.mean([float(i in first) for i, a in enumerate(ids) if current[a] == dest] or [0.5])
+        if (own - 0.5) * (other - 0.5) < 0:  # a majority of each, on different sides
+            apart.add(story)
+    if not apart:
+        return RepairPlan(dict(plan.moves), dict(plan.merges), dict(plan.splits))
+    return RepairPlan(
+        {a: s for a, s in plan.moves.items() if current.get(a) not in apart},
+        {s: d for s, d in plan.merges.items() if s not in apart},
+        dict(plan.splits),
+    )
