@@ -97,8 +97,11 @@ class Scores:
         name, point = key
         ds = self.sets[name]
         params = replace(AssignParams(), **{k: v for k, v in point if not k.startswith(SPLIT)})
-        split = NameSplitParams(**{k.removeprefix(SPLIT): (int(v) if k == "split_min_group" else v)
-                                   for k, v in point if k.startswith(SPLIT)})
+        given = {k.removeprefix(SPLIT): v for k, v in point if k.startswith(SPLIT)}
+        base = NameSplitParams()  # the grid holds floats; min_group is a count
+        split = NameSplitParams(min_group=int(given.get("min_group", base.min_group)),
+                                cover=given.get("cover", base.cover),
+                                max_cos=given.get("max_cos", base.max_cos))
         out = []
         for every, final in ((self.repair_every, False), (None, True))[:1 + self.with_batch]:
             run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
