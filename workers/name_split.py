@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.story_state import unit_vector
 from workers.repair import RepairPlan
 
 MAX_ANCHORS = 40  # the most used names tried as anchors: bounds the pairs at 780 per story
@@ -106,8 +107,7 @@ def _place_the_rest(
 
 
 def _cos(u: npt.NDArray[np.float32], v: npt.NDArray[np.float32]) -> float:
-    norms = float(np.linalg.norm(u)) * float(np.linalg.norm(v))
-    return float(u @ v) / max(norms, 1e-12)
+    return float(unit_vector(u) @ unit_vector(v))
 
 
 def with_name_splits(
@@ -180,8 +180,6 @@ def _without_merges_of_two_events(
         other = np.mean([float(i in first) for i, a in enumerate(ids) if current[a] == dest] or [0.5])
         if (own - 0.5) * (other - 0.5) < 0:  # a majority of each, on different sides
             apart.add(story)
-    if not apart:
-        return RepairPlan(dict(plan.moves), dict(plan.merges), dict(plan.splits))
     return RepairPlan(
         {a: s for a, s in plan.moves.items() if current.get(a) not in apart},
         {s: d for s, d in plan.merges.items() if s not in apart},

@@ -200,14 +200,15 @@ class StoryOps:
             story_sizes={sid: st.size for sid, st in states.items()},
             story_vectors={sid: st.vector_sum for sid, st in states.items()},
         )
-        # The names each article was placed with: a story holding two events is split in two.
-        rows = self.repairs.signal_rows(ids, LEAD_SENTENCES)
-        names = {row.article_id: ArticleSignal(vec, row.ts, row.title, row.lead).names
-                 for row, vec in zip(rows, vectors, strict=True)}
-        plan = with_name_splits(
-            plan, current, names, dict(zip(ids, vectors, strict=True)), new_story_id,
-            self.name_split_params,
-        )
+        if self.name_split_params.max_cos > 0:
+            # The names each article was placed with: a story holding two events is split.
+            rows = self.repairs.signal_rows(ids, LEAD_SENTENCES)
+            names = {row.article_id: ArticleSignal(vec, row.ts, row.title, row.lead).names
+                     for row, vec in zip(rows, vectors, strict=True)}
+            plan = with_name_splits(
+                plan, current, names, dict(zip(ids, vectors, strict=True)), new_story_id,
+                self.name_split_params,
+            )
         if not (plan.moves or plan.merges or plan.splits):
             return RepairOutcome(len(ids), 0, {}, {})
         touched = self._apply(plan, window)
