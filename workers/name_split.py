@@ -119,8 +119,10 @@ def with_name_splits(
     params: NameSplitParams = NameSplitParams(),
 ) -> RepairPlan:
     """The plan without the merges the name split would undo, and with each story it leaves
-    holding two events split in two (the larger side keeps the story's ID; the other becomes a
-    split with `parent`). Stories the plan itself creates are left for the next repair.
+    holding two events split until no part of it splits again (the larger side keeps the story's
+    ID; each other side becomes a split with `parent` = that story). Splitting to the end in one
+    repair makes the next repair over the same window a no-op: one side at a time, a story of
+    four events took three repairs to come apart, and a reader saw it change at each.
     current: article_id -> story_id before the plan."""
     out = _without_merges_of_two_events(plan, current, names, vectors, params)
     after = out.apply(current)
@@ -128,17 +130,23 @@ def with_name_splits(
     for article in sorted(after):
         members.setdefault(after[article], []).append(article)
     for story, ids in sorted(members.items()):
-        if story in out.splits or story in out.merges:
-            continue
-        ids, sides = _split(ids, names, vectors, params)
-        if sides is None:
-            continue
-        # The smaller side leaves (on a tie, the side without the earliest-sorted member).
-        leaving = sides[1] if len(sides[1]) <= len(sides[0]) else sides[0]
-        split = new_id()
-        out.splits[split] = story
-        for i in leaving:
-            out.moves[ids[i]] = split
+        root = out.splits.get(story, story)  # a split reconcile made points to its parent
+        parts = [(story, ids)]  # (story id, its articles): each part is tried until it holds
+        while parts:
+            part_id, part_ids = parts.pop()
+            known, sides = _split(part_ids, names, vectors, params)
+            if sides is None:
+                continue
+            # The smaller side leaves (on a tie, the side without the earliest-sorted member).
+            leaving = sides[1] if len(sides[1]) <= len(sides[0]) else sides[0]
+            split = new_id()
+            out.splits[split] = root
+            for i in leaving:
+                out.moves[known[i]] = split
+            # Articles without names or vector stay on the part's side, as before the split.
+            gone = {known[i] for i in leaving}
+            parts += [(part_id, [a for a in part_ids if a not in gone]),
+                      (split, [known[i] for i in leaving])]
     return out
 
 
