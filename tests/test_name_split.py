@@ -118,7 +118,7 @@ def test_a_merge_the_names_would_undo_is_dropped_with_its_moves() -> None:
 
 # Two double murders the same week, written for this test and told alike (a son charged with
 # killing his mother and sister, in two English towns): read as one event by the model, named
-# apart by every report. Three reports of each, from different outlets.
+# apart by every report. Four reports of each, from different outlets.
 REEVE = [
     ("wire-a", "2025-09-08T07:00:00Z",
      "Man charged with murdering his mother and sister in Millbrook",
@@ -142,6 +142,13 @@ REEVE = [
      "He spoke only to confirm his name and was remanded in custody to appear at Newcastle Crown"
      " Court on Friday.\n"
      "Flowers were left outside the family home on Tuesday morning."),
+    ("paper-g", "2025-09-10T08:00:00Z",
+     "Tributes paid to Millbrook mother and daughter",
+     "Friends paid tribute on Wednesday to Carol Reeve and her daughter Emma, who were killed at"
+     " their home in Millbrook on Sunday.\n"
+     "Emma Reeve had just qualified as a nurse at the Hexham general hospital, her friends said.\n"
+     "A vigil will be held at St Cuthbert's church in Millbrook on Saturday.\n"
+     "Daniel Reeve remains in custody."),
 ]
 HALE = [
     ("wire-d", "2025-09-08T15:00:00Z",
@@ -166,6 +173,14 @@ HALE = [
      "He spoke only to confirm his name and was remanded in custody to appear at Leicester Crown"
      " Court on Friday.\n"
      "Flowers were left outside the family home on Tuesday morning."),
+    ("paper-h", "2025-09-10T11:00:00Z",
+     "Tributes paid to Ashby mother and daughter",
+     "Friends paid tribute on Wednesday to Janet Hale and her daughter Sophie, who were killed at"
+     " their home in Ashby on Sunday.\n"
+     "Sophie Hale had just started work as a teacher at a primary school in Loughborough, her"
+     " friends said.\n"
+     "A vigil will be held at St Helen's church in Ashby on Saturday.\n"
+     "Liam Hale remains in custody."),
 ]
 
 
@@ -176,8 +191,9 @@ def test_the_repair_splits_a_story_that_took_in_two_events(
               for s, t, h, x in REEVE + HALE]
     ids = [a["id"] for a in client.post("/articles", json=bodies).json()["articles"]]
     worker = make_worker("w1", repair_every=10**6)
-    # The online decision made lenient for the setup (no name check, a low bar): the six
+    # The online decision made lenient for the setup (no name check, a low bar): the eight
     # reports end up in one story, as two same-kind events can when their kind's names match.
+    n = len(REEVE)
     placement = worker.ops.placement
     placement.params = replace(placement.params, threshold_with_body=0.2, name_penalty=0.0)
     worker.run(burst=True)
@@ -190,13 +206,13 @@ def test_the_repair_splits_a_story_that_took_in_two_events(
     (split_id,) = outcome.split
     assert outcome.split[split_id] == merged
     after = {a: client.get(f"/articles/{a}").json() for a in ids}
-    sides = [{after[a]["story_id"] for a in ids[:3]}, {after[a]["story_id"] for a in ids[3:]}]
+    sides = [{after[a]["story_id"] for a in ids[:n]}, {after[a]["story_id"] for a in ids[n:]}]
     assert sorted(sides, key=sorted) == sorted([{merged}, {split_id}], key=sorted)
     assert all(a["status"] == "processed" for a in after.values())
     split = client.get(f"/stories/{split_id}").json()
-    assert split["parent"] == merged and split["article_count"] == 3
+    assert split["parent"] == merged and split["article_count"] == n
     kept = client.get(f"/stories/{merged}").json()
-    assert kept["article_count"] == 3
+    assert kept["article_count"] == n
     # Each summary now tells one event: no sentence names the other event's suspect.
     for story, other in ((split, "Reeve" if "Hale" in str(split) else "Hale"),
                          (kept, "Reeve" if "Hale" in str(kept) else "Hale")):
