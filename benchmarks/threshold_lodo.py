@@ -55,8 +55,8 @@ GRID: dict[str, tuple[float, ...]] = {
     "name_penalty": (0.0, 0.05, 0.1),
     "name_share": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
     "split_max_cos": (0.0, 0.8, 0.85, 0.9),
-    "split_min_group": (2, 3, 4),
-    "split_cover": (0.5, 0.6, 0.7),
+    "split_min_group": (2, 3, 4, 5),
+    "split_cover": (0.4, 0.5, 0.6, 0.7),
 }
 SPLIT = "split_"  # grid keys of NameSplitParams fields, prefixed
 
