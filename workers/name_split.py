@@ -126,11 +126,7 @@ def with_name_splits(
     four events took three repairs to come apart, and a reader saw it change at each.
     current: article_id -> story_id before the plan."""
     out = _without_merges_of_two_events(plan, current, names, vectors, params)
-    after = out.apply(current)
-    members: dict[str, list[str]] = {}
-    for article in sorted(after):
-        members.setdefault(after[article], []).append(article)
-    for story, ids in sorted(members.items()):
+    for story, ids in sorted(_members(out.apply(current)).items()):
         root = out.splits.get(story, story)  # a split reconcile made points to its parent
         parts = [(story, ids)]  # (story id, its articles): each part is tried until it holds
         while parts:
@@ -149,6 +145,14 @@ def with_name_splits(
             parts += [(part_id, [a for a in part_ids if a not in gone]),
                       (split, [known[i] for i in leaving])]
     return out
+
+
+def _members(story_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """story_id -> its article ids, sorted (the repairs' order does not depend on dict order)."""
+    members: dict[str, list[str]] = {}
+    for article in sorted(story_of):
+        members.setdefault(story_of[article], []).append(article)
+    return members
 
 
 def _split(
@@ -176,9 +180,7 @@ def _without_merges_of_two_events(
     one story's articles on one side, most of the other's on the other), with its moves.
     HDBSCAN sees the two events as one cluster, so without this every repair would merge a
     story split by names back into its parent, and split it off again under a new ID."""
-    members: dict[str, list[str]] = {}
-    for article in sorted(current):
-        members.setdefault(current[article], []).append(article)
+    members = _members(current)
     apart: set[str] = set()
     for story, dest in sorted(plan.merges.items()):
         ids, sides = _split(members.get(story, []) + members.get(dest, []), names, vectors, params)
