@@ -16,7 +16,8 @@ all, this set included) and the best grid point on the set itself (an upper boun
 `--search P...` fits only those parameters and holds the rest at their shipped values: how one
 new parameter fares LODO, beside parameters that were themselves chosen on every set.
 
-Parameters named split_* belong to the repair's name split (workers.name_split.NameSplitParams).
+Parameters named split_* belong to the repair's name split (workers.name_split.NameSplitParams),
+repair_* to the repair's HDBSCAN and reconcile (workers.repair.RepairParams).
 A set too small to be repaired while it streams (giveme5w1h-dev: 179 articles, repair every 200)
 feels the repair only at the end of a batch import: `--with-batch` fits on the mean of the
 streaming and the batch (one repair at the end) scores, and prints both.
@@ -38,6 +39,7 @@ from dataclasses import replace
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -57,20 +59,35 @@ GRID: dict[str, tuple[float, ...]] = {
     "split_max_cos": (0.0, 0.8, 0.85, 0.9),
     "split_min_group": (2, 3, 4, 5),
     "split_cover": (0.4, 0.5, 0.6, 0.7),
+    "repair_selection_epsilon": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    "repair_merge_min_cos": (0.35, 0.4, 0.45, 0.5, 0.55, 0.6),
+    "repair_merge_share": (0.4, 0.5, 0.6),
+    "repair_min_split": (2, 3, 4),
+    "repair_split_share": (0.2, 0.3, 0.4),
 }
 SPLIT = "split_"  # grid keys of NameSplitParams fields, prefixed
+REPAIR = "repair_"  # grid keys of RepairParams fields, prefixed
+COUNTS = {"split_min_group", "repair_min_split"}  # the grid holds floats; these are counts
+Point = tuple[tuple[str, float], ...]
 
 
 def shipped_value(key: str) -> float:
     if key.startswith(SPLIT):
         return float(getattr(NameSplitParams(), key.removeprefix(SPLIT)))
+    if key.startswith(REPAIR):
+        return float(getattr(RepairParams(), key.removeprefix(REPAIR)))
     return float(getattr(AssignParams(), key))
-Point = tuple[tuple[str, float], ...]
+
+
+def _fields(point: Point, prefix: str) -> dict[str, Any]:
+    """The point's values of one parameter class, prefix removed (counts as ints)."""
+    return {k.removeprefix(prefix): int(v) if k in COUNTS else v
+            for k, v in point if k.startswith(prefix)}
 
 
 def visible(ds: Dataset) -> set[str]:
     """The grid's parameters that can change this set's result."""
-    seen = {"name_penalty", "name_share", *(k for k in GRID if k.startswith(SPLIT))}
+    seen = {"name_penalty", "name_share", *(k for k in GRID if k.startswith((SPLIT, REPAIR)))}
     if any(ds.leads):
         seen.add("threshold_with_body")
     if not all(ds.leads):
@@ -96,16 +113,14 @@ class Scores:
         """BCubed F1 streaming, and batch (nan unless --with-batch)."""
         name, point = key
         ds = self.sets[name]
-        params = replace(AssignParams(), **{k: v for k, v in point if not k.startswith(SPLIT)})
-        given = {k.removeprefix(SPLIT): v for k, v in point if k.startswith(SPLIT)}
-        base = NameSplitParams()  # the grid holds floats; min_group is a count
-        split = NameSplitParams(min_group=int(given.get("min_group", base.min_group)),
-                                cover=given.get("cover", base.cover),
-                                max_cos=given.get("max_cos", base.max_cos))
+        params = replace(AssignParams(), **{k: v for k, v in point
+                                            if not k.startswith((SPLIT, REPAIR))})
+        split = replace(NameSplitParams(), **_fields(point, SPLIT))
+        rparams = replace(RepairParams(), **_fields(point, REPAIR))
         out = []
         for every, final in ((self.repair_every, False), (None, True))[:1 + self.with_batch]:
             run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
-                            RepairParams(), every, final, "", titles=ds.titles, split=split)
+                            rparams, every, final, "", titles=ds.titles, split=split)
             out.append(float(bcubed(ds.labels, run.labels)[2]))
         return out[0], out[1] if self.with_batch else float("nan")
 
