@@ -90,18 +90,28 @@ def _articles(n: int) -> list[dict[str, Any]]:
     return [{"id": f"c{i:04d}", **a} for i, a in enumerate(out)]
 
 
-def _post(http: httpx.Client, batch: list[dict[str, Any]], deadline_s: float = 90) -> None:
+def _post(
+    http: httpx.Client, api: Service, batch: list[dict[str, Any]], deadline_s: float = 90
+) -> None:
     """POST until accepted: during a failover the API answers 503 and the client retries (the
-    ids make a retry the same article)."""
+    ids make a retry the same article). A failure says what the API last answered and logged
+    (one CI run saw no 202 for 90 s, and nothing told why)."""
     deadline = time.monotonic() + deadline_s
+    answers: list[str] = []
     while True:
+        began = time.monotonic()
         try:
             reply = http.post("/articles", json=batch)
             if reply.status_code == 202:
                 return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API never took the batch"
+            answers.append(f"{reply.status_code} {reply.text[:200]}")
+        except httpx.HTTPError as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+        answers[-1] += f" (after {time.monotonic() - began:.1f}s)"
+        assert time.monotonic() < deadline, (
+            f"the API never took the batch; its answers: {answers[-5:]}; "
+            f"its log ends: {api.log_tail()}"
+        )
         time.sleep(0.5)
 
 
@@ -169,7 +179,7 @@ def _run(
     articles = _articles(200)
     ids = [a["id"] for a in articles]
     for start in range(0, 80, 20):
-        _post(http, articles[start : start + 20])
+        _post(http, procs[0], articles[start : start + 20])
     wait_for("some articles placed", lambda: _placed(http, ids[:80]) >= 40, 240, 0.5)
     victim = _coordination_master(cluster)
     cluster.processes[victim].kill()
@@ -178,7 +188,7 @@ def _run(
     # /readyz tells the truth at once: a master is gone, some slots cannot take writes.
     ready_codes = {http.get("/readyz").status_code for _ in range(3)}
     for start in range(80, 200, 20):
-        _post(http, articles[start : start + 20])
+        _post(http, procs[0], articles[start : start + 20])
         ready_codes.add(http.get("/readyz").status_code)
     failover_s = cluster.wait_failover(60)
     print(
