@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     # redis_url names one node of a Redis Cluster: the client finds the others and follows the
     # slots (MOVED, failover). Every script and MULTI touches one slot (core/keys.py hash tags).
     redis_cluster: bool = False
+    # The API's Redis commands give up after this long without an answer, and the request gets a
+    # 503: a Redis that stops answering without closing the connection (a network partition, a
+    # frozen process) must not hold requests until the kernel gives up. Tried twice on one server;
+    # on a cluster, retried through a failover. Workers wait (their reads block on purpose).
+    redis_timeout_s: float = Field(5.0, gt=0)
     data_dir: Path = Path("data")
     key_prefix: str = "sf"
 

@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if url is None:
             embedded = EmbeddedRedis(settings.data_dir)
             url = embedded.start()
-        client = connect(url, settings.redis_cluster)
+        retries = None if settings.redis_cluster else 1  # a cluster's: through a failover
+        client = connect(url, settings.redis_cluster, settings.redis_timeout_s, retries)
         keys = Keys(settings.key_prefix)
         app.state.settings = settings
         app.state.store = Store(client, keys)
@@ -72,7 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.feed_snapshot_ttl_s,
         )
         # Event streams block on XREAD: async, so an open stream holds no thread.
-        app.state.events = EventLog(connect_async(url, settings.redis_cluster), keys)
+        stream_timeout_s = settings.events_block_ms / 1000 + settings.redis_timeout_s
+        app.state.events = EventLog(
+            connect_async(url, settings.redis_cluster, stream_timeout_s, retries), keys
+        )
         app.state.closing = closing_on_signal()
         app.state.metrics_registry = metrics.registry(
             client, keys, app.state.queue, app.state.stories

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import StoryfoldError
-from core.storage import StorageDown
+from core.storage import STORAGE_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -152,16 +152,21 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_problem(exc)
 
-    @app.exception_handler(StorageDown)
-    async def _storage_down(_: Request, exc: StorageDown) -> JSONResponse:
-        log.error("storage.unavailable", error=str(exc))
+    async def _storage_down(_: Request, exc: Exception) -> JSONResponse:
+        log.error("storage.unavailable", error=f"{type(exc).__name__}: {exc}")
         return problem(
             503,
             "Service unavailable",
             "unavailable",
             "storage is unreachable; retry shortly",
+            headers={"Retry-After": "1"},  # RFC 9110's place for it; the member, as before
             retry_after="1",
         )
+
+    # Redis refused, went silent past redis_timeout_s, or a cluster is mid-failover: the
+    # client's retry is the client's to make, not a 500.
+    for unavailable in STORAGE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _storage_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -10,11 +10,12 @@ cluster pipeline does not load scripts: storyfold calls scripts on the client on
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
@@ -24,27 +25,43 @@ from redis.retry import Retry
 FAILOVER_RETRIES = 20
 
 
-def connect(url: str, cluster: bool = False, timeout_s: float | None = None) -> redis.Redis:
-    """`timeout_s`: give up on a socket after it (a probe); None: wait (a worker's XREADGROUP
-    blocks on purpose)."""
-    timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+def connect(
+    url: str,
+    cluster: bool = False,
+    timeout_s: float | None = None,
+    retries: int | None = None,
+) -> redis.Redis:
+    """`timeout_s`: a command gives up on a socket that stays silent this long (a Redis that
+    stopped answering without closing the connection: a network partition, a frozen process);
+    None: wait (a worker's XREADGROUP blocks on purpose). `retries`: how often a command is tried
+    again after a connection error or a timeout; None: redis-py's own few for one server, and
+    for a cluster enough to ride out a failover."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "health_check_interval": 30,
+    }
+    if cluster and retries is None:
+        retries = FAILOVER_RETRIES
+    if retries is not None:
+        options["retry"] = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries)
     if not cluster:
-        return redis.Redis.from_url(url, health_check_interval=30, **timeouts)
-    retries = FAILOVER_RETRIES if timeout_s is None else 1
-    client = RedisCluster.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
-        health_check_interval=30,
-        **timeouts,
-    )
-    return cast(redis.Redis, client)
+        return redis.Redis.from_url(url, **options)
+    return cast(redis.Redis, RedisCluster.from_url(url, **options))
 
 
-def connect_async(url: str, cluster: bool = False) -> redis.asyncio.Redis:
-    """For the API's event streams: XREAD blocks, and an async client holds no thread meanwhile."""
+def connect_async(
+    url: str, cluster: bool = False, timeout_s: float | None = None, retries: int | None = None
+) -> redis.asyncio.Redis:
+    """For the API's event streams: XREAD blocks, and an async client holds no thread meanwhile.
+    `timeout_s` must outlast the longest XREAD BLOCK; `retries` as for `connect` (a cluster's
+    own default rides out a failover)."""
+    options: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if not cluster:
-        return redis.asyncio.Redis.from_url(url)
-    return cast(redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster.from_url(url))
+        if retries is not None:
+            options["retry"] = AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries)
+        return redis.asyncio.Redis.from_url(url, **options)
+    return cast(redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster.from_url(url, **options))
 
 
 def is_cluster(client: redis.Redis) -> bool:

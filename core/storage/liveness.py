@@ -134,7 +134,7 @@ def probe(settings: Settings) -> bool:
     else:
         url = settings.redis_url
     try:
-        r = connect(url, settings.redis_cluster, timeout_s=3)
+        r = connect(url, settings.redis_cluster, timeout_s=3, retries=1)
         workers = live_workers(r, Keys(settings.key_prefix))
     except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
         return False
