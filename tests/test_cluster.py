@@ -93,9 +93,9 @@ def _articles(n: int) -> list[dict[str, Any]]:
 def _post(
     http: httpx.Client, api: Service, batch: list[dict[str, Any]], deadline_s: float = 90
 ) -> None:
-    """POST until accepted: during a failover the API answers 503 and the client retries (the
-    ids make a retry the same article). A failure says what the API last answered and logged
-    (one CI run saw no 202 for 90 s, and nothing told why)."""
+    """POST until accepted: during a failover the API answers 503 (never a 500) and the client
+    retries (the ids make a retry the same article). A failure says what the API last answered
+    and logged (one CI run saw no 202 for 90 s, and nothing told why)."""
     deadline = time.monotonic() + deadline_s
     answers: list[str] = []
     while True:
@@ -105,6 +105,8 @@ def _post(
             if reply.status_code == 202:
                 return
             answers.append(f"{reply.status_code} {reply.text[:200]}")
+            # Mid-failover the store is unavailable, which is a 503 to retry, never a 500.
+            assert reply.status_code == 503 or reply.status_code < 500, answers[-1]
         except httpx.HTTPError as exc:
             answers.append(f"{type(exc).__name__}: {exc}")
         answers[-1] += f" (after {time.monotonic() - began:.1f}s)"
