@@ -3,12 +3,17 @@
     nice .venv/bin/python -m benchmarks.clustering /work/shared/benchmarks [--datasets ...]
         [--train-on ...] [--methods ...] [--no-bertopic] [--bertopic-max N] [--no-seeds]
         [--cache DIR] [--repair-every N] [--backend onnx-int8|torch]
+        [--lodo-fit-on ...] [--lodo-search ...] [--jobs N]
         (progress bars go to stderr)
 
 Methods (--methods; row labels in METHODS): "learned" rows use the learned join decision
 (workers/assign/join_model.py), "LODO" fitted without the scored set's group (benchmarks/
 train_assign.py, --train-on), "shipped fit" the all-sets fit that has seen it; "one-threshold"
-rows the product's scorer (workers.assign.scoring.choose_story). See docs/benchmarks.md.
+rows the product's scorer (workers.assign.scoring.choose_story), as shipped ("tuned on all") or,
+in the threshold-lodo rows (asked for by name: about 40 minutes of grid runs on 2 cores), with
+the --lodo-search parameters fitted on the --lodo-fit-on sets outside the scored set's group
+(benchmarks/threshold_lodo.py's grid and fit; the fitted values are printed). See
+docs/benchmarks.md.
 "streaming" is the runner's loop without Redis (choose_story / absorb /
 start_story one article at a time in time order, recluster + reconcile + name split over the open window every
 N assignments); "storyfold batch" is the same online pass with a single repair at the end, as
@@ -20,13 +25,14 @@ Every method sees the same MiniLM vectors (cached under --cache). Full articles 
 way the product does it: headline + lead sentences through workers.extract, combined with
 workers.assign.article_vector. Headline-only items are one vector each. Metrics are computed here
 (NMI and ARI from scikit-learn, BCubed written out) against the datasets' own labels; only the
-learned decision is fitted on labels, and a "LODO" row never on the scored set's.
+LODO rows are fitted on labels here, never on the scored set's.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -55,18 +61,21 @@ from workers.assign.scoring import (
 from workers.name_split import NameSplitParams, with_name_splits
 from workers.repair import RepairParams, recluster, reconcile
 
-# Row labels. "LODO": the learned decision fitted without this set's group; "tuned on it": the
-# shipped fit, whose training data include this set; the one-threshold scorer's parameters were
-# chosen on all dev sets (this one included) before this benchmark grew LODO; its LODO scores
-# come from benchmarks/threshold_lodo.py.
+# Row labels. "LODO": fitted without this set's group (the learned decision by training, the
+# one-threshold scorer by benchmarks/threshold_lodo.py's grid search over --lodo-fit-on); "tuned
+# on it": the shipped fit, whose training data include this set; "tuned on all": the product's
+# scorer as shipped, its parameters chosen on all dev sets (this one included).
 METHODS = {
     "learned-stream": "learned streaming, LODO",
     "learned-batch": "learned batch, LODO",
     "learned-all": "learned streaming, shipped fit (tuned on it)",
+    "threshold-lodo-stream": "one-threshold streaming, LODO",
+    "threshold-lodo-batch": "one-threshold batch, LODO",
     "threshold-stream": "one-threshold streaming (tuned on all)",
     "threshold-batch": "one-threshold batch (tuned on all)",
     "single-pass": "single pass τ=0.6",
 }
+DEFAULT_METHODS = [m for m in METHODS if not m.startswith("threshold-lodo")]  # a 40-minute fit
 REPAIR_EVERY = 200  # the runner's default: repair after this many newly assigned articles
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -193,10 +202,11 @@ def storyfold(
 
 def _labels(x: np.ndarray, ts: Sequence[float], leads: Sequence[str], params: AssignParams,
             rparams: RepairParams, repair_every: int | None, final_repair: bool,
-            name: str, learned: Learned | None = None, titles: Sequence[str] = ()) -> list[str]:
+            name: str, learned: Learned | None = None, titles: Sequence[str] = (),
+            split: NameSplitParams | None = None) -> list[str]:
     desc = f"{name} {'stream' if repair_every else 'batch'}"
     return storyfold(x, ts, leads, params, rparams, repair_every, final_repair, desc,
-                     learned, titles).labels
+                     learned, titles, split).labels
 
 
 def single_pass(x: np.ndarray, ts: Sequence[float], tau: float = 0.6) -> list[str]:
@@ -273,7 +283,16 @@ def main() -> None:
     ap.add_argument("--no-seeds", action="store_true")
     ap.add_argument("--train-on", nargs="+", choices=list(LOADERS), default=list(LOADERS),
                     help="the dev sets the learned decision's LODO fits are trained on")
-    ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS)
+    ap.add_argument("--lodo-fit-on", nargs="+", choices=list(LOADERS),
+                    default=["giveme5w1h-dev", "ecbplus", "UCI-sample"],
+                    help="the dev sets the one-threshold LODO rows are fitted on")
+    ap.add_argument("--lodo-search", nargs="+",
+                    default=["threshold", "threshold_with_body", "decay_per_log_day",
+                             "name_penalty"],
+                    help="the scorer's parameters those fits search (benchmarks.threshold_lodo)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="grid runs side by side for those fits")
     ap.add_argument("--repair-every", type=int, default=REPAIR_EVERY)
     ap.add_argument("--backend", choices=["torch", "onnx-int8"], default="onnx-int8",
                     help="the embedding backend (STORYFOLD_EMBED_BACKEND) whose vectors to use")
@@ -296,7 +315,9 @@ def main() -> None:
     params, rparams = AssignParams(), RepairParams()
     # Every dev set is replayed for training (cached); each scored set gets a fit without its
     # group (leave-one-dataset-out), beside the shipped all-sets fit.
-    wanted = sorted(set(args.train_on) | set(args.datasets))
+    scorer_lodo = any(m.startswith("threshold-lodo") for m in args.methods)
+    wanted = sorted(set(args.train_on) | set(args.datasets)
+                    | set(args.lodo_fit_on if scorer_lodo else ()))
     every = {name: embed(LOADERS[name](args.data_dir), encode, args.cache) for name in wanted}
     shipped = load_join_model()
     # The learned decision's fits, only when a learned row is asked for (replays are slow).
@@ -304,6 +325,7 @@ def main() -> None:
     replays = [cached_replay(every[n], args.cache) for n in args.train_on] if learned_rows else []
     lodo = {g: fit(replays, exclude=g if g in {GROUPS[n] for n in args.train_on} else None)
             if learned_rows else shipped for g in sorted({GROUPS[n] for n in args.datasets})}
+    lodo_fits = _scorer_lodo_fits(every, args) if scorer_lodo else {}
     print(f"storyfold: {params}\n           {rparams}, repair every {args.repair_every}")
     print(f"learned decision: shipped {shipped.header.get('date')} threshold "
           f"{shipped.threshold:.2f}; LODO thresholds "
@@ -317,10 +339,17 @@ def main() -> None:
         terms = terms_of(ds)
         held_out, tuned = Learned(lodo[GROUPS[name]], terms), Learned(shipped, terms)
         run = partial(_labels, x, ts, ds.leads, params, rparams, titles=ds.titles)
+        fitted = run  # replaced by the LODO fit's run whenever a threshold-lodo row is asked for
+        if name in lodo_fits:  # the scorer with the parameters fitted without this set
+            lodo_params, lodo_rparams, split = _params_of(lodo_fits[name])
+            fitted = partial(_labels, x, ts, ds.leads, lodo_params, lodo_rparams,
+                             titles=ds.titles, split=split)
         methods: dict[str, Callable[[], list[str]]] = {
             "learned-stream": partial(run, args.repair_every, False, name, held_out),
             "learned-batch": partial(run, None, True, name, held_out),
             "learned-all": partial(run, args.repair_every, False, name, tuned),
+            "threshold-lodo-stream": partial(fitted, args.repair_every, False, name),
+            "threshold-lodo-batch": partial(fitted, None, True, name),
             "threshold-stream": partial(run, args.repair_every, False, name),
             "threshold-batch": partial(run, None, True, name),
             "single-pass": partial(single_pass, x, ts),
@@ -342,6 +371,32 @@ def main() -> None:
     print()
     for note in notes:
         print(note)
+
+
+def _scorer_lodo_fits(every: dict[str, Dataset], args: argparse.Namespace
+                      ) -> dict[str, dict[str, float]]:
+    """For each scored set, the scorer's parameters fitted without its group on --lodo-fit-on
+    (best mean of streaming and batch BCubed F1, as `benchmarks.threshold_lodo --with-batch`)."""
+    from benchmarks import threshold_lodo as lodo
+
+    fit_sets = {n: every[n] for n in args.lodo_fit_on}
+    scores = lodo.Scores(fit_sets, args.repair_every, with_batch=True)
+    points = lodo.grid_points(args.lodo_search)
+    lodo.score_grid(scores, points, args.jobs)
+    fits = {}
+    for name in args.datasets:
+        group = [n for n in fit_sets if GROUPS[n] == GROUPS[name]]
+        fits[name] = lodo.fit_without(scores, points, group)
+        shown = ", ".join(f"{k} {fits[name][k]:g}" for k in args.lodo_search)
+        print(f"one-threshold LODO for {name}: fitted on "
+              f"{', '.join(n for n in fit_sets if n not in group)}: {shown}")
+    return fits
+
+
+def _params_of(point: dict[str, float]) -> tuple[AssignParams, RepairParams, NameSplitParams]:
+    from benchmarks.threshold_lodo import params_of
+
+    return params_of(tuple(sorted(point.items())))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,14 @@ def _fields(point: Point, prefix: str) -> dict[str, Any]:
             for k, v in point if k.startswith(prefix)}
 
 
+def params_of(point: Point) -> tuple[AssignParams, RepairParams, NameSplitParams]:
+    """The product's parameter classes with the point's values, the rest as shipped."""
+    params = replace(AssignParams(), **{k: v for k, v in point
+                                        if not k.startswith((SPLIT, REPAIR))})
+    return (params, replace(RepairParams(), **_fields(point, REPAIR)),
+            replace(NameSplitParams(), **_fields(point, SPLIT)))
+
+
 def visible(ds: Dataset) -> set[str]:
     """The grid's parameters that can change this set's result."""
     seen = {"name_penalty", "name_share", *(k for k in GRID if k.startswith((SPLIT, REPAIR)))}
@@ -113,10 +121,7 @@ class Scores:
         """BCubed F1 streaming, and batch (nan unless --with-batch)."""
         name, point = key
         ds = self.sets[name]
-        params = replace(AssignParams(), **{k: v for k, v in point
-                                            if not k.startswith((SPLIT, REPAIR))})
-        split = replace(NameSplitParams(), **_fields(point, SPLIT))
-        rparams = replace(RepairParams(), **_fields(point, REPAIR))
+        params, rparams, split = params_of(point)
         out = []
         for every, final in ((self.repair_every, False), (None, True))[:1 + self.with_batch]:
             run = storyfold(self.x[name], [d.ts for d in ds.docs], ds.leads, params,
@@ -165,6 +170,25 @@ def mean_score(scores: Scores, names: Sequence[str], point: dict[str, float]) ->
     return float(np.mean([scores(n, point) for n in names]))
 
 
+def score_grid(scores: Scores, points: Sequence[dict[str, float]], jobs: int) -> None:
+    """Every set at every point it can tell apart, `jobs` runs side by side."""
+    global _SCORES
+    _SCORES = scores
+    runs = sorted({scores.key(n, p) for n in scores.sets for p in points} - set(scores.done))
+    # Forked workers share the loaded sets; each run is independent and deterministic.
+    with ProcessPoolExecutor(jobs, mp_context=get_context("fork")) as pool:
+        results = pool.map(_run_in_worker, runs)
+        for key, f1 in zip(runs, tqdm(results, total=len(runs), desc="grid runs"), strict=True):
+            scores.done[key] = f1
+
+
+def fit_without(scores: Scores, points: Sequence[dict[str, float]], held: Sequence[str]
+                ) -> dict[str, float]:
+    """The point the sets other than `held` score best on together (the LODO fit)."""
+    others = [n for n in scores.sets if n not in held]
+    return best(points, partial(mean_score, scores, others))[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_dir", type=Path)
@@ -194,15 +218,9 @@ def main() -> None:
 
     sets = {n: embed(LOADERS[n](args.data_dir), encode, args.cache / "onnx-int8")
             for n in args.datasets}
-    global _SCORES
-    scores = _SCORES = Scores(sets, args.repair_every, args.with_batch)
+    scores = Scores(sets, args.repair_every, args.with_batch)
     points = grid_points(args.search)
-    runs = sorted({scores.key(n, p) for n in sets for p in points})
-    # Forked workers share the loaded sets; each run is independent and deterministic.
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
-        results = pool.map(_run_in_worker, runs)
-        for key, f1 in zip(runs, tqdm(results, total=len(runs), desc="grid runs"), strict=True):
-            scores.done[key] = f1
+    score_grid(scores, points, args.jobs)
 
     shipped = {k: shipped_value(k) for k in GRID}
     shown_score = _shown(scores)
@@ -221,7 +239,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for held in sets:
         others = [n for n in sets if n != held]
-        chosen, _ = best(points, partial(mean_score, scores, others))
+        chosen = fit_without(scores, points, [held])
         on_itself, top = best(points, partial(mean_score, scores, [held]))
         # A parameter only the held-out set can see is not fitted by the others: it keeps the
         # shipped value (marked *, which was chosen with this set's score in view).
