@@ -10,7 +10,7 @@ Methods (--methods; row labels in METHODS): "learned" rows use the learned join 
 (workers/assign/join_model.py), "LODO" fitted without the scored set's group (benchmarks/
 train_assign.py, --train-on), "shipped fit" the all-sets fit that has seen it; "one-threshold"
 rows the product's scorer (workers.assign.scoring.choose_story), as shipped ("tuned on all") or,
-in the threshold-lodo rows (asked for by name: about 40 minutes of grid runs on 2 cores), with
+in the threshold-lodo rows (asked for by name: 26-40 minutes of grid runs on 2 cores), with
 the --lodo-search parameters fitted on the --lodo-fit-on sets outside the scored set's group
 (benchmarks/threshold_lodo.py's grid and fit; the fitted values are printed). See
 docs/benchmarks.md.
@@ -75,7 +75,7 @@ METHODS = {
     "threshold-batch": "one-threshold batch (tuned on all)",
     "single-pass": "single pass τ=0.6",
 }
-DEFAULT_METHODS = [m for m in METHODS if not m.startswith("threshold-lodo")]  # a 40-minute fit
+DEFAULT_METHODS = [m for m in METHODS if not m.startswith("threshold-lodo")]  # a half-hour fit
 REPAIR_EVERY = 200  # the runner's default: repair after this many newly assigned articles
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 
