@@ -379,6 +379,8 @@ def _scorer_lodo_fits(every: dict[str, Dataset], args: argparse.Namespace
     (best mean of streaming and batch BCubed F1, as `benchmarks.threshold_lodo --with-batch`)."""
     from benchmarks import threshold_lodo as lodo
 
+    if unknown := sorted(set(args.lodo_search) - set(lodo.GRID)):
+        raise SystemExit(f"--lodo-search: no grid for {unknown}; choose from {list(lodo.GRID)}")
     fit_sets = {n: every[n] for n in args.lodo_fit_on}
     scores = lodo.Scores(fit_sets, args.repair_every, with_batch=True)
     points = lodo.grid_points(args.lodo_search)
