@@ -358,6 +358,16 @@ def test_values_meet_when_their_wordings_allow_the_same_truth() -> None:
     assert tuesday.day == july_first.day
 
 
+def test_a_comma_after_a_number_ends_what_it_counts() -> None:
+    """An age or a count closed by a comma counts nothing named by the next words: such a
+    "count of country" or "count of was" made clauses of one fact look like two (the clash)."""
+    assert parse_values("injuring more than 80, the country's civil defence institute said")\
+        .quantities == ()
+    assert parse_values("Andrew Lopez, 20, was found guilty of the killing").quantities == ()
+    (price,) = parse_values("Tickets cost $80, organisers said.").quantities
+    assert price.slot == "amount:USD" and price.text == "$80"
+
+
 # --- rendering ---------------------------------------------------------------------------------
 
 

@@ -204,7 +204,10 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         return None  # "10:40", "a 37-year-old": a clock time or an age, not a reported quantity
     if low < 10 and _REFERENCE_RE.search(before):
         return None  # "the two leaders": a reference to known things, not a reported count
-    after = [w.lower() for w in (match.group("after") or "").split()]
+    # A comma after the digits ends the phrase: "injuring 80, the country's institute said"
+    # counts nothing named "country" (a currency still says what the number is).
+    cut = match.group("num").endswith(",")
+    after = [] if cut else [w.lower() for w in (match.group("after") or "").split()]
     vague = match.group("num").lower() in _VAGUE
     slot = _slot(match.group("cur"), after, hyphenated=match.group("sep") == "-", vague=vague)
     if slot is None:
@@ -226,7 +229,7 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         else (match.group(0))
     )
     shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
-    return Quantity(shown.strip(" -"), name, low, high, _around(match))
+    return Quantity(shown.strip(" -,"), name, low, high, _around(match))
 
 
 _NOT_ABOUT = frozenset(_SCALE) | frozenset(_CURRENCY) | {"percent", "cent", "worth", "valu"}
