@@ -19,9 +19,9 @@ import numpy.typing as npt
 from core.summary import Claim, Conflict
 from workers.summarize.align import PARTICULAR_NAME
 from workers.summarize.dates import WEEKDAYS, DayValue, SinceValue, days_agree
+from workers.summarize.quantity import Quantity
 from workers.summarize.text import stem, words
 from workers.summarize.units import FactUnit, Story
-from workers.summarize.values import Quantity
 
 # Nouns that name the event a date or duration belongs to, to say what a conflict is about.
 _EVENT_NOUNS = [
@@ -112,7 +112,7 @@ def find_conflicts(
                 continue
             if _different_subjects(story, sides):
                 continue
-            about = _about(slot, members, sides[0].items[0][1].text)
+            about = _about(slot, members, sides)
             if not about:
                 continue  # a day or length of no named event: too vague to set against another
             key = (slot, tuple(sorted(side.label for side in sides)))
@@ -201,7 +201,7 @@ def _slot_values(
         # million share of it is another quantity, not a contradiction. And no quantity is one
         # when each clause names someone the other does not (the Orioles' seven-year offer, the
         # Red Sox's eight-year one).
-        parts = _same_thing(slots.pop(slot), need_about=slot.startswith("amount:"))
+        parts = _same_thing(slots.pop(slot), need_about=slot.startswith(("amount:", "percent")))
         for k, part in enumerate(parts):
             slots[f"{slot}#{k}" if k else slot] = part
     return slots
@@ -332,7 +332,8 @@ def _shown(value: Value) -> str:
     return value.text
 
 
-def _about(slot: str, members: list[FactUnit], example: str) -> str:
+def _about(slot: str, members: list[FactUnit], sides: list[_Side]) -> str:
+    example = sides[0].items[0][1].text
     event = _event_noun(members)
     kind, _, what = slot.partition("#")[0].partition(":")
     if kind == "day":
@@ -343,6 +344,12 @@ def _about(slot: str, members: list[FactUnit], example: str) -> str:
         return f"length of the {event}" if event else ""
     if kind == "amount":
         return f"amount ({what})"
+    if kind == "percent":
+        # What every value is a share of, as the words around them say ("turnout", "vote").
+        shared = frozenset.intersection(
+            *(v.about for side in sides for _, v in side.items if isinstance(v, Quantity))
+        )
+        return f"share ({', '.join(sorted(shared))})" if shared else "share"
     if kind == "magnitude":
         return "magnitude of the aftershock" if what == "aftershock" else "magnitude of the quake"
     if what in ("injured", "dead"):

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workers.summarize.dates import DayValue, SinceValue, parse_dates
+from workers.summarize.magnitudes import magnitudes, names_past_year
+from workers.summarize.quantity import Quantity, last_digit_unit
 from workers.summarize.text import content_stems, stem
+
+__all__ = ["Quantity", "Values", "parse_values"]
 
 # fmt: off
 _NUMBER_WORDS = {
@@ -108,20 +112,6 @@ _REFERENCE_RE = re.compile(r"\b(?:the|their|its|our|both)\s*$")
 
 
 @dataclass(frozen=True)
-class Quantity:
-    text: str
-    slot: str  # what is measured: "count:injured", "duration:short", "amount:USD", "magnitude:quake", …
-    low: float
-    high: float
-    # Content words right around the number ("stadium bond", "city's share"): what an amount is
-    # an amount of. Two amounts of money are one quantity only if they share one.
-    about: frozenset[str] = frozenset()
-
-    def meets(self, other: Quantity) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
-
-@dataclass(frozen=True)
 class Values:
     days: tuple[DayValue, ...]
     since: tuple[SinceValue, ...]
@@ -132,60 +122,9 @@ def parse_values(text: str, published: datetime | None = None) -> Values:
     days, since, masked = parse_dates(text, published)
     # A clause that names a past year ("In 2004, a magnitude 9.1 quake...") tells of another
     # quake: its magnitude is not this one's (the year itself is masked by now).
-    past = _names_past_year(text, published)
-    magnitudes, masked = ([], masked) if past else _magnitudes(masked)
+    quakes, masked = ([], masked) if names_past_year(text, published) else magnitudes(masked)
     quantities = [q for m in _QUANTITY_RE.finditer(masked) if (q := _quantity(m)) is not None]
-    return Values(tuple(days), tuple(since), tuple(magnitudes + quantities))
-
-
-# An earthquake's magnitude: its scale word comes before the number as often as after it
-# ("magnitude 6.8", "a 6.8-magnitude quake", "7.1 on the Richter scale"), so the count pattern
-# (number, then what is counted) reads it as a count of earthquakes or misses it.
-_MAGNITUDE_RE = re.compile(
-    r"\b(?:[Mm]agnitude(?:\s+of)?[\s-]+|M(?=\d))(?P<before>\d{1,2}(?:\.\d{1,2})?)(?![\d.]\d)"
-    r"|(?<![\w.,])(?P<after>\d{1,2}(?:\.\d{1,2})?)(?:-|\s+)(?:[Mm]agnitude|on the Richter scale)\b"
-)
-_AFTERSHOCK_RE = re.compile(r"\b(?:after|fore)shocks?\b", re.IGNORECASE)
-_YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
-_DIGIT_RE = re.compile(r"\d")
-
-
-def _names_past_year(text: str, published: datetime | None) -> bool:
-    this_year = published.year if published else None
-    return any(int(year) != this_year for year in _YEAR_RE.findall(text))
-
-
-def _cut_decimal(text: str, match: re.Match[str], group: str) -> bool:
-    """A whole number that a sentence split may have cut from its decimals: "…a magnitude 6."
-    ending the clause, or "1-magnitude quake…" opening it (text tokenised as "6. 1")."""
-    if "." in match.group(group):
-        return False
-    start, end = match.span(group)
-    return text[end:].strip() == "." or not text[:start].strip(" \"'“(")
-
-
-def _magnitudes(text: str) -> tuple[list[Quantity], str]:
-    """Magnitudes in the text, and the text with their numbers blanked out. An aftershock's
-    magnitude is another quantity than the main shock's ("magnitude:aftershock")."""
-    found: list[Quantity] = []
-    masked = text
-    for match in _MAGNITUDE_RE.finditer(text) if _DIGIT_RE.search(text) else ():
-        group = "before" if match.group("before") else "after"
-        number = match.group(group)
-        value = float(number)
-        if not 0 < value <= 10 or _cut_decimal(text, match, group):
-            continue
-        # What the magnitude is of: the words right around it ("a magnitude 5.1 aftershock",
-        # "an aftershock of magnitude 5.1"), not the rest of the sentence.
-        near = " ".join(text[: match.start()].split()[-4:] + text[match.end() :].split()[:2])
-        what = "aftershock" if _AFTERSHOCK_RE.search(near) else "quake"
-        # Written to its last digit: "6.8" is any reading that rounds to it, "7" anything 6.5-7.5.
-        half = _last_digit_unit(number) / 2
-        found.append(Quantity(match.group(0).strip(" -"), f"magnitude:{what}", value - half,
-                              value + half))
-        start, end = match.span(group)
-        masked = masked[:start] + " " * (end - start) + masked[end:]
-    return found, masked
+    return Values(tuple(days), tuple(since), tuple(quakes + quantities))
 
 
 def _quantity(match: re.Match[str]) -> Quantity | None:
@@ -209,15 +148,21 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
     cut = match.group("num").endswith(",")
     after = [] if cut else [w.lower() for w in (match.group("after") or "").split()]
     vague = match.group("num").lower() in _VAGUE
-    slot = _slot(match.group("cur"), after, hyphenated=match.group("sep") == "-", vague=vague)
+    percent = _percent(match, after)
+    slot = percent or _slot(match.group("cur"), after, hyphenated=match.group("sep") == "-",
+                            vague=vague)
     if slot is None:
         return None
     name, factor, used_words = slot
     qualifier = (match.group("qual") or "").lower()
-    if not qualifier and (scale or name.startswith("amount:")):
+    if percent and not qualifier:
+        # "52 percent" is how one writes 52.3% rounded: anything that rounds to it.
+        unit = last_digit_unit(match.group("num"))
+        low, high = low - unit / 2, high + unit / 2
+    elif not qualifier and (scale or name.startswith("amount:")):
         # "$2 billion" is how one writes $2.1 billion rounded: a sum of money or a scaled number
         # stands for any value that rounds to it at its last written digit.
-        unit = _last_digit_unit(match.group("num")) * (_SCALE[scale.lower()] if scale else 1)
+        unit = last_digit_unit(match.group("num")) * (_SCALE[scale.lower()] if scale else 1)
         # Rounded either way ($2.1 billion as "$2 billion") or cut down to the round figure
         # ($13.9 billion as "$13 billion"): anything from half a unit below to a unit above.
         low, high = low - unit / 2, high + unit
@@ -229,7 +174,35 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         else (match.group(0))
     )
     shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
-    return Quantity(shown.strip(" -,"), name, low, high, _around(match))
+    if percent and not used_words:
+        return Quantity(match.group(0)[: match.end("num") - match.start()] + "%", name, low, high,
+                        _around_percent(match))
+    about = _around_percent(match) if percent else _around(match)
+    return Quantity(shown.strip(" -,"), name, low, high, about)
+
+
+def _percent(match: re.Match[str], after: list[str]) -> tuple[str, float, int] | None:
+    """A share ("52.3%", "52 percent", "52.3 per cent") is slot "percent"; which share it is
+    comes from the words around it (`about`), as for a sum of money."""
+    if match.string[match.end("num") :].lstrip(" ").startswith("%"):
+        return "percent", 1.0, 0
+    if after[:1] == ["percent"] or after[:1] == ["pct"]:
+        return "percent", 1.0, 1
+    if after[:2] == ["per", "cent"]:
+        return "percent", 1.0, 2
+    return None
+
+
+def _around_percent(match: re.Match[str]) -> frozenset[str]:
+    """What a share is of: the content stems of the four words before it and the three after,
+    the clause's opening word included ("Turnout was 61%")."""
+    before = match.string[: match.start()].split()[-4:]
+    rest = match.string[match.end("num") :].replace("%", " ").replace("-", " ").split()[:5]
+    after = [w for w in rest if w.lower().strip(".,") not in _PERCENT_WORDS][:3]
+    return content_stems(" ".join(before + after).lower()) - _NOT_ABOUT
+
+
+_PERCENT_WORDS = frozenset(["percent", "per", "cent", "pct"])
 
 
 _NOT_ABOUT = frozenset(_SCALE) | frozenset(_CURRENCY) | {"percent", "cent", "worth", "valu"}
@@ -242,17 +215,6 @@ def _around(match: re.Match[str]) -> frozenset[str]:
     # Common nouns say what the sum is of ("bond", "share", "cash"); names ("AMD") say whose.
     common = [w for w in before + after if w[:1].islower()]
     return content_stems(" ".join(common)) - _NOT_ABOUT
-
-
-def _last_digit_unit(number: str) -> float:
-    """Place value of the last significant written digit: 1 for "2", 0.1 for "2.1", 1000 for
-    "48,000"; 1 for a number word."""
-    digits = number.replace(",", "")
-    if not digits[:1].isdigit():
-        return 1.0
-    if "." in digits:
-        return float(10 ** -len(digits.split(".", 1)[1]))
-    return float(10 ** (len(digits) - len(digits.rstrip("0")))) if digits.strip("0") else 1.0
 
 
 def _number(text: str) -> tuple[float, float] | None:
