@@ -331,6 +331,18 @@ def test_parser_reads_rss10_and_refuses_hostile_or_broken_bodies() -> None:
         parse_feed(b"{not json", "http://x.test/")
     with pytest.raises(FeedParseError, match="not a JSON Feed"):
         parse_feed(b'{"items": []}', "http://x.test/")
+    # A date-time with no UTC instant (before year 1 once its offset is applied) is no date: the
+    # item is kept undated, the rest of the feed is read (it used to fail the whole poll).
+    before_year_one = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "1", "url": "http://x.test/1", "content_text": "First.",'
+        b' "date_published": "0001-01-01T00:00:00+01:00"},'
+        b'{"id": "2", "url": "http://x.test/2", "content_text": "Second.",'
+        b' "date_published": "2026-03-02T09:00:00Z"}]}'
+    )
+    undated, dated = parse_feed(before_year_one, "http://x.test/feed.json").entries
+    assert undated.published is None
+    assert dated.published == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_one_request_per_host_with_an_interval_and_retry_after_holding_it(r: redis.Redis) -> None:

@@ -32,9 +32,13 @@ def _instant(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
     try:  # the pattern passed; only the calendar (30 February) is left to refuse
-        return datetime.fromisoformat(value).astimezone(UTC)
+        when = datetime.fromisoformat(value)
     except ValueError as exc:
         raise InvalidInput(f"not a date-time: {exc}", field=f"query.{field}") from None
+    try:  # 0001-01-01T00:00:00+00:01 is a valid date-time whose UTC instant is before year 1
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput("out of range once converted to UTC", field=f"query.{field}") from None
 
 
 # The bound is a setting: the schema names it, service/openapi.py fills in the running value.
