@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from invented import assert_citations_hold, invented_docs, summary_of_docs
 
 from core.summary import Summary
-from embedding.torch_backend import shared_embedder
-from workers.extract import extract
-from workers.summarize import summarize
-from workers.summarize.details import missing
 from workers.summarize.source import SourceDoc
 from workers.summarize.values import parse_values
 
@@ -61,18 +58,10 @@ OUTLETS = {"andes.example": ANDES, "pacific.example": PACIFIC, "colca.example": 
 
 @pytest.fixture(scope="module")
 def docs() -> list[SourceDoc]:
-    model = shared_embedder()
-    out = []
-    for k, (source, text) in enumerate(OUTLETS.items()):
-        clean = extract(text=text)
-        out.append(SourceDoc(f"a{k}", source, clean.sentences, model.encode(clean.sentences),
-                             title=clean.title, published_at=PUBLISHED))
-    return out
+    return invented_docs(OUTLETS, PUBLISHED)
 
 
-@pytest.fixture(scope="module")
-def summary(docs: list[SourceDoc]) -> Summary:
-    return summarize(docs)
+summary = summary_of_docs  # the module's summary fixture, over `docs`
 
 
 def test_two_magnitudes_for_one_quake_are_a_conflict_with_each_outlet_on_its_side(
@@ -101,10 +90,7 @@ def test_an_aftershock_and_an_older_quake_are_not_set_against_the_quake(
 def test_no_line_cites_an_outlet_for_a_magnitude_it_does_not_give(
     summary: Summary, docs: list[SourceDoc]
 ) -> None:
-    text_of = {d.source: "\n".join([d.title or "", *d.sentences]) for d in docs}
-    for fact in summary.consensus:
-        for source in fact.sources:
-            assert not missing(fact.text, text_of[source]), (source, fact.text)
+    assert_citations_hold(summary, docs)
     assert not [f.text for f in summary.consensus
                 if "6.8" in f.text and "pacific.example" in f.sources]
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from invented import assert_citations_hold, invented_docs, summary_of_docs
 
 from core.summary import Summary
-from embedding.torch_backend import shared_embedder
-from workers.extract import extract
-from workers.summarize import summarize
-from workers.summarize.details import missing
 from workers.summarize.source import SourceDoc
 from workers.summarize.values import parse_values
 
@@ -46,18 +43,10 @@ OUTLETS = {"herald.example": HERALD, "courier.example": COURIER, "ledger.example
 
 @pytest.fixture(scope="module")
 def docs() -> list[SourceDoc]:
-    model = shared_embedder()
-    out = []
-    for k, (source, text) in enumerate(OUTLETS.items()):
-        clean = extract(text=text)
-        out.append(SourceDoc(f"v{k}", source, clean.sentences, model.encode(clean.sentences),
-                             title=clean.title, published_at=PUBLISHED))
-    return out
+    return invented_docs(OUTLETS, PUBLISHED)
 
 
-@pytest.fixture(scope="module")
-def summary(docs: list[SourceDoc]) -> Summary:
-    return summarize(docs)
+summary = summary_of_docs  # the module's summary fixture, over `docs`
 
 
 def test_two_turnouts_are_a_conflict_about_the_turnout(summary: Summary) -> None:
@@ -75,10 +64,7 @@ def test_a_rounded_share_of_the_vote_agrees_and_is_cited_only_where_stated(
 ) -> None:
     shown = [claim.value for c in summary.conflicts for claim in c.claims]
     assert not [v for v in shown if v.startswith("52")], shown  # 52.3% and 52 percent agree
-    text_of = {d.source: "\n".join([d.title or "", *d.sentences]) for d in docs}
-    for fact in summary.consensus:
-        for source in fact.sources:
-            assert not missing(fact.text, text_of[source]), (source, fact.text)
+    assert_citations_hold(summary, docs)
     (vote,) = [f for f in summary.consensus if "52.3" in f.text]
     assert set(vote.sources) == {"herald.example", "ledger.example"}
 
