@@ -138,9 +138,10 @@ def _near(story: Story, group: list[int], scores: npt.NDArray[np.float64]) -> li
         return []  # nothing near could be compared (and most groups skip the scan)
     inside = {story.units[i].outlet for i in group}
     best: dict[str, tuple[float, int]] = {}
-    for j in np.flatnonzero(scores[group].max(axis=0) >= NEAR_FACT):
+    closest = scores[group].max(axis=0)  # each clause's best score with the group
+    for j in np.flatnonzero(closest >= NEAR_FACT):
         unit = story.units[int(j)]
-        score = float(scores[group, j].max())
+        score = float(closest[j])
         if unit.outlet not in inside and score > best.get(unit.outlet, (-np.inf, 0))[0]:
             best[unit.outlet] = (score, int(j))
     return [story.units[j] for _, j in sorted(best.values(), key=lambda b: b[1])]

@@ -174,9 +174,8 @@ def _quantity(match: re.Match[str]) -> Quantity | None:
         else (match.group(0))
     )
     shown = (shown + " ".join(match.group("after").split()[:used_words])) if used_words else shown
-    if percent and not used_words:
-        return Quantity(match.group(0)[: match.end("num") - match.start()] + "%", name, low, high,
-                        _around_percent(match))
+    if percent and not used_words:  # "61%": the sign, not what follows it
+        shown = match.group(0)[: match.end("num") - match.start()] + "%"
     about = _around_percent(match) if percent else _around(match)
     return Quantity(shown.strip(" -,"), name, low, high, about)
 
