@@ -101,11 +101,11 @@ def test_size_order_is_a_snapshot_that_neither_skips_nor_repeats(
     snapshot = news.keys.feed_size_snapshot(first["latest_seq"])
     assert 0 < r.ttl(snapshot) <= 600
     r.delete(snapshot)
-    body = problem(
-        client.get("/stories", params={"sort": "size", "limit": 2, "cursor": first["next_cursor"]}),
-        410,
-    )
-    assert body["field"] == "cursor"
+    stale = {"sort": "size", "limit": 2, "cursor": first["next_cursor"]}
+    operations = client.get("/openapi.json").json()["paths"]
+    for path in ("/stories", "/stories.atom", "/stories.rss", "/stories.json"):
+        assert problem(client.get(path, params=stale), 410)["field"] == "cursor"
+        assert "410" in operations[path]["get"]["responses"], path  # declared, as it is answered
 
 
 def test_updated_after(client: TestClient, news: Newsroom) -> None:

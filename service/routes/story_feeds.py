@@ -36,7 +36,12 @@ def _urls(request: Request) -> tuple[str, str]:
 
 
 def _xml(kind: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {kind: {}}, "description": "The feed document"}}
+    """A feed's documented answers: the document, or /stories' own 410 (the feeds take its
+    query, `sort=size` cursors included)."""
+    return {
+        200: {"content": {kind: {}}, "description": "The feed document"},
+        **problem_responses(410, e410="sort=size: this traversal's snapshot expired; start over"),
+    }
 
 
 @router.get("/stories.atom", response_class=Response, responses=_xml("application/atom+xml"))
