@@ -43,10 +43,10 @@ log = structlog.get_logger(__name__)
 console = Console(stderr=True)
 out = Console(soft_wrap=True, highlight=False)
 
-HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env STORYFOLD_HOST]")]
-PortOpt = Annotated[int | None, typer.Option(help="Port to listen on [env STORYFOLD_PORT]")]
+HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on (env STORYFOLD_HOST)")]
+PortOpt = Annotated[int | None, typer.Option(help="Port to listen on (env STORYFOLD_PORT)")]
 DataOpt = Annotated[
-    Path | None, typer.Option(help="Folder for the embedded Redis [env STORYFOLD_DATA_DIR]")
+    Path | None, typer.Option(help="Folder for the embedded Redis (env STORYFOLD_DATA_DIR)")
 ]
 
 

@@ -46,11 +46,11 @@ def embed_check(
     ] = 8,
     rounds: Annotated[int, typer.Option(min=1, help="Timed passes per backend")] = 2,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="onnx-int8 threads [env STORYFOLD_EMBED_THREADS]")
+        int | None, typer.Option(min=1, help="onnx-int8 threads (env STORYFOLD_EMBED_THREADS)")
     ] = None,
     model_cache: Annotated[
         Path | None,
-        typer.Option(help="Where the int8 export is cached [env STORYFOLD_MODEL_CACHE_DIR]"),
+        typer.Option(help="Where the int8 export is cached (env STORYFOLD_MODEL_CACHE_DIR)"),
     ] = None,
 ) -> None:
     """Sentences/s of the torch and onnx-int8 embedders, and the int8 vectors' cosine to torch."""
