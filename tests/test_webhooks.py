@@ -136,6 +136,29 @@ def test_signed_delivery_fails_twice_then_is_acknowledged_once(
     assert not verify(receiver.secret, body_bytes(body), "sha256=" + "0" * 64, time.time())
 
 
+def test_a_receiver_that_answers_with_a_long_page_has_its_delivery(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """Many receivers answer 200 with a whole HTML page: the delivery arrived, so it is not
+    retried (a duplicate) nor counted towards disabling the hook."""
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server)
+    page = b"<html>" + b"<p>thanks</p>" * 20_000 + b"</html>"  # ~260 kB
+    server.routes["/hook"] = lambda seen: (receiver.route(seen), Reply(200, page))[1]
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created"])
+        desk = Desk(r)
+        desk.article("s_page", "Northwind", created=True)
+        desk.summarise("s_page", v1())
+        pipeline = Pipeline(r, s)
+        pipeline.until(lambda: len(receiver.got) == 1)
+        pipeline.settle()
+        assert len(receiver.got) == 1  # not posted again
+        log = client.get(f"/webhooks/{hook_id}/deliveries").json()["deliveries"]
+        assert [(d["attempt"], d["outcome"], d["status"]) for d in log] == [(1, "delivered", 200)]
+        assert client.get(f"/webhooks/{hook_id}").json()["failures"] == 0
+
+
 def body_bytes(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
 

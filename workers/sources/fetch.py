@@ -56,6 +56,7 @@ __all__ = [
 
 USER_AGENT = "storyfold/0.1 (self-hosted news folder; feed poller; +https://github.com/storyfold)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+POST_ANSWER_BYTES = 64_000  # of a webhook receiver's answer, read (its status is what counts)
 
 
 class TimedOut(FetchError):
@@ -119,8 +120,10 @@ class Fetcher:
         raise TooManyRedirects(f"more than {self.limits.max_redirects} redirects from {url}")
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
-        """One POST, redirects not followed (a webhook answers where it is asked)."""
-        return self._send("POST", url, headers, body, 64_000)
+        """One POST, redirects not followed (a webhook answers where it is asked). Only the
+        answer's status matters, so a long answer (a receiver's HTML page) is cut at
+        POST_ANSWER_BYTES, not refused: the delivery arrived."""
+        return self._send("POST", url, headers, body, POST_ANSWER_BYTES, cut=True)
 
     def _send(
         self,
@@ -129,6 +132,7 @@ class Fetcher:
         headers: Mapping[str, str],
         body: bytes | None,
         max_bytes: int | None,
+        cut: bool = False,
     ) -> Response:
         target = guard(url, self.policy, self.resolve)
         cap = max_bytes or self.limits.max_bytes
@@ -142,7 +146,7 @@ class Fetcher:
             reply = self.client.send(request, stream=True)
             try:
                 length = reply.headers.get("content-length")
-                if length and length.isdigit() and int(length) > cap:
+                if length and length.isdigit() and int(length) > cap and not cut:
                     raise TooLarge(
                         f"{url}: {length} bytes, over the {cap}-byte limit", reply.status_code
                     )
@@ -150,6 +154,9 @@ class Fetcher:
                 size = 0
                 for chunk in reply.iter_bytes():
                     size += len(chunk)
+                    if size > cap and cut:
+                        chunks.append(chunk[: len(chunk) - (size - cap)])
+                        break
                     if size > cap:
                         raise TooLarge(f"{url}: body over the {cap}-byte limit", reply.status_code)
                     if time.monotonic() > deadline:
