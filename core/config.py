@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # "intranet.example,10.0.0.0/8"). Only http(s).
     fetch_allow_private: bool = False
     fetch_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    fetch_timeout_s: float = Field(10.0, gt=0)  # connect / read / whole response
+    fetch_timeout_s: float = Field(10.0, gt=0)  # connect / read; a whole body gets 3x this
     fetch_max_bytes: int = Field(5_000_000, gt=0)  # a feed or page body larger than this is refused
     fetch_max_redirects: int = Field(5, ge=0)
     fetch_host_interval_s: float = Field(1.0, ge=0)  # at least this long between two requests to a host
