@@ -23,7 +23,9 @@ def _unpack(cursor: str) -> Any:
     return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
 
 
-_NOT_OURS = (ValueError, TypeError, KeyError, binascii.Error)
+# What a forged cursor can raise on the way in: bad base64 or JSON, a wrong shape, a number too
+# big for an int (1e999 is JSON's infinity), nesting too deep for the parser.
+_NOT_OURS = (ValueError, TypeError, KeyError, binascii.Error, OverflowError, RecursionError)
 
 
 def encode_cursor(fingerprint: str, latest_seq: int, key: Key) -> str:
@@ -54,6 +56,9 @@ def encode_index_cursor(index: int) -> str:
 
 def decode_index_cursor(cursor: str) -> int:
     try:
-        return int(_unpack(cursor)["i"])
+        index = int(_unpack(cursor)["i"])
     except _NOT_OURS as exc:
         raise InvalidInput("not a cursor this server issued", field="cursor") from exc
+    if index < 1:  # issued only while there is something below it
+        raise InvalidInput("not a cursor this server issued", field="cursor")
+    return index

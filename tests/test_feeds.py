@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import timedelta
 from typing import Any
@@ -201,3 +202,12 @@ def test_bad_limits_and_cursors_are_problems(client: TestClient, news: Newsroom)
     assert problem(client.get(f"/stories?limit=1&q=two&cursor={cursor}"), 422)["field"] == "cursor"
     assert problem(client.get(f"/stories?limit=1&sort=size&cursor={cursor}"), 422)
     assert problem(client.get("/stories?sort=random"), 422)
+    # Forged cursors that decode to JSON a cursor never holds: still "not ours", never a 500.
+    story = news.story("Three", ["a"])
+    for forged in ('{"f":"x","t":1e999,"k":1}', "[" * 5000, '{"f":"x","t":1,"k":[1e999,"s"]}'):
+        token = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+        for path in ("/stories", "/stories.atom", "/stories.json", f"/stories/{story}/versions"):
+            assert problem(client.get(path, params={"cursor": token}), 422)["field"] == "cursor"
+    for index in ('{"i":1e999}', '{"i":-5}', '{"i":0}'):
+        token = base64.urlsafe_b64encode(index.encode()).decode().rstrip("=")
+        assert problem(client.get(f"/stories/{story}/versions", params={"cursor": token}), 422)
