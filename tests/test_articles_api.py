@@ -71,6 +71,22 @@ def test_reposting_returns_the_existing_article_and_changes_nothing(
     assert client.get("/articles/x1").json()["source"] == "wire"
 
 
+def test_articles_told_apart_only_by_a_bare_query_are_two(client: TestClient) -> None:
+    """`news.php?1001` and `news.php?1002` are two articles of an old CMS, not one."""
+    first, second = (
+        client.post("/articles", json={"source": "gazette", "text": text, "url": url})
+        for text, url in (
+            ("The council met on Monday.", "https://example.org/news.php?1001"),
+            ("The bridge reopened on Friday.", "https://example.org/news.php?1002"),
+        )
+    )
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["id"] != second.json()["id"]
+    again = client.post("/articles", json={"source": "x", "text": "y",
+                                           "url": "https://www.example.org/news.php?1002#c"})
+    assert again.status_code == 200 and again.json()["id"] == second.json()["id"]
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [

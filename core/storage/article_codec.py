@@ -47,10 +47,13 @@ def unpack_sentence_vectors(raw: bytes) -> npt.NDArray[np.float32]:
 
 
 def canonical_url(url: str) -> str:
-    """Same article, same key: lower-case scheme and host, no fragment, no tracking parameters."""
+    """Same article, same key: lower-case scheme and host, no fragment, no tracking parameters.
+    A parameter without a value stays: old CMSs address articles as `news.php?1001`."""
     parts = urlsplit(url.strip())
     query = [
-        (k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith(_TRACKING_PARAMS)
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith(_TRACKING_PARAMS)
     ]
     path = parts.path.rstrip("/") or "/"
     host = parts.netloc.lower().removeprefix("www.")
