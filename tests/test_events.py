@@ -107,6 +107,23 @@ def test_without_an_id_the_stream_starts_now_and_waits(fast: TestClient, news: N
     assert [e["data"]["seq"] for e in got] == [2]
 
 
+def test_a_stream_that_drops_before_its_first_event_resumes_where_it_began(
+    fast: TestClient, news: Newsroom
+) -> None:
+    """The stream names its start at once, as a browser's EventSource reads ids: reconnecting
+    with that Last-Event-ID gets what happened while it was away, though no event came before."""
+    news.story("Old", ["x"])
+    first = parse(fast.get("/events?limit=1", params={"once": "true"}).text)
+    assert first[0] == {"retry": "3000"}
+    start = first[1]["id"]  # an id-only record: sets the browser's last event id, no event
+    assert set(first[1]) == {"id"}
+    news.story("While away", ["y"])
+    got = events(fast, "/events?once=true", **{"Last-Event-ID": start})
+    assert [e["data"]["seq"] for e in got] == [2]
+    empty = parse(fast.get("/events?after=0&once=true&limit=1").text)
+    assert empty[1] == {"id": "0-0"}  # from the beginning: resumable too
+
+
 def test_idle_stream_sends_heartbeats(fast: TestClient, news: Newsroom) -> None:
     timer = later(0.5, lambda: news.story("Late", ["y"]))
     text = fast.get("/events?limit=1").text

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from core.errors import InvalidInput
-from core.storage.events import EventLog, stream_id
+from core.storage.events import EventLog, format_id, stream_id
 from service.auth import ReadAccess
 from service.deps import SettingsDep
 
@@ -98,8 +98,10 @@ async def _stream(
     block_ms: int,
     heartbeat_s: float,
 ) -> AsyncIterator[str]:
-    # Reads always name a concrete id (never "$"), so nothing falls between two reads.
-    yield f"retry: {RETRY_MS}\n\n"
+    # Reads always name a concrete id (never "$"), so nothing falls between two reads. The start
+    # goes out as an id-only record: a browser takes it as its last event id, so a stream that
+    # drops before its first event reconnects from here, not from "now" again.
+    yield f"retry: {RETRY_MS}\n\nid: {format_id(after)}\n\n"
     if await log.lost_after(after):
         data = {
             "type": "stream.reset",
