@@ -115,6 +115,7 @@ def test_merged_story_answers_with_its_successor(
     assert body["id"] == old and body["merged_into"] == new
     resp = client.get(f"/stories/{old}", headers=HTML, follow_redirects=False)
     assert resp.status_code == 308 and resp.headers["location"] == f"/stories/{new}"
+    assert resp.headers["vary"] == "Accept"  # cached redirects must not reach JSON clients
     landed = client.get(f"/stories/{old}", headers=HTML)
     assert landed.url.path == f"/stories/{new}" and "The whole story" in landed.text
     assert client.get(f"/stories/{new}").json()["merged_into"] is None

@@ -79,7 +79,10 @@ def get_story(
         response.headers["Vary"] = "Accept"
         return story
     if story.merged_into:
-        return RedirectResponse(f"/stories/{story.merged_into}", status_code=308)
+        # Permanent redirects are cached: a program asking the same URL for JSON must not get it.
+        return RedirectResponse(
+            f"/stories/{story.merged_into}", status_code=308, headers={"Vary": "Accept"}
+        )
     versions, _ = stories.versions(story_id, None, pages.VERSIONS_SHOWN)
     return pages.story_page(request, story, versions)
 
