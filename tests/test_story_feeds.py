@@ -10,6 +10,7 @@ import pytest
 import redis
 from desk import DAM, EVAC, TOLL, Desk, fact, v1, v2
 from fastapi.testclient import TestClient
+from newsroom import Newsroom
 
 from core.summary import Summary
 from core.summary_diff import diff
@@ -129,3 +130,39 @@ def test_feeds_parse_and_an_item_changes_only_materially(client: TestClient, des
     item = next(i for i in client.get("/stories.json").json()["items"] if i["id"] == url)
     assert item["_storyfold"]["changes"]["outlets_added"] == ["The Ledger"]
     assert item["date_modified"] > item["date_published"]
+
+
+@pytest.fixture
+def news(r: redis.Redis) -> Newsroom:
+    return Newsroom(r)
+
+
+def test_changes_since_a_thinned_version_compare_from_one_still_kept(
+    client: TestClient, news: Newsroom
+) -> None:
+    """A busy day thins old versions (the last 20 and each day's last are kept). A reader who
+    saw version 2 is told what changed since the nearest version kept, and which one that is,
+    not that every fact and outlet is new."""
+    sid = news.story("Bridge closes", ["o0"])
+    for i in range(1, 26):
+        news.add(sid, f"o{i}")  # versions 2..26, all on one day
+    page = client.get(f"/stories/{sid}/versions", params={"limit": 100}).json()
+    kept = sorted(v["version"] for v in page["versions"])
+    assert 2 not in kept and kept[0] == 7
+    changes = client.get(f"/stories/{sid}/changes", params={"since": 2}).json()
+    assert (changes["since"], changes["version"]) == (7, 26)
+    assert changes["outlets_added"] == sorted(f"o{i}" for i in range(7, 26))
+    assert changes["facts_added"] == []  # the headline fact was there at version 7 already
+    within = client.get(f"/stories/{sid}/changes", params={"since": 2, "version": 5}).json()
+    assert within["facts_added"] == within["outlets_added"] == []
+
+
+def test_a_feed_item_stays_put_when_its_shown_version_is_thinned(
+    client: TestClient, news: Newsroom
+) -> None:
+    sid = news.story("Bridge closes", ["a", "b"])
+    first = client.get("/stories.json").json()["items"][0]
+    for _ in range(25):  # rewrites that change no fact, outlet or conflict
+        news.summarise(sid, "Bridge closes")
+    again = client.get("/stories.json").json()["items"][0]
+    assert again["date_modified"] == first["date_modified"]

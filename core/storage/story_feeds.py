@@ -54,7 +54,9 @@ class StoryFeedItems:
             SummaryChanges.model_validate_json(mark["changes"]) if mark.get("changes") else None
         )
         current = card.summary_version
-        shown_summary = self.version(card.id, shown) if shown else None
+        # The version shown may since have been thinned: compare with the nearest one kept, not
+        # with nothing (which would make every fact look new).
+        shown_summary = self.nearest_kept(card.id, shown) if shown else None
         if current > checked:
             newer, _ = self.stories.versions(card.id, None, current - checked)
             newer.reverse()  # oldest first
@@ -73,12 +75,19 @@ class StoryFeedItems:
             )
         return FeedItem(card, shown_summary, changes, at)
 
-    def version(self, story_id: str, version: int) -> Summary | None:
-        """Summary version `version` (1 is the first), None if there is no such version."""
+    def nearest_kept(self, story_id: str, version: int) -> Summary | None:
+        """Version `version`, or, when it was thinned (core.storage.stories: only the last
+        KEEP_VERSIONS and each day's last are kept), the newest kept before it, else the oldest
+        kept after it: the diff from it says which it is (`since`). None: no version at all."""
         if version <= 0:
             return None
-        found, _ = self.stories.versions(story_id, version, 1)
-        return found[0] if found and found[0].version == version else None
+        before, below = self.stories.versions(story_id, version, 32)
+        while not before and below is not None:  # a long thinned run: page down
+            before, below = self.stories.versions(story_id, below, 32)
+        if before:
+            return before[0]
+        after, _ = self.stories.versions(story_id, None, 1 << 30)
+        return after[-1] if after else None
 
     def changes(self, story_id: str, since: int, version: int | None) -> SummaryChanges:
         """What changed from version `since` (0: nothing) to `version` (None: the latest)."""
@@ -90,7 +99,10 @@ class StoryFeedItems:
                 f"versions go from 0 to {newest} here; since={since}, version={to} is not a range",
                 field="since",
             )
-        new = self.version(story_id, to)
+        new = self.nearest_kept(story_id, to)
         if new is None:  # version 0 to 0: a story with no summary yet
             return SummaryChanges(story_id=story_id, since=since, version=to)
-        return diff(story_id, self.version(story_id, since), new)
+        old = self.nearest_kept(story_id, since)
+        if old is not None and old.version > new.version:  # both thinned, into one kept version
+            old = new
+        return diff(story_id, old, new)

@@ -41,7 +41,8 @@
       }
       if (!list.children.length) return;
       var h = document.createElement("h2");
-      h.textContent = "New since your last visit (version " + seen + " → " + shown + ")";
+      // The server may compare from the nearest version it still keeps: name what it compared.
+      h.textContent = "New since your last visit (version " + changes.since + " → " + changes.version + ")";
       box.appendChild(h);
       box.appendChild(list);
       box.hidden = false;
