@@ -118,6 +118,23 @@ def test_updated_after(client: TestClient, news: Newsroom) -> None:
     assert ids(client, updated_after=get(client, f"/stories/{a}")["seq"]) == []
 
 
+def test_updated_after_reports_a_change_whose_story_is_not_stamped_yet(
+    client: TestClient, news: Newsroom
+) -> None:
+    """A touch orders the story and sends its event, then stamps the story's hash. A poll in
+    between (or a worker that died there) must still report the change, under either order."""
+    a, b = news.story("A", ["x"]), news.story("B", ["y", "z"])
+    last = get(client, "/stories")["latest_seq"]
+    st = news.stories
+    st._touch(  # the first step of Stories.touch alone
+        keys=[st.keys.stories_updated, st.keys.update_seq, st.keys.events_stream],
+        args=[a, "story.updated", 1000],
+    )
+    assert ids(client, updated_after=last) == [a]
+    assert ids(client, updated_after=last, sort="size") == [a]
+    assert b not in ids(client, updated_after=last, sort="size")
+
+
 def test_min_sources(client: TestClient, news: Newsroom) -> None:
     one, two, three = (news.story(f"S{n}", [f"o{i}" for i in range(n)]) for n in (1, 2, 3))
     assert set(ids(client, min_sources=2)) == {two, three}

@@ -234,8 +234,17 @@ class Feed:
         pipe = self.r.pipeline(transaction=False)
         for sid in ids:
             pipe.hgetall(self.keys.story(sid))
+        # What changed after updated_after is what the update order says: a touch moves the story
+        # there (with the event) one step before it stamps `seq` on the story, so the hash's copy
+        # can lag and a poll in between would skip the change for good. The updated walk starts
+        # past updated_after already; the size walk asks the order.
+        after = query.updated_after if query.sort == "size" else None
+        if after is not None:
+            pipe.zmscore(self.keys.stories_updated, ids)
+        replies = pipe.execute()
+        seqs = replies.pop() if after is not None else [None] * len(ids)
         cards: dict[str, StoryCard] = {}
-        for sid, raw in zip(ids, pipe.execute(), strict=True):
+        for sid, raw, seq in zip(ids, replies, seqs, strict=True):
             if not raw:
                 continue
             fields = decode_hash(raw)
@@ -244,7 +253,7 @@ class Feed:
                 continue
             if query.min_sources is not None and card.source_count < query.min_sources:
                 continue
-            if query.updated_after is not None and card.seq <= query.updated_after:
+            if after is not None and (seq is None or seq <= after):
                 continue
             cards[sid] = card
         # Cheapest first: each check reads Redis only for the stories the previous ones kept.
