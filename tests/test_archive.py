@@ -79,6 +79,8 @@ def reads(client: TestClient, story_id: str) -> dict[str, Any]:
         "changes": client.get(f"/stories/{story_id}/changes?since=1").json(),
         "page has the fact": "The dam above Millbrook gave way on Tuesday." in page.text,
         "listed": story_id in {s["id"] for s in client.get("/stories").json()["stories"]},
+        # words of its summary, not of its headline: search reads the summary, archived or not
+        "found": [s["id"] for s in client.get("/stories?q=millbrook tuesday").json()["stories"]],
     }
 
 

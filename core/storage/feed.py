@@ -268,12 +268,10 @@ class Feed:
         wanted = words(query.q or "")
         if not wanted:
             return set(cards)
-        pipe = self.r.pipeline(transaction=False)
-        for sid in cards:
-            pipe.get(self.keys.story_summary(sid))
+        summaries = self.stories.summaries_stored(list(cards))  # archived ones from disk
         return {
             sid
-            for (sid, card), summary in zip(cards.items(), pipe.execute(), strict=True)
+            for (sid, card), summary in zip(cards.items(), summaries, strict=True)
             if wanted <= words(card.headline) | _summary_words(summary)
         }
 

@@ -32,6 +32,21 @@ class StoryReads:
             )
         return self.cold.archived(story_id)
 
+    def summaries_stored(self, story_ids: list[str]) -> list[bytes | None]:
+        """Each story's current summary as stored (JSON bytes), read from the archive on disk for
+        a story moved there; None where there is none (or no archive folder in this process)."""
+        pipe = self.r.pipeline(transaction=False)
+        for sid in story_ids:
+            pipe.get(self.keys.story_summary(sid))
+            pipe.hget(self.keys.story(sid), "cold_at")
+        replies = pipe.execute()
+        out: list[bytes | None] = []
+        for sid, raw, cold_at in zip(story_ids, replies[::2], replies[1::2], strict=True):
+            if cold_at and not raw and self.cold is not None:
+                raw = self.cold.archived(sid).summary
+            out.append(raw)
+        return out
+
     def members(self, story_id: str) -> list[MemberDoc]:  # defined by Stories
         raise NotImplementedError
 
