@@ -49,16 +49,7 @@ class RequestGuard:
         headers = dict(scope["headers"])
         ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
-            await self._reply(
-                send,
-                _problem(
-                    415,
-                    "Unsupported media type",
-                    "unsupported-media-type",
-                    f"Send the body as application/json, not {ctype!r}.",
-                    "content-type",
-                ),
-            )
+            await self._reply(send, _not_json(f"not {ctype!r}"))
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -80,6 +71,9 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if not ctype and body.strip():  # else the route would say "not a dictionary": misleading
+            await self._reply(send, _not_json("the request has no Content-Type"))
+            return
         sent = False
 
         async def replay() -> Message:
@@ -90,3 +84,13 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _not_json(why: str) -> tuple[bytes, int]:
+    return _problem(
+        415,
+        "Unsupported media type",
+        "unsupported-media-type",
+        f"Send the body as application/json: {why}.",
+        "content-type",
+    )

@@ -133,6 +133,10 @@ def test_wrong_content_type_is_415(client: TestClient) -> None:
     problem(
         client.post("/articles", content=b"source=x", headers={"content-type": "text/plain"}), 415
     )
+    # No Content-Type at all (httpx's content=, a bare urllib request): the same answer, not
+    # "body: Input should be a valid dictionary".
+    body = problem(client.post("/articles", content=b'{"source": "x", "text": "y"}'), 415)
+    assert body["field"] == "content-type" and "no Content-Type" in body["detail"]
 
 
 def test_unknown_article_and_story_are_404(client: TestClient) -> None:
