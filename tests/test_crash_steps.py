@@ -17,6 +17,7 @@ from core.keys import Keys
 from core.records import ArticleIn
 from core.storage import Storage
 from core.storage import stories as stories_module
+from core.storage.article_codec import content_digest
 from core.storage.story_records import MemberDoc
 from core.story_state import StoryState
 from core.summary import Summary
@@ -137,6 +138,32 @@ def test_a_post_cut_between_its_two_index_claims_is_finished_by_the_next_post(
     elsewhere = ArticleIn(source="a", text=article.text, url="https://y/elsewhere")
     assert storage.articles.add_article(elsewhere).id == cut
     assert r.zcard(KEYS.posts_unfinished) == 0
+
+
+def test_two_posts_of_one_article_that_each_win_one_index_keep_exactly_one(
+    r: redis.Redis,
+) -> None:
+    """On a cluster the URL index and the content index live on different nodes, so two posts
+    of one article (a client retrying after a time-out) can each win one. The URL's holder is
+    the article; the other yields to it. Before, each yielded to the other and both vanished."""
+    storage = Storage(r, KEYS)
+    posting = storage.articles.posting
+    article = ArticleIn(source="a", text="The pier reopened after repairs. " * 5, url="https://x/4")
+    fields = {"id": "a_late", "source": "a", "title": "", "url": article.url or "",
+              "published_at": "", "received_at": f"{time.time():.3f}", "status": "queued",
+              "text": article.text or "", "html": ""}
+    posting._note_and_create("a_late", fields)  # the other post: stored ...
+    content = KEYS.content_index(content_digest("a", fields["text"]))
+    assert posting._claim([content], "a_late") == ["a_late"]  # ... and holds the content index
+    first = storage.articles.add_article(article)  # wins the URL index
+    assert not first.existing and first.id != "a_late"
+    late = posting._finish("a_late", fields, "articles_accepted")  # sees the URL taken: yields
+    assert late.existing and late.id == first.id
+    assert not r.exists(KEYS.article("a_late")) and r.exists(KEYS.article(first.id))
+    assert r.xlen(KEYS.articles_stream) == 1 and r.zcard(KEYS.posts_unfinished) == 0
+    assert storage.articles.add_article(article).id == first.id
+    elsewhere = ArticleIn(source="a", text=article.text, url="https://y/elsewhere")
+    assert storage.articles.add_article(elsewhere).id == first.id  # it was handed the text's index
 
 
 def test_a_worker_finishes_a_post_cut_short_and_places_its_article(

@@ -7,7 +7,7 @@ set's), so it is a sequence of single-slot steps, each safe to repeat, instead o
   1. _CREATE the article hash (its own slot): an id already stored wins, first write wins.
   2. Claim the URL index and the content index (SET NX, one round trip): an index another
      stored article holds makes this post that article (the URL's holder first; ours is removed,
-     our claims released); an index whose article is gone (a post that died between 1 and 2)
+     our claims handed to it); an index whose article is gone (a post that died between 1 and 2)
      is taken over.
   3. Enqueue (XADD), then mark the article `enqueued` and take it off `posts:unfinished`.
 A post found again (step 1, same id) whose article is queued but not marked enqueued goes on from
@@ -155,7 +155,7 @@ class Posting:
             indexes.insert(0, self.keys.url_index(_digest(canonical_url(fields["url"]))))
         while True:
             owners = self._claim(indexes, article_id)
-            other = next((o for o in owners if o != article_id), None)
+            other = self._yields_to(owners, article_id, fields["url"])
             if other is None:
                 self._enqueue(article_id, counter)
                 return Accepted(id=article_id, status=ArticleStatus.QUEUED, existing=False)
@@ -163,10 +163,11 @@ class Posting:
             if got[0] is not None:
                 break
             # The holder went away since the claim (its post yielded to a third): claim again.
-        # Another stored article holds an index (the URL's first): this post is that article.
+        # Another stored article holds an index (the URL's first): this post is that article, and
+        # hands it the indexes it won (the same text under another URL is that article too).
         for index, owner in zip(indexes, owners, strict=True):
             if owner == article_id:
-                self._swap(keys=[index], args=[article_id, ""])
+                self._swap(keys=[index], args=[article_id, other])
         self.r.delete(self.keys.article(article_id))
         self.r.zrem(self.keys.posts_unfinished, article_id)
         counter = "posts_dropped" if counter == "posts_recovered" else "articles_existing"
@@ -179,6 +180,21 @@ class Posting:
             return Accepted(id=kept.id, status=kept.status, existing=True)
         self.r.hincrby(self.keys.metrics, counter, 1)
         return Accepted(id=other, status=status, existing=True)
+
+    def _yields_to(self, owners: list[str], article_id: str, url: str) -> str | None:
+        """The stored article this post is (the first index's holder other than this post), or
+        None: it is new. Except that a post holding the URL index does not yield on the content
+        index to a post of the same URL still under way: that one lost the URL to this post and
+        yields to it. (On a cluster the two indexes live on different nodes, so two posts of one
+        article can each win one; each yielding to the other deleted both.)"""
+        other = next((o for o in owners if o != article_id), None)
+        if other is None or owners[0] != article_id or not url:
+            return other
+        their_url, enqueued = self.r.hmget(self.keys.article(other), "url", "enqueued")
+        racing = enqueued != b"1" and their_url is not None
+        if racing and canonical_url(their_url.decode()) == canonical_url(url):
+            return None
+        return other
 
     def _claim(self, indexes: list[str], article_id: str) -> list[str]:
         """The article holding each index once this returns: `article_id` unless another stored
