@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -107,6 +108,12 @@ def test_size_order_is_a_snapshot_that_neither_skips_nor_repeats(
     for path in ("/stories", "/stories.atom", "/stories.rss", "/stories.json"):
         assert problem(client.get(path, params=stale), 410)["field"] == "cursor"
         assert "410" in operations[path]["get"]["responses"], path  # declared, as it is answered
+    # A reader in a browser gets a page that says so and leads back to the first page.
+    for path in ("/", "/stories"):
+        page = client.get(path, params=stale, headers={"Accept": "text/html"})
+        assert page.status_code == 410 and page.headers["content-type"].startswith("text/html")
+        back = re.search(r'href="([^"]+)">Start again', page.text)
+        assert back and "sort=size" in back[1] and "cursor" not in back[1]
 
 
 def test_updated_after(client: TestClient, news: Newsroom) -> None:

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.records import ArticleRef, StoryOut, StoryPage
-from core.storage.feed import FeedQuery
+from core.storage.feed import CursorExpired, Feed, FeedQuery
 from core.summary import Claim, Summary
 from service.auth import ReadAccess
 from service.routes.params import FeedDep, FeedQueryDep
@@ -47,7 +47,23 @@ templates = Jinja2Templates(env=_env)
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, feed: FeedDep, query: FeedQueryDep) -> HTMLResponse:
     """The feed page."""
-    return feed_page(request, query, feed.page(query))
+    return listing(request, feed, query)
+
+
+def listing(request: Request, feed: Feed, query: FeedQuery) -> HTMLResponse:
+    """The feed page, or, for a reader whose `sort=size` listing expired while they read (its
+    cursor answers 410), a page that says so with a link to the first page: not problem JSON."""
+    try:
+        page = feed.page(query)
+    except CursorExpired as exc:
+        first = request.url.remove_query_params("cursor")
+        response = templates.TemplateResponse(
+            request, "expired.html", {"detail": exc.detail, "first_page": str(first)},
+            status_code=410,
+        )
+        response.headers["Vary"] = "Accept"
+        return response
+    return feed_page(request, query, page)
 
 
 def _page_url(query: FeedQuery, cursor: str | None) -> str:

@@ -46,9 +46,9 @@ def list_stories(
 
     Follow `next_cursor` (with the same filters) until `has_more` is false; stories changed while
     you paged are then `?updated_after=<latest_seq>`. Nothing is skipped or repeated."""
-    page = feed.page(query)
     if html:
-        return pages.feed_page(request, query, page)
+        return pages.listing(request, feed, query)
+    page = feed.page(query)
     response.headers["Vary"] = "Accept"
     return page
 
