@@ -41,12 +41,14 @@ NONBLANK = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3
 # An absolute http(s) URL whose host part is ASCII (an IDN host in punycode; no IPv6 literal), so
 # urllib always parses it; after the host, anything. Empty is no URL.
 URL_PATTERN = r"^(?:[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][\s\S]*)?)?$"
-# The same, required (sources and webhooks must name one).
+# The same, required (sources and webhooks must name one), and fetchable: after the host no
+# control character and no white space (what str.isspace() calls one). httpx refuses to send such
+# a URL, so a source or webhook naming one would fail on every fetch.
 HTTP_URL_PATTERN = (
     r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
     r"[A-Za-z0-9._~%!$&'()*+,;=-]*[A-Za-z0-9][A-Za-z0-9._~%!$&'()*+,;=-]*"
     r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?"
-    r"(?:[/?#][\s\S]*)?$"
+    r"(?:[/?#][^\x00- \x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
 )
 
 
@@ -54,12 +56,19 @@ def check_http_url(value: str) -> str:
     """An absolute http(s) URL, its host in ASCII, that urllib can parse: what HTTP_URL_PATTERN
     says, and the check behind it (for sources and webhooks, whose URL is fetched)."""
     if not re.fullmatch(HTTP_URL_PATTERN, value):
-        raise ValueError("must be an absolute http(s) URL, its host in ASCII (IDN in punycode)")
+        raise ValueError(
+            "must be an absolute http(s) URL, its host in ASCII (IDN in punycode), with no white"
+            " space or control character"
+        )
     try:
         urlsplit(value)
     except ValueError as exc:
         raise ValueError(f"must be an absolute http(s) URL ({exc})") from None
     return value
+
+
+# The years an article's `published_at` may fall in (feeds drop a date outside them).
+FIRST_YEAR, LAST_YEAR = 1900, 2200
 # RFC 3339, the years 1900 to 2200 as written; the offset may be left out (then it is UTC).
 DATE_TIME_PATTERN = (
     r"^(?:19[0-9]{2}|2[01][0-9]{2}|2200)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -167,7 +176,7 @@ class ArticleIn(BaseModel):
         if value is None:
             return None
         value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        if not 1900 <= value.year <= 2200:
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
             raise ValueError("must be between the years 1900 and 2200")
         return value.astimezone(UTC)
 

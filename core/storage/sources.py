@@ -48,6 +48,11 @@ return 0
 """
 
 
+# The longest interval a source may ask for: a feed polled less than monthly is not followed, and
+# a bound keeps `now + poll_seconds` a float (10**400 seconds overflowed it and stalled polling).
+POLL_SECONDS_MAX = 30 * 24 * 3600
+
+
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -62,7 +67,12 @@ class SourceIn(BaseModel):
         max_length=200,
         description="The articles' `source`; default: the feed's title",
     )
-    poll_seconds: int | None = Field(None, gt=0, description="Between two polls (bounded below)")
+    poll_seconds: int | None = Field(
+        None,
+        gt=0,
+        le=POLL_SECONDS_MAX,
+        description="Between two polls (bounded below by the server; at most 30 days)",
+    )
 
     @field_validator("poll_seconds", mode="before")
     @classmethod
@@ -227,7 +237,8 @@ class Sources:
             id=source_id,
             url=f["url"],
             name=f.get("name") or None,
-            poll_seconds=int(f.get("poll_seconds") or 900),
+            # Clamped: a source stored before the bound existed must not overflow the schedule.
+            poll_seconds=min(int(f.get("poll_seconds") or 900), POLL_SECONDS_MAX),
             etag=f.get("etag") or None,
             last_modified=f.get("last_modified") or None,
             failures=int(f.get("failures") or 0),

@@ -12,6 +12,8 @@ rebinding) cannot slip through. Redirects are followed by hand, each target guar
 
 Every response is bounded: connect/read time-outs plus a deadline for the whole body, a size cap
 (checked on Content-Length and again on the decoded bytes as they arrive) and a redirect limit.
+Over the cap a body is refused (TooLarge), or cut where its start is all that is needed (`cut`:
+article pages, webhook answers). A request that cannot even be built is a FetchError too.
 httpx does the HTTP; the resolver is a parameter, so tests check the guard without a socket.
 """
 
@@ -108,15 +110,24 @@ class Fetcher:
         self.client.close()
 
     def get(
-        self, url: str, headers: Mapping[str, str] | None = None, max_bytes: int | None = None
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
+        cut: bool = False,
     ) -> Response:
+        """GET, following guarded redirects. A body over the cap raises TooLarge, or with `cut`
+        is cut there (an article page: its text is near the top, a feed cut short is no feed)."""
         current = url
         for _ in range(self.limits.max_redirects + 1):
-            response = self._send("GET", current, headers or {}, None, max_bytes)
+            response = self._send("GET", current, headers or {}, None, max_bytes, cut)
             location = response.headers.get("location")
             if response.status not in REDIRECTS or not location:
                 return response
-            current = urljoin(current, location)
+            try:
+                current = urljoin(current, location)
+            except ValueError as exc:  # "http://[::1" as a Location
+                raise FetchError(f"{url}: unusable redirect {location!r}: {exc}") from None
         raise TooManyRedirects(f"more than {self.limits.max_redirects} redirects from {url}")
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
@@ -170,6 +181,11 @@ class Fetcher:
             raise TimedOut(f"{url}: timed out ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
+        except (httpx.InvalidURL, ValueError) as exc:
+            # The request could not be built: a URL httpx refuses (a control character), a header
+            # value that is not ASCII (UnicodeEncodeError, a ValueError). A failed fetch like any
+            # other, reported on its source or webhook, never an error that stops the loop.
+            raise FetchError(f"{url}: cannot send ({type(exc).__name__}: {exc})") from None
         return Response(
             status=reply.status_code,
             url=url,

@@ -4,6 +4,10 @@ XML is first parsed by defusedxml, which refuses entity declarations and externa
 (billion laughs, XXE) and reports malformed XML; only a body it accepts reaches feedparser, which
 does the format work (dates, relative links, content vs summary). feedparser 6 does not read JSON
 Feed, so that small format is read here.
+
+Entries come out as ArticleIn will take them: titles as plain text, links absolute with their
+host in punycode (None when no server could be asked for them), dates within ArticleIn's years
+(else None), and keys unique within the feed.
 """
 
 from __future__ import annotations
@@ -12,17 +16,27 @@ import calendar
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import defusedxml.ElementTree
 import feedparser
+import idna
 from defusedxml import DefusedXmlException
+
+from core.records import FIRST_YEAR, LAST_YEAR
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
+# A tag in a title feedparser calls HTML: "<" then a name, "/", "!" or "?" ("a < b" is text).
+_TITLE_TAGS = re.compile(r"<[A-Za-z/!?][^>]*>")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BOM = b"\xef\xbb\xbf"
 
 
 class FeedParseError(ValueError):
@@ -56,7 +70,8 @@ class ParsedFeed:
 
 
 def parse_feed(body: bytes, url: str) -> ParsedFeed:
-    head = body.lstrip()[:1]
+    # A UTF-8 BOM before a JSON Feed's "{" (json.loads reads it; the sniff must see past it).
+    head = body.removeprefix(_BOM).lstrip()[:1]
     if head in (b"{", b"["):
         return _json_feed(body, url)
     try:
@@ -73,8 +88,9 @@ def parse_feed(body: bytes, url: str) -> ParsedFeed:
     if not parsed.get("version"):
         raise FeedParseError("not an RSS, Atom or JSON feed")
     feed = parsed.get("feed", {})
-    entries = [_xml_entry(e, url) for e in parsed.get("entries", [])]
-    return ParsedFeed(parsed["version"], feed.get("title"), feed.get("link"), entries)
+    entries = _distinct_keys([_xml_entry(e, url) for e in parsed.get("entries", [])])
+    title = _plain(feed.get("title"), feed.get("title_detail"))
+    return ParsedFeed(parsed["version"], title, feed.get("link"), entries)
 
 
 def _xml_entry(e: Any, base: str) -> FeedEntry:
@@ -84,10 +100,48 @@ def _xml_entry(e: Any, base: str) -> FeedEntry:
         if block.get("value") and len(block["value"]) > len(content or ""):
             content = block["value"]
     content = content or e.get("summary")
-    when = e.get("published_parsed") or e.get("updated_parsed")
-    published = datetime.fromtimestamp(calendar.timegm(when), UTC) if when else None
+    published = _dated(_from_struct(e.get("published_parsed") or e.get("updated_parsed")))
     key = e.get("id") or link or _digest(content or e.get("title") or "")
-    return FeedEntry(key, link, e.get("title"), published, content, True)
+    return FeedEntry(key, link, _plain(e.get("title"), e.get("title_detail")), published, content)
+
+
+def _plain(title: object, detail: Any) -> str | None:
+    """A title as plain text. feedparser hands over as HTML what it judges HTML (Atom's
+    type="html", an RSS title with markup or escaped entities): shown as is it would read
+    "Ben &amp; Jerry&#8217;s", so its tags are dropped and its entities decoded."""
+    if not isinstance(title, str):
+        return None
+    if isinstance(detail, dict) and detail.get("type") in _HTML_TYPES:
+        return _SPACE.sub(" ", unescape(_TITLE_TAGS.sub("", title))).strip()
+    return title
+
+
+def _from_struct(when: Any) -> datetime | None:
+    if not when:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(when), UTC)
+    except (OverflowError, ValueError, OSError):  # a year the platform cannot represent
+        return None
+
+
+def _dated(when: datetime | None) -> datetime | None:
+    """`when` if ArticleIn takes it (its years): a junk date, such as Go's zero time
+    0001-01-01 written for an undated page, leaves the entry undated rather than unstorable (it
+    would fail every poll, then be given up)."""
+    return when if when is not None and FIRST_YEAR <= when.year <= LAST_YEAR else None
+
+
+def _distinct_keys(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Entries whose key repeats within the feed (a template giving every item the guid "0")
+    are keyed on it and their link: on the key alone, once one is seen all are, and every later
+    item would be skipped. Articles are idempotent by URL, so the longer key doubles nothing."""
+    counts = Counter(e.key for e in entries)
+    out = []
+    for e in entries:
+        tail = e.link or _digest(e.content or e.title or "")
+        out.append(replace(e, key=f"{e.key} {tail}") if counts[e.key] > 1 and tail != e.key else e)
+    return out
 
 
 def _json_feed(body: bytes, url: str) -> ParsedFeed:
@@ -115,21 +169,41 @@ def _json_feed(body: bytes, url: str) -> ParsedFeed:
                 key,
                 link,
                 item.get("title") if isinstance(item.get("title"), str) else None,
-                _rfc3339(item.get("date_published") or item.get("date_modified")),
+                _dated(_rfc3339(item.get("date_published") or item.get("date_modified"))),
                 content or None,
                 content_is_html=content is html,
             )
         )
     version = str(data["version"]).rstrip("/").rsplit("/", 1)[-1].replace(".", "")
     title = data.get("title") if isinstance(data.get("title"), str) else None
-    return ParsedFeed(f"json{version}", title, data.get("home_page_url"), entries)
+    return ParsedFeed(f"json{version}", title, data.get("home_page_url"), _distinct_keys(entries))
 
 
 def _absolute(link: object, base: str) -> str | None:
-    if not isinstance(link, str) or not link.strip():
+    """`link` resolved against `base`, its host in punycode (as ArticleIn wants it); None when
+    it is no http(s) URL a request could be sent to. A bad link costs its entry the link (the
+    entry is kept when it carries its text), never the feed."""
+    if not isinstance(link, str) or not link.strip() or _CONTROL.search(link.strip()):
+        return None  # httpx refuses to send a control character
+    try:
+        absolute = urljoin(base, link.strip())
+        parts = urlsplit(absolute)
+        netloc = _ascii_netloc(parts.netloc)
+    except ValueError:  # "http://[2001:db8::1/x"; an IDN label idna refuses (IDNAError)
         return None
-    absolute = urljoin(base, link.strip())
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    if parts.scheme not in ("http", "https"):
+        return None
+    return absolute if netloc == parts.netloc else parts._replace(netloc=netloc).geturl()
+
+
+def _ascii_netloc(netloc: str) -> str:
+    """An IDN host in punycode: IDNA 2008 with the UTS 46 mapping, as browsers resolve it (IDNA
+    2003, Python's "idna" codec, would turn straße.de into another domain, strasse.de)."""
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.isascii():
+        return netloc
+    host, colon, port = hostport.partition(":")
+    return f"{userinfo}{at}{idna.encode(host, uts46=True).decode('ascii')}{colon}{port}"
 
 
 def _rfc3339(value: object) -> datetime | None:

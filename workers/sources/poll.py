@@ -13,6 +13,9 @@ trafilatura. Entries are marked seen only once stored; when any entry failed, th
 validators are not kept, so the next poll reads the feed again and retries exactly those. An entry
 that fails STORYFOLD_SOURCE_ENTRY_TRIES polls (a page gone for good, one that is not an article)
 is given up: reported and marked seen, so it no longer keeps the feed from answering 304.
+
+Whatever goes wrong in one source's poll is that source's error: recorded on it, backed off, and
+every other due source is still polled.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from core.netguard import policy_of
 from core.records import ArticleIn
 from core.storage.articles import Store
 from core.storage.sources import PollReport, PollState, Sources
+from workers.sources.answers import page_text, validator
 from workers.sources.fetch import Blocked, Fetcher, FetchError, Limits, Resolver, Response
 from workers.sources.fetch import system_resolver as _system_resolver
 from workers.sources.parse import FeedEntry, FeedParseError, parse_feed, site_name
 
 log = structlog.get_logger(__name__)
 
-PAGE_MAX_BYTES = 2_000_000  # ArticleIn.html's limit
+PAGE_MAX_BYTES = 2_000_000  # ArticleIn.html's limit: a longer page is cut there, not refused
 HOST_WAIT_S = 30.0  # a page's host busy longer than this: the entry waits for the next poll
 
 
@@ -84,7 +88,7 @@ class Poller:
         self.store = store
         self.fetcher = fetcher
         self.owner = owner
-        # Long enough for a feed and its pages; renewed after each entry.
+        # Long enough for one request; renewed before each request of a poll (feed and pages).
         self.lease_s = max(60.0, settings.fetch_timeout_s * 6)
 
     def poll_due(self, limit: int = 10, now: float | None = None) -> int:
@@ -96,9 +100,19 @@ class Poller:
             try:
                 if self.poll(source_id) is not None:
                     polled += 1
+            except Exception as exc:  # unrecorded, it stays first in `due` and stalls all polling
+                self._failed(source_id, exc)  # (Redis away: this raises too, and the loop waits)
+                polled += 1
             finally:
                 self.sources.release(source_id, self.owner)
         return polled
+
+    def _failed(self, source_id: str, exc: Exception) -> None:
+        """An unexpected error in a poll: the source's `error`, backed off like a failed fetch."""
+        log.exception("source.poll_failed", source_id=source_id, error=repr(exc))
+        state = self.sources.state(source_id)
+        if state is not None:
+            self._finish(state, PollReport("error", None, f"{type(exc).__name__}: {exc}"))
 
     def poll(self, source_id: str) -> PollReport | None:
         """One poll of a leased source; None when its host was busy (rescheduled shortly)."""
@@ -107,7 +121,7 @@ class Poller:
             return None
         now = time.time()
         try:
-            response = self._get(state.url, self._conditional(state))
+            response = self._get(state.url, self._conditional(state), lease=state.id)
         except HostBusy as busy:
             self.sources.reschedule(source_id, now + busy.wait_s)
             return None
@@ -142,8 +156,8 @@ class Poller:
             seen=len(feed.entries),
             new=new,
             failed=failed,
-            etag=response.headers.get("etag") if ok else None,
-            last_modified=response.headers.get("last-modified") if ok else None,
+            etag=validator(response.headers.get("etag")) if ok else None,
+            last_modified=validator(response.headers.get("last-modified")) if ok else None,
             name=feed.title,
         )
         return self._finish(state, report)
@@ -159,7 +173,7 @@ class Poller:
             if not unseen:
                 continue
             try:
-                article = self._article(entry, name)
+                article = self._article(entry, name, state.id)
                 accepted = self.store.add_article(article)
             except (FetchError, HostBusy, ValidationError) as exc:
                 failed += 1
@@ -185,18 +199,17 @@ class Poller:
                 continue
             self.sources.mark_seen(state.id, entry.key)
             new += not accepted.existing
-            self.sources.renew(state.id, self.owner, self.lease_s)
         return new, failed, retrying, errors
 
-    def _article(self, entry: FeedEntry, name: str) -> ArticleIn:
+    def _article(self, entry: FeedEntry, name: str, source_id: str) -> ArticleIn:
         body: dict[str, str] = {}
         if entry.content and entry.text_length >= self.settings.source_full_text_chars:
             body = {"html": entry.content} if entry.content_is_html else {"text": entry.content}
         elif entry.link:
-            page = self._get(entry.link, {}, PAGE_MAX_BYTES)
+            page = self._get(entry.link, {}, PAGE_MAX_BYTES, cut=True, lease=source_id)
             if not 200 <= page.status < 300:
                 raise FetchError(f"page answered HTTP {page.status}", page.status)
-            body = {"html": _decode(page)}
+            body = {"html": page_text(page)}
         elif entry.content:
             body = {"html": entry.content} if entry.content_is_html else {"text": entry.content}
         return ArticleIn.model_validate(
@@ -209,16 +222,27 @@ class Poller:
             }
         )
 
-    def _get(self, url: str, headers: dict[str, str], max_bytes: int | None = None) -> Response:
-        """One request through the host gate: waits (bounded) for the host's slot and interval."""
+    def _get(
+        self,
+        url: str,
+        headers: dict[str, str],
+        max_bytes: int | None = None,
+        cut: bool = False,
+        lease: str | None = None,
+    ) -> Response:
+        """One request through the host gate: waits (bounded) for the host's slot and interval.
+        Then renews the `lease` of the source polled: a poll whose pages fail slowly must keep it,
+        or a second worker polls the source too (every page fetched and every try counted twice)."""
         host = urlsplit(url).hostname or ""
         deadline = time.monotonic() + HOST_WAIT_S
         while (wait := self.sources.hosts.acquire(host, self.owner, self.lease_s)) > 0:
             if time.monotonic() + wait > deadline:
                 raise HostBusy(wait)
             time.sleep(min(wait, 1.0))
+        if lease:
+            self.sources.renew(lease, self.owner, self.lease_s)
         try:
-            return self.fetcher.get(url, headers, max_bytes)
+            return self.fetcher.get(url, headers, max_bytes, cut)
         finally:
             self.sources.hosts.release(host, self.owner, self.settings.fetch_host_interval_s)
 
@@ -227,10 +251,10 @@ class Poller:
             "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
             "application/xml;q=0.9, */*;q=0.5"
         }
-        if state.etag:
-            headers["If-None-Match"] = state.etag
-        if state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
+        if etag := validator(state.etag):  # (one stored before only ASCII ones were kept)
+            headers["If-None-Match"] = etag
+        if last_modified := validator(state.last_modified):
+            headers["If-Modified-Since"] = last_modified
         return headers
 
     def _finish(
@@ -259,18 +283,6 @@ class Poller:
             error=report.error,
         )
         return report
-
-
-def _decode(page: Response) -> str:
-    charset = "utf-8"
-    for param in page.headers.get("content-type", "").split(";")[1:]:
-        name, _, value = param.strip().partition("=")
-        if name.lower() == "charset" and value:
-            charset = value.strip("\"'")
-    try:
-        return page.body.decode(charset, errors="replace")
-    except LookupError:
-        return page.body.decode("utf-8", errors="replace")
 
 
 class PollLoop:

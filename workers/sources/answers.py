@@ -1,0 +1,41 @@
+"""What a fetched answer holds, read as the poller needs it: a page's text in its own charset,
+and the validators (ETag, Last-Modified) worth keeping for the next conditional GET."""
+
+from __future__ import annotations
+
+import re
+
+from workers.sources.fetch import Response
+
+# The HTML spec's prescan, simplified: a charset declared in the first bytes of the document,
+# `<meta charset="...">` or `<meta http-equiv="Content-Type" content="text/html; charset=...">`.
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
+_PRESCAN_BYTES = 4096
+
+
+def page_text(page: Response) -> str:
+    """The page decoded by the charset its Content-Type names, else the one its `<meta>`
+    declares (many older and non-English sites declare it only there: decoded as UTF-8,
+    windows-1252 or Shift_JIS text turns into replacement characters), else UTF-8."""
+    charset = _header_charset(page.headers.get("content-type", ""))
+    if charset is None:
+        found = _META_CHARSET.search(page.body[:_PRESCAN_BYTES])
+        charset = found[1].decode("ascii") if found else "utf-8"
+    try:
+        return page.body.decode(charset, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return page.body.decode("utf-8", errors="replace")
+
+
+def _header_charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset" and value.strip("\"' "):
+            return value.strip("\"' ")
+    return None
+
+
+def validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified to keep and send back: ASCII only. httpx reads a non-ASCII one
+    ('"café"') but cannot send it, so keeping it would fail every later poll of the feed."""
+    return value if value and value.isascii() else None
