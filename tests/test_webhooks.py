@@ -34,10 +34,12 @@ FAST = {
 
 
 class Receiver:
-    """Answers from a script (then 200 for ever), checking every signature."""
+    """Answers from a script (then 200 for ever), checking every signature; 503 to everything
+    while it is down (until `down_until`, a time.monotonic())."""
 
     def __init__(self, server: LoopbackServer, statuses: list[int] | None = None) -> None:
         self.statuses = list(statuses or [])
+        self.down_until = 0.0
         self.secret = ""
         self.got: list[tuple[dict[str, Any], bool, int]] = []  # body, signature valid, answer
         server.routes["/hook"] = self.route
@@ -46,11 +48,14 @@ class Receiver:
         valid = verify(
             self.secret, seen.body, seen.headers.get("x-storyfold-signature", ""), time.time()
         )
-        status = self.statuses.pop(0) if self.statuses else 200
+        status = 503 if time.monotonic() < self.down_until else self.scripted()
         body = json.loads(seen.body)
         assert seen.headers["x-storyfold-delivery"] == body["delivery_id"]
         self.got.append((body, valid, status))
         return Reply(status, b"ok")
+
+    def scripted(self) -> int:
+        return self.statuses.pop(0) if self.statuses else 200
 
     def delivered(self) -> list[dict[str, Any]]:
         return [body for body, _, status in self.got if status == 200]
@@ -364,3 +369,144 @@ def test_a_delivering_worker_killed_mid_post_loses_nothing(
     assert len(receiver.got) == 1
     log = Webhooks(r, keys).log(hook_id)
     assert [(d.outcome, d.attempt) for d in log] == [("delivered", 1)]
+
+
+def test_a_short_outage_with_many_stories_queued_delays_them_and_loses_none(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """A receiver restarting while more stories wait than WEBHOOK_MAX_FAILURES: it is tried once
+    per back-off step, not once per story, so it stays enabled and gets every event, each story's
+    in order."""
+    s = settings.model_copy(update={**FAST, "webhook_max_failures": 10})
+    receiver = Receiver(server)
+    stories = [f"s_{n:02d}" for n in range(32)]
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created", "story.updated"])
+        desk = Desk(r)
+        for story in stories:
+            desk.article(story, "Northwind", created=True)
+            desk.summarise(story, v1())
+            desk.article(story, "The Ledger")
+            desk.summarise(story, v2())
+
+        def all_delivered() -> bool:
+            assert client.get(f"/webhooks/{hook_id}").json()["enabled"], "disabled"
+            return len(receiver.delivered()) == 2 * len(stories)
+
+        def restarting(seen: Seen) -> Reply:
+            if not receiver.got:  # down for half a second from the first delivery on
+                receiver.down_until = time.monotonic() + 0.5
+            return receiver.route(seen)
+
+        server.routes["/hook"] = restarting
+        Pipeline(r, s).until(all_delivered, timeout_s=20)
+        hook = client.get(f"/webhooks/{hook_id}").json()
+        assert (hook["enabled"], hook["failures"]) == (True, 0)
+    failed = [b for b, _, status in receiver.got if status == 503]
+    assert 1 <= len(failed) <= 6, len(failed)  # one per back-off step (0.05 s doubling to 0.2)
+    for story in stories:
+        events = [b["event"] for b in receiver.delivered() if b["story_id"] == story]
+        assert events == ["story.created", "story.updated"], story
+    assert len({b["delivery_id"] for b in receiver.delivered()}) == 2 * len(stories)
+
+
+def test_a_webhook_that_breaks_the_sender_fails_alone_and_is_disabled(
+    r: redis.Redis, settings: Settings, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error nobody foresaw while sending to one webhook is that webhook's failed attempt
+    (retried, then disabled): every other webhook still gets its deliveries."""
+    s = settings.model_copy(update={**FAST, "webhook_max_failures": 3})
+    receiver = Receiver(server)
+    with TestClient(create_app(s)) as client:
+        for url in (f"{server.base}/h\u0001", f"{server.base}/h\u007f", f"{server.base}/a b"):
+            refused = client.post("/webhooks", json={"url": url, "events": ["story.created"]})
+            assert refused.status_code == 422, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["field"] == "body.url"
+        broken = client.post(
+            "/webhooks", json={"url": f"{server.base}/broken", "events": ["story.created"]}
+        ).json()["id"]
+        subscribe(client, server, receiver, ["story.created"])
+        desk = Desk(r)
+        desk.article("s_dam", "Northwind", created=True)
+        desk.summarise("s_dam", v1())
+        pipeline = Pipeline(r, s)
+        send = pipeline.deliverer.fetcher.post
+
+        def buggy(url: str, body: bytes, headers: Any) -> Any:
+            if url.endswith("/broken"):
+                raise RuntimeError("resolver answered garbage")
+            return send(url, body, headers)
+
+        monkeypatch.setattr(pipeline.deliverer.fetcher, "post", buggy)
+        pipeline.until(lambda: not client.get(f"/webhooks/{broken}").json()["enabled"])
+        desk.article("s_ferry", "Harbor", created=True)
+        desk.summarise("s_ferry", v1())
+        pipeline.until(lambda: len(receiver.delivered()) == 2)
+        assert [b["story_id"] for b in receiver.delivered()] == ["s_dam", "s_ferry"]
+        hook = client.get(f"/webhooks/{broken}").json()
+        assert "3 failed attempts in a row" in hook["disabled_reason"]
+        log = client.get(f"/webhooks/{broken}/deliveries").json()["deliveries"]
+        assert [(d["attempt"], d["outcome"]) for d in log] == [(n, "failed") for n in (3, 2, 1)]
+        assert log[0]["error"] == "RuntimeError: resolver answered garbage"
+
+
+def test_a_webhook_deleted_while_its_delivery_is_in_flight_is_gone(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """The receiver answers 2xx after its webhook was deleted: nothing of it comes back."""
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server)
+    with TestClient(create_app(s)) as client:
+        hook_id = subscribe(client, server, receiver, ["story.created"])
+
+        def delete_then_answer(seen: Seen) -> Reply:
+            assert client.delete(f"/webhooks/{hook_id}").status_code in (204, 404)
+            return receiver.route(seen)
+
+        server.routes["/hook"] = delete_then_answer
+        desk = Desk(r)
+        for story in ("s_dam", "s_ferry"):
+            desk.article(story, "Northwind", created=True)
+            desk.summarise(story, v1())
+        pipeline = Pipeline(r, s)
+        pipeline.until(lambda: len(receiver.got) == 1)
+        pipeline.settle(0.3)
+        assert len(receiver.got) == 1  # the other story's delivery was dropped with the webhook
+        assert client.get(f"/webhooks/{hook_id}").status_code == 404
+        assert client.patch(f"/webhooks/{hook_id}", json={"enabled": True}).status_code == 404
+        assert client.get(f"/webhooks/{hook_id}/deliveries").status_code == 404
+        assert client.get("/webhooks").json()["webhooks"] == []
+    assert list(r.scan_iter(match=f"*{hook_id}*")) == []
+
+
+def test_an_event_trimmed_while_pending_does_not_stop_fan_out(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """A worker dies between reading an event and fanning it out, and the stream is trimmed past
+    that event before anyone reads it again: that event is lost, the later ones are delivered."""
+    s = settings.model_copy(update=FAST)
+    receiver = Receiver(server)
+    with TestClient(create_app(s)) as client:
+        subscribe(client, server, receiver, ["story.created"])
+    desk = Desk(r)
+    stream = Keys(s.key_prefix).events_stream
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit("killed")
+
+    sent: list[str] = []
+    # The worker restarts under its own name (its pending entry), then under another (claimed).
+    for crashed, successor, story in (("w1", "w1", "s_dam"), ("w2", "other", "s_ferry")):
+        desk.article(f"{story}_lost", "Northwind", created=True)
+        desk.summarise(f"{story}_lost", v1())
+        crashing = Pipeline(r, s, crashed)
+        crashing.webhooks.fan_out = killed  # type: ignore[method-assign]
+        with pytest.raises(SystemExit):
+            crashing.fanout.run_once()
+        desk.article(story, "Northwind", created=True)
+        desk.summarise(story, v1())
+        r.xtrim(stream, maxlen=1, approximate=False)  # as EVENTS_RETENTION trims, much later
+        Pipeline(r, s, successor).until(lambda: len(receiver.delivered()) == len(sent) + 1, 5)
+        sent.append(story)
+    assert [b["story_id"] for b in receiver.delivered()] == sent == ["s_dam", "s_ferry"]

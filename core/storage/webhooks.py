@@ -11,6 +11,12 @@ A queue's head is the only delivery of that story sent to that webhook until it 
 non-empty queue by its next attempt time; a worker sends a head only while it holds the queue's
 lease, and removes it only after the receiver answered 2xx: a worker killed mid-delivery leaves the
 head in place, to be sent again when the lease expires (at least once).
+
+A failed attempt also holds the whole webhook (`held_until` in its hash) for its back-off: a
+receiver that is down is down for every story, so the worker postpones the webhook's other queues
+to then instead of trying each (their deliveries stay queued). Writes to a webhook's hash go
+through _UPDATE, which writes nothing once the webhook is deleted, so a delivery finishing after
+a DELETE leaves no stub behind; a hash without an `id` reads as no webhook.
 """
 
 from __future__ import annotations
@@ -37,9 +43,15 @@ GROUP = "webhooks"
 EventType = Literal["story.created", "story.updated", "story.merged"]
 LOG_KEPT = 200  # _SETTLE trims the log to this
 
-# KEYS: queue, due, log; ARGV: member, now, next attempt ('' to drop the head), log entry,
-# expected head id, the head updated. Settles the head only if it is still the expected one.
+# KEYS: queue, due, log, webhook; ARGV: member, now, next attempt ('' to drop the head), log entry,
+# expected head id, the head updated. Settles the head only if it is still the expected one; the
+# queue of a webhook deleted meanwhile is dropped instead (its log is gone with it).
 _SETTLE = """
+if redis.call('HEXISTS', KEYS[4], 'id') == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then redis.call('ZREM', KEYS[2], ARGV[1]) return 0 end
 if cjson.decode(head)['id'] ~= ARGV[5] then return 0 end
@@ -59,6 +71,19 @@ return 1
 _FORGET_IF_EMPTY = """
 if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('ZREM', KEYS[2], ARGV[1]) end
 return 0
+"""
+# KEYS: a webhook's hash; ARGV: a field to add 1 to ('' for none), then field, value pairs ('' as
+# the value removes the field). Only while the webhook exists (has an id): returns the new count
+# (0 when none), or -1 for a webhook that is gone, which is left gone.
+_UPDATE = """
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return -1 end
+local n = 0
+if ARGV[1] ~= '' then n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+for i = 2, #ARGV - 1, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return n
 """
 
 
@@ -119,6 +144,14 @@ class DeliveryPage(BaseModel):
     deliveries: list[DeliveryLog] = Field(description="Newest first (the last 200 attempts)")
 
 
+def _decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def _not_found(hook_id: str) -> NotFound:
+    return NotFound(f"no webhook with id {hook_id!r}", field="id")
+
+
 def _out(f: dict[str, str], secret: bool = False) -> WebhookOut:
     return WebhookOut(
         id=f["id"],
@@ -143,6 +176,7 @@ class Webhooks:
         self.keys = keys
         self._settle = client.register_script(_SETTLE)
         self._forget = client.register_script(_FORGET_IF_EMPTY)
+        self._update_script = client.register_script(_UPDATE)
 
     # -- the API's side --------------------------------------------------------------------------
     def add(self, hook: WebhookIn) -> WebhookOut:
@@ -169,19 +203,16 @@ class Webhooks:
     def all(self) -> list[WebhookOut]:
         ids = sorted(i.decode() for i in self.r.smembers(self.keys.webhooks))
         found = [decode_hash(self.r.hgetall(self.keys.webhook(i))) for i in ids]
-        return sorted((_out(f) for f in found if f), key=lambda w: w.created_at)
+        return sorted((_out(f) for f in found if f.get("id")), key=lambda w: w.created_at)
 
     def set_enabled(self, hook_id: str, enabled: bool) -> WebhookOut:
-        """Turn a webhook on again after it was disabled (failures start from 0), or off."""
-        key = self.keys.webhook(hook_id)
-        self._fields(hook_id)
-        pipe = self.r.pipeline(transaction=True)
+        """Turn a webhook on again after it was disabled (failures from 0, no hold), or off."""
         if enabled:
-            pipe.hset(key, mapping={"enabled": "1", "failures": "0"})
-            pipe.hdel(key, "disabled_reason")
+            fields = {"enabled": "1", "failures": "0", "disabled_reason": "", "held_until": ""}
         else:
-            pipe.hset(key, mapping={"enabled": "0", "disabled_reason": "disabled by its owner"})
-        pipe.execute()
+            fields = {"enabled": "0", "disabled_reason": "disabled by its owner"}
+        if self._update(hook_id, fields) < 0:
+            raise _not_found(hook_id)
         return self.get(hook_id)
 
     def delete(self, hook_id: str) -> None:
@@ -197,10 +228,15 @@ class Webhooks:
         return [DeliveryLog.model_validate_json(row) for row in rows]
 
     def _fields(self, hook_id: str) -> dict[str, str]:
-        f = decode_hash(self.r.hgetall(self.keys.webhook(hook_id)))
-        if not f:
-            raise NotFound(f"no webhook with id {hook_id!r}", field="id")
+        f = self.hook(hook_id)
+        if f is None:
+            raise _not_found(hook_id)
         return f
+
+    def _update(self, hook_id: str, fields: dict[str, str], count: str = "") -> int:
+        """_UPDATE: add 1 to `count` and set `fields` ('' removes one) if the webhook exists."""
+        args = [count, *(x for pair in fields.items() for x in pair)]
+        return int(self._update_script(keys=[self.keys.webhook(hook_id)], args=args))
 
     # -- the worker's side -------------------------------------------------------------------
     def any(self) -> bool:
@@ -217,29 +253,46 @@ class Webhooks:
         """Every enabled webhook's fields (secret included)."""
         ids = sorted(i.decode() for i in self.r.smembers(self.keys.webhooks))
         found = [decode_hash(self.r.hgetall(self.keys.webhook(i))) for i in ids]
-        return [f for f in found if f and f.get("enabled") == "1"]
+        return [f for f in found if f.get("id") and f.get("enabled") == "1"]
 
     def hook(self, hook_id: str) -> dict[str, str] | None:
-        return decode_hash(self.r.hgetall(self.keys.webhook(hook_id))) or None
+        """The webhook's fields, None when there is none (a hash without an id is a stub some
+        older version left after a delete, not a webhook)."""
+        f = decode_hash(self.r.hgetall(self.keys.webhook(hook_id)))
+        return f if f.get("id") else None
 
     def read_events(
         self, consumer: str, count: int, idle_ms: int
     ) -> list[tuple[str, dict[str, str]]]:
         """Events this consumer must fan out: its own unacknowledged ones, a dead consumer's (idle
-        longer than `idle_ms`), then new ones."""
+        longer than `idle_ms`: claimed, then read as its own), then new ones."""
         stream = self.keys.events_stream
-        own = self.r.xreadgroup(GROUP, consumer, {stream: "0"}, count=count)
-        entries = own[0][1] if own else []
-        if not entries:
-            entries = self.r.xautoclaim(stream, GROUP, consumer, idle_ms, "0-0", count=count)[1]
-        if not entries:
-            new = self.r.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
-            entries = new[0][1] if new else []
-        return [
-            (eid.decode(), {k.decode(): v.decode() for k, v in fields.items()})
-            for eid, fields in entries
-            if fields
-        ]
+        while True:
+            own = self._own_pending(consumer, count)
+            if own:
+                return own
+            claimed = self.r.xautoclaim(
+                stream, GROUP, consumer, idle_ms, "0-0", count=count, justid=True
+            )
+            if not claimed:
+                break
+        new = self.r.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+        return [(eid.decode(), _decoded(fields)) for eid, fields in (new[0][1] if new else [])]
+
+    def _own_pending(self, consumer: str, count: int) -> list[tuple[str, dict[str, str]]]:
+        """The consumer's unacknowledged events. One trimmed from the stream meanwhile comes back
+        with no fields: it is acknowledged (its event is lost, as the docs say of trimmed events),
+        or it would come back first on every read and stall fan-out for good."""
+        stream = self.keys.events_stream
+        while True:
+            read = self.r.xreadgroup(GROUP, consumer, {stream: "0"}, count=count)
+            entries = read[0][1] if read else []
+            gone = [eid for eid, fields in entries if not fields]
+            if gone:
+                self.r.xack(stream, GROUP, *gone)
+            live = [(eid.decode(), _decoded(fields)) for eid, fields in entries if fields]
+            if live or not gone:  # read again after trimmed ones: older events go first
+                return live
 
     def fanned_version(self, story_id: str) -> int:
         """The summary version the story's last fanned-out event covered (0: none yet)."""
@@ -294,6 +347,7 @@ class Webhooks:
                 self.keys.webhook_queue(hook_id, story_id),
                 self.keys.webhooks_due,
                 self.keys.webhook_log(hook_id),
+                self.keys.webhook(hook_id),
             ],
             args=[
                 f"{hook_id}|{story_id}",
@@ -306,17 +360,24 @@ class Webhooks:
         )
 
     def count_failure(self, hook_id: str, ok: bool) -> int:
-        key = self.keys.webhook(hook_id)
+        """Failed attempts in a row: one more, or none (and no hold) after a delivery. Returns
+        the count; 0 for a webhook deleted meanwhile, which stays deleted."""
         if ok:
-            self.r.hset(key, "failures", "0")
+            self._update(hook_id, {"failures": "0", "held_until": ""})
             return 0
-        return int(self.r.hincrby(key, "failures", 1)) if self.r.exists(key) else 0
+        return max(0, self._update(hook_id, {}, count="failures"))
+
+    def hold(self, hook_id: str, until: float) -> None:
+        """No attempt to this webhook before `until` (its queues are postponed to then)."""
+        self._update(hook_id, {"held_until": f"{until:.3f}"})
+
+    def postpone(self, hook_id: str, story_id: str, until: float) -> None:
+        """A queue whose webhook is held: due again at `until`, its deliveries kept in order. The
+        caller holds the queue's lease; XX: a queue emptied meanwhile is not made due again."""
+        self.r.zadd(self.keys.webhooks_due, {f"{hook_id}|{story_id}": until}, xx=True)
 
     def disable(self, hook_id: str, reason: str) -> None:
-        if self.r.exists(self.keys.webhook(hook_id)):
-            self.r.hset(
-                self.keys.webhook(hook_id), mapping={"enabled": "0", "disabled_reason": reason}
-            )
+        self._update(hook_id, {"enabled": "0", "disabled_reason": reason})
 
     def drop_queue(self, hook_id: str, story_id: str) -> None:
         """A deleted or disabled webhook's queue: gone, and no longer due."""

@@ -7,9 +7,10 @@ this attempt) and the headers
 The timestamp is inside the signed body, so a receiver that checks the signature and refuses a
 timestamp older than a few minutes is safe from replays (`verify` does both). Any 2xx
 acknowledges; anything else, a time-out or a refused address (the SSRF guard of
-workers.sources.fetch applies) is retried with exponential back-off for a bounded time, and a
-webhook failing too many attempts in a row is disabled. Delivery is at least once: a receiver
-should ignore a `delivery_id` it has already processed.
+workers.sources.fetch applies) is retried with exponential back-off for a bounded time, the
+webhook's other stories waiting meanwhile, and a webhook failing too many attempts in a row is
+disabled. Delivery is at least once: a receiver should ignore a `delivery_id` it has already
+processed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hmac
 import json
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,7 @@ import structlog
 
 from core.config import Settings
 from core.errors import StoryfoldError
+from core.storage import STORAGE_UNAVAILABLE
 from core.storage.stories import Stories
 from core.storage.story_feeds import StoryFeedItems
 from core.storage.webhooks import DeliveryLog, Webhooks
@@ -127,7 +130,20 @@ class Fanout:
         return body
 
 
+@dataclass
+class Answer:
+    """What came of one POST: `outcome` delivered | failed | blocked."""
+
+    outcome: str
+    status: int | None = None
+    error: str | None = None
+
+
 class Deliverer:
+    """Sends due queue heads, one attempt each. A failed attempt holds its webhook for the
+    back-off: its other stories wait too, so failures in a row are failures over time (one per
+    back-off step, not one per queued story) and a short outage cannot disable it."""
+
     def __init__(
         self, settings: Settings, webhooks: Webhooks, fetcher: Fetcher, owner: str
     ) -> None:
@@ -144,15 +160,36 @@ class Deliverer:
             if not self.webhooks.lease(hook_id, story_id, self.owner, self.lease_s):
                 continue
             try:
-                attempts += self.attempt(hook_id, story_id)
+                attempts += self._isolated(hook_id, story_id)
             finally:
                 self.webhooks.release(hook_id, story_id, self.owner)
         return attempts
+
+    def _isolated(self, hook_id: str, story_id: str) -> int:
+        """attempt(), so that a bug around one queue cannot stop the others: it stays first in
+        `due`, so without this every pass would fail on it before reaching any other webhook.
+        (An error while sending is the attempt's failure, recorded by attempt itself.)"""
+        try:
+            return self.attempt(hook_id, story_id)
+        except STORAGE_UNAVAILABLE:
+            raise  # Redis away is no webhook's fault: WebhookLoop waits and tries again
+        except Exception:
+            log.exception("webhook.queue_failed", webhook_id=hook_id, story_id=story_id)
+            later = time.time() + self.settings.webhook_retry_max_s
+            self.webhooks.postpone(hook_id, story_id, later)
+            return 0
 
     def attempt(self, hook_id: str, story_id: str) -> int:
         hook = self.webhooks.hook(hook_id)
         if hook is None or hook.get("enabled") != "1":
             self.webhooks.drop_queue(hook_id, story_id)
+            return 0
+        held = float(hook.get("held_until") or 0)
+        if held > time.time():
+            # The receiver just failed another of its stories: this one waits for that retry
+            # rather than fail too (the receiver is down for all of them, and each failure would
+            # count towards disabling it). Its deliveries stay queued, in order.
+            self.webhooks.postpone(hook_id, story_id, held)
             return 0
         delivery = self.webhooks.head(hook_id, story_id)
         if delivery is None:
@@ -160,6 +197,20 @@ class Deliverer:
             return 0
         number = int(delivery.get("attempts", 0)) + 1
         now = time.time()
+        try:
+            answer = self.post(hook, delivery, number, now)
+        except Exception as exc:
+            # What nothing foresaw (a URL httpx will not send, a malformed webhook): a failed
+            # attempt of this webhook like any other, retried, backed off and in time disabled.
+            log.exception("webhook.attempt_error", webhook_id=hook_id, story_id=story_id)
+            answer = Answer("failed", error=f"{type(exc).__name__}: {exc}")
+        self.conclude(hook_id, story_id, delivery, number, now, answer)
+        return 1
+
+    def post(
+        self, hook: dict[str, str], delivery: dict[str, Any], number: int, now: float
+    ) -> Answer:
+        """POST attempt `number` of the delivery, signed with the webhook's secret."""
         body = json.dumps(
             {
                 **delivery["payload"],
@@ -175,28 +226,39 @@ class Deliverer:
             "X-Storyfold-Delivery": delivery["id"],
             "X-Storyfold-Event": str(delivery["payload"].get("event", "")),
         }
-        status, error, outcome = None, None, "failed"
         try:
-            response = self.fetcher.post(hook["url"], body, headers)
-            status = response.status
-            if 200 <= status < 300:
-                outcome = "delivered"
-            else:
-                error = f"HTTP {status}"
+            status = self.fetcher.post(hook["url"], body, headers).status
         except Blocked as exc:
-            outcome, error = "blocked", exc.detail
+            return Answer("blocked", error=exc.detail)
         except FetchError as exc:
-            error = f"{exc.kind}: {exc.detail}"
-        ok = outcome == "delivered"
+            return Answer("failed", error=f"{exc.kind}: {exc.detail}")
+        if 200 <= status < 300:
+            return Answer("delivered", status)
+        return Answer("failed", status, f"HTTP {status}")
+
+    def conclude(
+        self,
+        hook_id: str,
+        story_id: str,
+        delivery: dict[str, Any],
+        number: int,
+        now: float,
+        answer: Answer,
+    ) -> None:
+        """Log the attempt; drop the head if delivered, else back off (the whole webhook), give
+        it up after the retry window, and disable the webhook after too many failures in a row."""
+        ok = answer.outcome == "delivered"
         failures = self.webhooks.count_failure(hook_id, ok)
-        retry_at: float | None = None
+        outcome, retry_at = answer.outcome, None
         if not ok:
             delivery["attempts"] = number
+            # The webhook waits as its failures in a row say; this delivery at least as long, and
+            # longer if it failed more often itself (a receiver refusing just this one event).
+            self.webhooks.hold(hook_id, now + self.backoff(failures))
             if now - float(delivery.get("first_at", now)) >= self.settings.webhook_retry_window_s:
                 outcome = "gave_up"
             else:
-                delay = self.settings.webhook_retry_base_s * 2 ** (number - 1)
-                retry_at = now + min(self.settings.webhook_retry_max_s, delay)
+                retry_at = now + self.backoff(max(number, failures))
         entry = DeliveryLog(
             delivery_id=delivery["id"],
             event=str(delivery["payload"].get("event", "")),
@@ -204,8 +266,8 @@ class Deliverer:
             attempt=number,
             at=datetime.fromtimestamp(now, UTC),
             outcome=outcome,
-            status=status,
-            error=error,
+            status=answer.status,
+            error=answer.error,
         )
         self.webhooks.settle(hook_id, story_id, delivery, entry, retry_at)
         log.info(
@@ -213,14 +275,19 @@ class Deliverer:
             webhook_id=hook_id,
             delivery=delivery["id"],
             outcome=outcome,
-            status=status,
+            status=answer.status,
         )
         if failures >= self.settings.webhook_max_failures:
-            reason = f"{failures} failed attempts in a row (last: {error})"
+            reason = f"{failures} failed attempts in a row (last: {answer.error})"
             self.webhooks.disable(hook_id, reason)
             self.webhooks.drop_queue(hook_id, story_id)
             log.warning("webhook.disabled", webhook_id=hook_id, reason=reason)
-        return 1
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failure: the base, doubling, up to the max."""
+        doublings = min(max(1, failures) - 1, 64)  # past that the max rules; 2**n stays a float
+        delay = self.settings.webhook_retry_base_s * 2**doublings
+        return float(min(self.settings.webhook_retry_max_s, delay))
 
 
 class WebhookLoop:
