@@ -19,7 +19,7 @@ from core.keys import Keys
 from core.storage.sources import SourceIn, Sources
 from workers.sources.fetch import FetchError
 from workers.sources.parse import ParsedFeed, parse_feed
-from workers.sources.poll import PAGE_MAX_BYTES, fetcher_for
+from workers.sources.poll import PAGE_MAX_BYTES, backoff_s, fetcher_for
 
 
 @pytest.fixture
@@ -319,6 +319,37 @@ def test_a_page_whose_charset_is_declared_only_in_its_html_is_read_in_it(
     assert words in stored["html"] and "\ufffd" not in stored["html"]
 
 
+def test_pages_answering_429_hold_back_their_host_and_their_entries_lose_no_try(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """A site rate-limiting its pages: its Retry-After holds back every request to it (the
+    poll's other pages are not asked), and the entries wait without using up their tries, so
+    a rate limit longer than SOURCE_ENTRY_TRIES polls does not lose them."""
+    s = settings.model_copy(update=OPEN)
+    items = "".join(item(f"S{i}", f"/p{i}", "Teaser.") for i in range(3))
+    server.routes["/feed.xml"] = lambda seen: Reply(200, rss(items))
+    asked: list[str] = []
+
+    def limited(seen: Seen) -> Reply:
+        asked.append(seen.path)
+        return Reply(429, b"slow down", {"Retry-After": "120"})
+
+    for i in range(3):
+        server.routes[f"/p{i}"] = limited
+    sid = follow(r, s, server.base + "/feed.xml")
+    sources = Sources(r, Keys(s.key_prefix))
+    held = Keys(s.key_prefix).host_next("127.0.0.1")
+    for polls in range(1, s.source_entry_tries + 2):
+        sources.reschedule(sid, 0)
+        poll_all(r, s)
+        assert len(asked) == polls  # one page asked per poll: then the host is held back
+        assert 100 < r.pttl(held) / 1000 <= 121
+        r.delete(held)  # ... until Retry-After has passed
+    got = report(s, sid)
+    assert got["items_failed"] == 3 and "gave up" not in (got["last_error"] or "")
+    assert sources.unseen(sid, [f"{server.base}/p{i}" for i in range(3)]) == [True] * 3
+
+
 def test_a_slow_failing_poll_keeps_its_lease(
     r: redis.Redis, settings: Settings, server: LoopbackServer
 ) -> None:
@@ -370,3 +401,10 @@ def _ts(value: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(value).timestamp()
+
+
+def test_a_failing_feed_is_never_polled_more_often_than_it_asked() -> None:
+    """Back-off doubles the interval per failure up to SOURCE_MAX_BACKOFF_S, but a feed polled
+    daily (over that cap) used to be retried every 6 hours once it failed: 4 times as often."""
+    assert [backoff_s(900, n, 21600) for n in (1, 2, 3, 6)] == [900, 1800, 3600, 21600]
+    assert [backoff_s(86400, n, 21600) for n in (1, 5)] == [86400, 86400]

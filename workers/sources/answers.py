@@ -1,9 +1,12 @@
 """What a fetched answer holds, read as the poller needs it: a page's text in its own charset,
-and the validators (ETag, Last-Modified) worth keeping for the next conditional GET."""
+the validators (ETag, Last-Modified) worth keeping for the next conditional GET, and how long a
+Retry-After asks us to wait."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 from workers.sources.fetch import Response
 
@@ -39,3 +42,18 @@ def validator(value: str | None) -> str | None:
     """An ETag or Last-Modified to keep and send back: ASCII only. httpx reads a non-ASCII one
     ('"café"') but cannot send it, so keeping it would fail every later poll of the feed."""
     return value if value and value.isascii() else None
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)

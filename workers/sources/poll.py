@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import structlog
@@ -34,7 +32,7 @@ from core.netguard import policy_of
 from core.records import ArticleIn
 from core.storage.articles import Store
 from core.storage.sources import PollReport, PollState, Sources
-from workers.sources.answers import page_text, validator
+from workers.sources.answers import page_text, retry_after_s, validator
 from workers.sources.fetch import Blocked, Fetcher, FetchError, Limits, Resolver, Response
 from workers.sources.fetch import system_resolver as _system_resolver
 from workers.sources.parse import FeedEntry, FeedParseError, parse_feed, site_name
@@ -51,24 +49,11 @@ class HostBusy(Exception):
         self.wait_s = wait_s
 
 
-def retry_after_s(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
-
-
 def backoff_s(poll_seconds: int, failures: int, cap_s: int) -> float:
-    """After `failures` failed polls in a row: the interval doubled per failure, capped."""
-    return float(min(cap_s, poll_seconds * 2 ** max(0, failures - 1)))
+    """After `failures` failed polls in a row: the interval doubled per failure, capped, and
+    never sooner than the feed's own interval (a feed polled daily is not polled more often for
+    failing, whatever the cap)."""
+    return float(max(poll_seconds, min(cap_s, poll_seconds * 2 ** max(0, failures - 1))))
 
 
 def fetcher_for(settings: Settings, resolve: Resolver | None = None) -> Fetcher:
@@ -207,6 +192,8 @@ class Poller:
             body = {"html": entry.content} if entry.content_is_html else {"text": entry.content}
         elif entry.link:
             page = self._get(entry.link, {}, PAGE_MAX_BYTES, cut=True, lease=source_id)
+            if page.status in (429, 503):  # the site asks us to slow down: not the entry's fault
+                raise self._slow_down(entry.link, page)
             if not 200 <= page.status < 300:
                 raise FetchError(f"page answered HTTP {page.status}", page.status)
             body = {"html": page_text(page)}
@@ -221,6 +208,15 @@ class Poller:
                 **body,
             }
         )
+
+    def _slow_down(self, url: str, page: Response) -> HostBusy:
+        """A page's 429/503: its Retry-After (else a minute) holds back every request to that
+        host, this poll's other pages included, and the entry waits without losing a try."""
+        now = time.time()
+        wait = retry_after_s(page.headers.get("retry-after"), now) or 60.0
+        wait = min(wait, float(self.settings.source_max_backoff_s))
+        self.sources.hosts.defer(urlsplit(url).hostname or "", now + wait)
+        return HostBusy(wait)
 
     def _get(
         self,
