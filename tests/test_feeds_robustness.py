@@ -85,10 +85,10 @@ def test_an_unexpected_error_in_one_source_is_its_error_and_the_others_are_polle
     the source still first in `due`, so no worker polled anything again."""
     s = settings.model_copy(update=OPEN)
 
-    def parse(body: bytes, url: str) -> ParsedFeed:
+    def parse(body: bytes, url: str, charset: str | None = None) -> ParsedFeed:
         if url.endswith("/broken.xml"):
             raise RuntimeError("parser bug")
-        return parse_feed(body, url)
+        return parse_feed(body, url, charset)
 
     monkeypatch.setattr("workers.sources.poll.parse_feed", parse)
     server.routes["/broken.xml"] = lambda seen: Reply(200, rss(item("A", "/a", text("a"))))
@@ -408,3 +408,41 @@ def test_a_failing_feed_is_never_polled_more_often_than_it_asked() -> None:
     daily (over that cap) used to be retried every 6 hours once it failed: 4 times as often."""
     assert [backoff_s(900, n, 21600) for n in (1, 2, 3, 6)] == [900, 1800, 3600, 21600]
     assert [backoff_s(86400, n, 21600) for n in (1, 5)] == [86400, 86400]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "declared", "header", "title"),
+    [
+        ("gb2312", True, "application/rss+xml", "北京发布暴雨红色预警"),
+        ("shift_jis", True, "application/rss+xml", "東京で震度5弱の地震"),
+        ("euc-kr", True, "application/rss+xml", "서울에 폭우 경보"),
+        ("latin-1", False, "application/rss+xml; charset=ISO-8859-1", "Pluie à Genève"),
+    ],
+)
+def test_feeds_in_other_charsets_are_read(
+    r: redis.Redis,
+    settings: Settings,
+    server: LoopbackServer,
+    encoding: str,
+    declared: bool,
+    header: str,
+    title: str,
+) -> None:
+    """Feeds in a multi-byte charset (many Chinese, Japanese, Korean outlets) were refused as
+    "invalid XML" by the safety check before feedparser saw them, and a Latin-1 feed whose
+    charset only its HTTP header gave read as broken UTF-8."""
+    s = settings.model_copy(update=OPEN)
+    head = f'<?xml version="1.0" encoding="{encoding}"?>' if declared else ""
+    doc = (
+        f'{head}<rss version="2.0"><channel><title>{title}</title><link>http://x.test/</link>'
+        f"<description>x</description>{item(title, '/a', text('a'))}</channel></rss>"
+    )
+    server.routes["/feed.xml"] = lambda seen: Reply(
+        200, doc.encode(encoding), {"Content-Type": header}
+    )
+    sid = follow(r, s, server.base + "/feed.xml")
+    poll_all(r, s)
+    got = report(s, sid)
+    assert (got["last_outcome"], got["items_new"]) == ("ok", 1), got
+    (stored,) = articles(r, s)
+    assert stored["title"] == title and stored["source"] == title

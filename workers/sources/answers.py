@@ -20,7 +20,7 @@ def page_text(page: Response) -> str:
     """The page decoded by the charset its Content-Type names, else the one its `<meta>`
     declares (many older and non-English sites declare it only there: decoded as UTF-8,
     windows-1252 or Shift_JIS text turns into replacement characters), else UTF-8."""
-    charset = _header_charset(page.headers.get("content-type", ""))
+    charset = header_charset(page.headers.get("content-type", ""))
     if charset is None:
         found = _META_CHARSET.search(page.body[:_PRESCAN_BYTES])
         charset = found[1].decode("ascii") if found else "utf-8"
@@ -30,7 +30,7 @@ def page_text(page: Response) -> str:
         return page.body.decode("utf-8", errors="replace")
 
 
-def _header_charset(content_type: str) -> str | None:
+def header_charset(content_type: str) -> str | None:
     for param in content_type.split(";")[1:]:
         name, _, value = param.strip().partition("=")
         if name.lower() == "charset" and value.strip("\"' "):

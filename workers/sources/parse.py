@@ -37,6 +37,8 @@ _TITLE_TAGS = re.compile(r"<[A-Za-z/!?][^>]*>")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BOM = b"\xef\xbb\xbf"
+# An XML declaration's encoding: group 1 all before the name, group 2 the name.
+_DECLARED = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._:-]+)""")
 
 
 class FeedParseError(ValueError):
@@ -69,11 +71,13 @@ class ParsedFeed:
     entries: list[FeedEntry]
 
 
-def parse_feed(body: bytes, url: str) -> ParsedFeed:
+def parse_feed(body: bytes, url: str, charset: str | None = None) -> ParsedFeed:
+    """`charset`: what the answer's Content-Type names (an XML declaration's encoding wins)."""
     # A UTF-8 BOM before a JSON Feed's "{" (json.loads reads it; the sniff must see past it).
     head = body.removeprefix(_BOM).lstrip()[:1]
     if head in (b"{", b"["):
         return _json_feed(body, url)
+    body = _as_utf8(body, charset)
     try:
         defusedxml.ElementTree.fromstring(body)
     except DefusedXmlException as exc:
@@ -103,6 +107,26 @@ def _xml_entry(e: Any, base: str) -> FeedEntry:
     published = _dated(_from_struct(e.get("published_parsed") or e.get("updated_parsed")))
     key = e.get("id") or link or _digest(content or e.get("title") or "")
     return FeedEntry(key, link, _plain(e.get("title"), e.get("title_detail")), published, content)
+
+
+def _as_utf8(body: bytes, charset: str | None) -> bytes:
+    """The XML re-encoded as UTF-8 when it declares (or HTTP names) another charset: expat, which
+    checks it first, reads no multi-byte charset but UTF-8/16 (a GB2312 or Shift_JIS feed was
+    refused as invalid XML), and never sees the HTTP header (a Latin-1 feed without a
+    declaration read as broken UTF-8). UTF-16 (a byte order mark) and UTF-8 pass untouched."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", _BOM)):
+        return body
+    declared = _DECLARED.match(body)
+    name = declared[2].decode("ascii") if declared else charset
+    if not name or name.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii"):
+        return body
+    try:
+        text = body.decode(name)
+    except (LookupError, UnicodeDecodeError):  # let the XML check say what is wrong
+        return body
+    if declared:
+        text = text.replace(declared[0].decode("ascii"), declared[1].decode("ascii") + "utf-8", 1)
+    return text.encode("utf-8")
 
 
 def _plain(title: object, detail: Any) -> str | None:

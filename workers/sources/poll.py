@@ -32,7 +32,7 @@ from core.netguard import policy_of
 from core.records import ArticleIn
 from core.storage.articles import Store
 from core.storage.sources import PollReport, PollState, Sources
-from workers.sources.answers import page_text, retry_after_s, validator
+from workers.sources.answers import header_charset, page_text, retry_after_s, validator
 from workers.sources.fetch import Blocked, Fetcher, FetchError, Limits, Resolver, Response
 from workers.sources.fetch import system_resolver as _system_resolver
 from workers.sources.parse import FeedEntry, FeedParseError, parse_feed, site_name
@@ -128,7 +128,8 @@ class Poller:
                 state, PollReport("error", response.status, f"HTTP {response.status}")
             )
         try:
-            feed = parse_feed(response.body, response.url)
+            charset = header_charset(response.headers.get("content-type", ""))
+            feed = parse_feed(response.body, response.url, charset)
         except FeedParseError as exc:
             return self._finish(state, PollReport("error", response.status, str(exc)))
         name = state.name or site_name(feed, state.url)
