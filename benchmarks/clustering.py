@@ -289,7 +289,7 @@ def main() -> None:
                     help="the dev sets the one-threshold LODO rows are fitted on")
     ap.add_argument("--lodo-search", nargs="+",
                     default=["threshold", "threshold_with_body", "decay_per_log_day",
-                             "name_penalty"],
+                             "name_penalty", "name_min"],
                     help="the scorer's parameters those fits search (benchmarks.threshold_lodo)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="grid runs side by side for those fits")

@@ -55,6 +55,8 @@ GRID: dict[str, tuple[float, ...]] = {
     "threshold_with_body": (0.45, 0.5, 0.55, 0.6, 0.65),
     "decay_per_log_day": (0.0, 0.02, 0.04, 0.08),
     "name_penalty": (0.0, 0.05, 0.1),
+    "name_min": (1, 3),  # 2 and 5 measured too (docs/benchmarks.md): neither ever chosen
+    "member_weight": (0.0, 0.25, 0.5, 0.75, 1.0),
     "name_share": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
     "split_max_cos": (0.0, 0.8, 0.85, 0.9),
     "split_min_group": (2, 3, 4, 5),
@@ -67,7 +69,8 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 SPLIT = "split_"  # grid keys of NameSplitParams fields, prefixed
 REPAIR = "repair_"  # grid keys of RepairParams fields, prefixed
-COUNTS = {"split_min_group", "repair_min_split"}  # the grid holds floats; these are counts
+# The grid holds floats; these are counts.
+COUNTS = {"split_min_group", "repair_min_split", "name_min"}
 Point = tuple[tuple[str, float], ...]
 
 
@@ -87,15 +90,17 @@ def _fields(point: Point, prefix: str) -> dict[str, Any]:
 
 def params_of(point: Point) -> tuple[AssignParams, RepairParams, NameSplitParams]:
     """The product's parameter classes with the point's values, the rest as shipped."""
-    params = replace(AssignParams(), **{k: v for k, v in point
-                                        if not k.startswith((SPLIT, REPAIR))})
+    assign: dict[str, Any] = {k: int(v) if k in COUNTS else v for k, v in point
+                              if not k.startswith((SPLIT, REPAIR))}
+    params = replace(AssignParams(), **assign)
     return (params, replace(RepairParams(), **_fields(point, REPAIR)),
             replace(NameSplitParams(), **_fields(point, SPLIT)))
 
 
 def visible(ds: Dataset) -> set[str]:
     """The grid's parameters that can change this set's result."""
-    seen = {"name_penalty", "name_share", *(k for k in GRID if k.startswith((SPLIT, REPAIR)))}
+    seen = {"name_penalty", "name_share", "name_min", "member_weight",
+            *(k for k in GRID if k.startswith((SPLIT, REPAIR)))}
     if any(ds.leads):
         seen.add("threshold_with_body")
     if not all(ds.leads):

@@ -213,6 +213,22 @@ def test_a_story_naming_none_of_the_articles_names_needs_a_closer_match() -> Non
                         PARAMS) == "quake"
 
 
+def test_name_min_leaves_articles_naming_few_things_unchecked() -> None:
+    """With name_min, an article naming fewer things is not held to the name check (a headline
+    naming one company is weak evidence); one naming enough still is."""
+    story_vec, article_vec = _at_cosine(PARAMS.threshold_with_body + PARAMS.name_penalty / 2)
+    story = start_story("quake", ArticleSignal(
+        story_vec, T0, "", "A strong earthquake struck near Hokkaido on Tuesday."))
+    one_name = ArticleSignal(article_vec, T0 + 60, "", "A quake struck near Valparaiso on Tuesday.")
+    three = ArticleSignal(article_vec, T0 + 60, "",
+                          "A quake struck near Valparaiso, Chile, said the Navy on Tuesday.")
+    assert len(one_name.names) == 1 and len(three.names) == 3
+    assert choose_story(one_name, [story], PARAMS) is None  # shipped: every named article checked
+    lenient = replace(PARAMS, name_min=3)
+    assert choose_story(one_name, [story], lenient) == "quake"
+    assert choose_story(three, [story], lenient) is None
+
+
 def test_a_stray_members_names_do_not_open_the_story_to_its_event() -> None:
     """One report of another earthquake got into a story (it scored clearly over the bar); a
     second report of that other quake, just over the bar, still starts its own story: a name

@@ -89,6 +89,11 @@ class AssignParams:
     member_weight: float = 0.5  # share of the best-member cosine in the score (rest: centroid)
     decay_per_log_day: float = 0.04  # penalty per unit of log(1 + days since the story's last)
     name_penalty: float = 0.05  # when article and story both name things, none the same
+    # Names the article must have for the check to be made. A headline naming one or two things
+    # that the story does not is weak evidence (UCI's headline-only items name 0-3; full
+    # articles 10 and more): left at 1, the product checks every article that names anything.
+    # The clustering benchmark's leave-one-dataset-out fits search it (1 or 3).
+    name_min: int = 1
     # A story's name counts only once this share of its articles use it: one stray member
     # (another earthquake's report that got in) does not open the story to that event's names.
     name_share: float = 0.4
@@ -132,7 +137,7 @@ def scores(
     # The name check only lowers a score, so it is made for the candidates that clear the bar
     # (the others lose either way): reading a story's names costs more than its whole score.
     bar = threshold_for(article, params)
-    if article.names and params.name_penalty:
+    if len(article.names) >= max(params.name_min, 1) and params.name_penalty:
         for k in np.flatnonzero(score >= bar):
             story = candidates[int(k)]
             if story.names and not _shares_a_name(article.names, story, params.name_share):
