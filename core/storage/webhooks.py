@@ -25,22 +25,38 @@ import json
 import secrets
 import time
 import uuid
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import NotFound
 from core.keys import Keys
-from core.records import HTTP_URL_PATTERN, check_http_url
 from core.storage.article_codec import decode_hash, from_ts
+from core.storage.webhook_records import (
+    DeliveryLog,
+    DeliveryPage,
+    EventType,
+    WebhookIn,
+    WebhookList,
+    WebhookOut,
+    WebhookPatch,
+)
 
 if TYPE_CHECKING:
     from core.storage import Storage
 
+__all__ = [
+    "DeliveryLog",
+    "DeliveryPage",
+    "EventType",
+    "WebhookIn",
+    "WebhookList",
+    "WebhookOut",
+    "WebhookPatch",
+    "Webhooks",
+]
+
 GROUP = "webhooks"
-EventType = Literal["story.created", "story.updated", "story.merged"]
 LOG_KEPT = 200  # _SETTLE trims the log to this
 
 # KEYS: queue, due, log, webhook; ARGV: member, now, next attempt ('' to drop the head), log entry,
@@ -85,63 +101,6 @@ for i = 2, #ARGV - 1, 2 do
 end
 return n
 """
-
-
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    url: str = Field(
-        max_length=2000, pattern=HTTP_URL_PATTERN, description="Where to POST events (http or https)"
-    )
-    events: list[EventType] = Field(min_length=1, description="Event types to receive")
-    secret: str | None = Field(
-        None, min_length=16, max_length=200, description="HMAC key; generated when absent"
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return check_http_url(value)
-
-
-class WebhookOut(BaseModel):
-    id: str
-    url: str
-    events: list[str]
-    enabled: bool
-    disabled_reason: str | None = None
-    failures: int = Field(0, description="Failed delivery attempts in a row")
-    created_at: datetime
-    secret: str | None = Field(None, description="Shown once, when the webhook is created")
-
-
-class WebhookPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(
-        description="true: deliver again (failures reset; events from while it was disabled "
-        "are not replayed), false: stop delivering"
-    )
-
-
-class WebhookList(BaseModel):
-    webhooks: list[WebhookOut]
-
-
-class DeliveryLog(BaseModel):
-    delivery_id: str
-    event: str
-    story_id: str
-    attempt: int
-    at: datetime
-    outcome: str = Field(description="delivered | failed | gave_up | blocked")
-    status: int | None = None
-    error: str | None = None
-
-
-class DeliveryPage(BaseModel):
-    webhook_id: str
-    deliveries: list[DeliveryLog] = Field(description="Newest first (the last 200 attempts)")
 
 
 def _decoded(fields: dict[bytes, bytes]) -> dict[str, str]:
