@@ -16,7 +16,7 @@ from test_sources import FULL_TEXT, OPEN, api, poll_all, poller, source
 
 from core.config import Settings
 from core.keys import Keys
-from core.storage.sources import SourceIn, Sources
+from core.storage.sources import PollReport, SourceIn, Sources
 from workers.sources.fetch import FetchError
 from workers.sources.parse import ParsedFeed, parse_feed
 from workers.sources.poll import PAGE_MAX_BYTES, backoff_s, fetcher_for
@@ -446,3 +446,20 @@ def test_feeds_in_other_charsets_are_read(
     assert (got["last_outcome"], got["items_new"]) == ("ok", 1), got
     (stored,) = articles(r, s)
     assert stored["title"] == title and stored["source"] == title
+
+
+def test_a_source_deleted_while_it_is_polled_stays_deleted(
+    r: redis.Redis, settings: Settings, server: LoopbackServer
+) -> None:
+    """The poll that was under way when the source was deleted ends by recording its report: it
+    must not leave a stub hash behind (GET /sources/{id} answered 500 on one)."""
+    s = settings.model_copy(update=OPEN)
+    server.routes["/feed.xml"] = lambda seen: Reply(200, rss(item("A", "/a", text("a"))))
+    sid = follow(r, s, server.base + "/feed.xml")
+    sources = Sources(r, Keys(s.key_prefix))
+    with api(s) as client:
+        assert client.delete(f"/sources/{sid}").status_code == 204
+        late = PollReport("ok", 200, seen=1, new=1)
+        assert sources.record(sid, late, time.time() + 900, 0) is False
+        assert not r.exists(Keys(s.key_prefix).source(sid))
+        assert client.get(f"/sources/{sid}").status_code == 404

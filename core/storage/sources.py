@@ -32,9 +32,12 @@ if TYPE_CHECKING:
     from core.storage import Storage
 
 # Record a poll unless the source was deleted meanwhile (a deleted source must not come back).
+# KEYS: the source, sources:due; ARGV: id, next poll, articles it brought, then field/values. One
+# script, so a source deleted meanwhile is not re-created as a stub holding only these fields.
 _RECORD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[1], 'articles_total', ARGV[3]) end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
@@ -183,7 +186,7 @@ class Sources:
 
     def get(self, source_id: str) -> SourceOut:
         f = decode_hash(self.r.hgetall(self.keys.source(source_id)))
-        if not f:
+        if not f.get("url"):  # (a stub left by an older version's late write is no source)
             raise NotFound(f"no source with id {source_id!r}", field="id")
         return _out(f)
 
@@ -276,13 +279,10 @@ class Sources:
             fields["last_modified"] = report.last_modified or ""
         if report.name:
             fields["feed_title"] = report.name[:200]
-        argv = [source_id, f"{next_at:.3f}", *[x for kv in fields.items() for x in kv]]
-        stored = bool(
+        argv = [source_id, f"{next_at:.3f}", report.new, *[x for kv in fields.items() for x in kv]]
+        return bool(
             self._record(keys=[self.keys.source(source_id), self.keys.sources_due], args=argv)
         )
-        if stored and report.new:
-            self.r.hincrby(self.keys.source(source_id), "articles_total", report.new)
-        return stored
 
     def reschedule(self, source_id: str, at: float) -> None:
         """Move a source's next poll (xx: never re-adds a deleted one)."""
