@@ -449,17 +449,23 @@ def test_feeds_in_other_charsets_are_read(
 
 
 def test_a_source_deleted_while_it_is_polled_stays_deleted(
-    r: redis.Redis, settings: Settings, server: LoopbackServer
+    r: redis.Redis, settings: Settings, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The poll that was under way when the source was deleted ends by recording its report: it
-    must not leave a stub hash behind (GET /sources/{id} answered 500 on one)."""
+    """The source is deleted just as its poll records the report: nothing of it may be written
+    after (a stub hash made GET /sources/{id} answer 500)."""
     s = settings.model_copy(update=OPEN)
     server.routes["/feed.xml"] = lambda seen: Reply(200, rss(item("A", "/a", text("a"))))
     sid = follow(r, s, server.base + "/feed.xml")
     sources = Sources(r, Keys(s.key_prefix))
+    record = sources._record
+
+    def then_deleted(**kwargs: Any) -> Any:
+        done = record(**kwargs)
+        sources.delete(sid)  # DELETE /sources/{id} lands here
+        return done
+
+    monkeypatch.setattr(sources, "_record", then_deleted)
+    assert sources.record(sid, PollReport("ok", 200, seen=1, new=1), time.time() + 900, 0)
+    assert not r.exists(Keys(s.key_prefix).source(sid))
     with api(s) as client:
-        assert client.delete(f"/sources/{sid}").status_code == 204
-        late = PollReport("ok", 200, seen=1, new=1)
-        assert sources.record(sid, late, time.time() + 900, 0) is False
-        assert not r.exists(Keys(s.key_prefix).source(sid))
         assert client.get(f"/sources/{sid}").status_code == 404
