@@ -92,7 +92,7 @@ class AssignParams:
     # Names the article must have for the check to be made. A headline naming one or two things
     # that the story does not is weak evidence (UCI's headline-only items name 0-3; full
     # articles 10 and more): left at 1, the product checks every article that names anything.
-    # The clustering benchmark's leave-one-dataset-out fits search it (1 or 3).
+    # benchmarks.threshold_lodo fits it leave-one-dataset-out (docs/benchmarks.md: 1 or 3).
     name_min: int = 1
     # A story's name counts only once this share of its articles use it: one stray member
     # (another earthquake's report that got in) does not open the story to that event's names.
