@@ -259,6 +259,9 @@ class StoryOut(StoryCard):
     summary: Summary | None = None
 
 
+FUTURE_SLACK_S = 86400.0  # how far after its arrival an article's date is believed
+
+
 @dataclass(frozen=True)
 class ArticleRecord:
     """An article as the workers see it: what the storage layer reads from its hash, typed."""
@@ -280,8 +283,13 @@ class ArticleRecord:
 
     @property
     def story_ts(self) -> float:
-        """Story time: when it was published, else when it was received."""
-        return self.published_ts if self.published_ts is not None else self.received_ts
+        """Story time: when it was published, else when it was received. A date more than a day
+        after its arrival (a typo, a CMS placeholder such as 2200-01-01) counts as the arrival
+        plus that day: story time runs the archive and the repair window from the newest
+        article, so one such date would archive every live story and leave them unrepaired."""
+        if self.published_ts is None:
+            return self.received_ts
+        return min(self.published_ts, self.received_ts + FUTURE_SLACK_S)
 
     @property
     def finished(self) -> bool:

@@ -241,3 +241,30 @@ def test_an_empty_archive_setting_means_no_archive_not_the_working_folder(
     assert Settings(_env_file=None).archive is None
     monkeypatch.setenv("STORYFOLD_ARCHIVE_DIR", "/srv/archive")
     assert Settings(_env_file=None).archive == Path("/srv/archive")
+
+
+def test_an_article_dated_far_in_the_future_does_not_move_story_time(
+    client: TestClient,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """A CMS placeholder date (2200-01-01) counted as the newest story time: the next cold pass
+    archived every live story and the repair window held only that article's story."""
+    worker = make_worker(archive_dir=tmp_path / "archive")
+    posted = client.post("/articles", json=seeds).json()["articles"]
+    worker.run(burst=True)
+    (story,) = {client.get(f"/articles/{a['id']}").json()["story_id"] for a in posted}
+    placeholder = {
+        "source": "typo-desk",
+        "title": "Council approves new bus lanes on the ring road",
+        "published_at": "2200-01-01T00:00:00Z",
+        "text": "The city council voted on Tuesday to add bus lanes along the ring road, a plan "
+        "opponents say will worsen congestion. The work is due to start next spring.",
+    }
+    assert client.post("/articles", json=placeholder).status_code == 202
+    worker.run(burst=True)
+    assert worker.cold_pass.run() == 0  # nothing live is quiet
+    window = worker.storage.repairs.window(worker.ops.params.window_s)
+    assert story in {a.story_id for a in window}
+    assert client.get(f"/stories/{story}").json()["summary"]["consensus"]
