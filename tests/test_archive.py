@@ -268,3 +268,31 @@ def test_an_article_dated_far_in_the_future_does_not_move_story_time(
     window = worker.storage.repairs.window(worker.ops.params.window_s)
     assert story in {a.story_id for a in window}
     assert client.get(f"/stories/{story}").json()["summary"]["consensus"]
+
+
+def test_a_repair_whose_window_reaches_an_archived_story_leaves_it_and_runs(
+    client: TestClient,
+    make_worker: Callable[..., Worker],
+    seeds: list[dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """HOT_DAYS shorter than the story window puts archived stories (no vectors in Redis) in the
+    repair's window: the repair raised on them, out of the placement loop, on every restart."""
+    match = {"archive_dir": tmp_path / "archive", "hot_days": 1.0}
+    worker = make_worker(**match, repair_every=10_000)
+    old = [dict(s, published_at="2026-01-01T10:00:00Z") for s in seeds]
+    later = {
+        "source": "sports-desk",
+        "title": "Late header sends Rovers top of the league",
+        "published_at": "2026-01-03T10:00:00Z",
+        "text": "Bristol Rovers beat Exeter City 2-1 on Saturday, with Tom Hale heading the winner "
+        "in the 89th minute. The result lifts Rovers to the top of League One.",
+    }
+    client.post("/articles", json=[*old, later])
+    worker.run(burst=True)
+    assert worker.cold_pass.run() == 1  # the seeds' story
+    news = dict(later, source="wire", published_at="2026-01-03T12:00:00Z",
+                text=later["text"] + " The crowd of 9,400 cheered the late winner.")
+    posted = client.post("/articles", json=news).json()["id"]
+    make_worker("w2", **match, repair_every=1).run(burst=True)  # repairs: must not raise
+    assert client.get(f"/articles/{posted}").json()["status"] == "processed"

@@ -175,7 +175,7 @@ class Worker:
                         stop.wait(0.01)  # the other stage is still placing
                     continue
                 result = self._process_isolating_failures(handler, queue, jobs)
-                if placing and self.ops.repair_if_due() is not None:
+                if placing and self._repaired():
                     for q in (self.queue, self.summary_queue):  # drop finished stream entries
                         q.trim_done()
                 if placing:
@@ -230,6 +230,17 @@ class Worker:
         if jobs or burst:
             return jobs
         return queue.read_new(self.name, batch, self.settings.block_ms)
+
+    def _repaired(self) -> bool:
+        """Whether a repair that was due ran. A repair that fails is logged and left for the next
+        batch: the repair improves stories already placed, so its bug must not stop placing."""
+        try:
+            return self.ops.repair_if_due() is not None
+        except STORAGE_UNAVAILABLE:
+            raise
+        except Exception:
+            log.exception("repair.failed")
+            return False
 
     def _process_isolating_failures(
         self, handler: Callable[[list[Job]], BatchResult], queue: Queue, jobs: list[Job]

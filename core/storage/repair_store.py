@@ -111,7 +111,10 @@ class RepairStore:
         ]
         out = []
         for sid in ids:
-            if self.r.hget(self.keys.story(sid), "merged_into"):
+            merged_into, cold_at = self.r.hmget(self.keys.story(sid), "merged_into", "cold_at")
+            # A story in the archive on disk (HOT_DAYS shorter than the window) has no vectors
+            # in Redis: the repair leaves it as it is, until an article brings it back.
+            if merged_into or cold_at:
                 continue
             rows = self.r.zrange(self.keys.story_articles(sid), 0, -1, withscores=True)
             pipe = self.r.pipeline(transaction=False)
