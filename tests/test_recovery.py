@@ -137,6 +137,8 @@ def test_an_article_that_keeps_failing_is_marked_failed_and_does_not_block_other
     assert failed["status"] == "failed" and "3 times" in failed["reason"]
     assert "ValueError" in failed["reason"]
     assert r.xpending(STREAM, WORKER_GROUP)["pending"] == 0
+    # ... and counted where operators look for failures
+    assert "storyfold_articles_failed_total 1.0" in client.get("/metrics").text
 
 
 def test_workers_summarising_one_story_at_once_never_share_a_version_number(

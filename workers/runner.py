@@ -278,6 +278,8 @@ class Worker:
         if errors >= self.settings.max_attempts:
             self._fail(job.article_id, f"processing failed {errors} times: {exc!r}"[:500], result)
             queue.ack([job])
+            # The handler that raised never reached its own count: articles_failed counts it here.
+            self.metrics.batch([], [job.article_id], {})
 
     # -- stage 1: place in a story ---------------------------------------------------------------
     def place(self, jobs: list[Job]) -> BatchResult:
