@@ -167,3 +167,21 @@ def test_sentence_splitting_matches_pysbd_on_hard_lines() -> None:
         expected = [s.strip() for s in _segmenter().segment(line)]
         assert [s.strip() for s in _split_sentences(line)] == expected, line
     assert len(_split_sentences(lines[1])) == 2  # "Mr." and "p.m." do not end a sentence
+
+
+def test_a_very_long_single_line_is_split_into_the_same_sentences() -> None:
+    """A whole article on one line (flattened feed text) is cut into pieces where sentences
+    plainly end before pysbd sees it (its cost grows with the square of a line's length: a 1 MB
+    line took minutes). The pieces change no sentence, abbreviations included."""
+    from workers.extract import _split_piece, _split_sentences
+
+    paragraph = (
+        "The council met on Monday in the town hall. Mr. Smith said the U.S. plan was late! "
+        "Was it? \"Nobody knows,\" said Dr. Jones of St. Mary's. "
+    )
+    line = paragraph * 400  # ~48 kB
+    assert len(line) > 10_000
+    assert _split_sentences(line) == _split_piece(paragraph) * 400
+    assert _split_sentences(paragraph) == _split_piece(paragraph)
+    no_end = "word " * 10_000  # no sentence end at all: still split, nothing lost
+    assert "".join(_split_sentences(no_end)) == no_end
