@@ -185,3 +185,16 @@ def test_a_very_long_single_line_is_split_into_the_same_sentences() -> None:
     assert _split_sentences(paragraph) == _split_piece(paragraph)
     no_end = "word " * 10_000  # no sentence end at all: still split, nothing lost
     assert "".join(_split_sentences(no_end)) == no_end
+
+
+def test_page_furniture_above_the_headline_is_no_headline() -> None:
+    """Scraped text often opens with "Advertisement": it was taken as the title, and posts that
+    held nothing but furniture joined a real story on that title."""
+    real = extract(
+        text="Advertisement\nPutin and Macron speak by phone\n"
+        "The two leaders spoke for two hours on Tuesday, the Kremlin said."
+    )
+    assert real.title == "Putin and Macron speak by phone"
+    assert real.sentences == ["The two leaders spoke for two hours on Tuesday, the Kremlin said."]
+    junk = extract(text="Advertisement\nShare this article\nSubscribe")
+    assert junk.title is None and junk.sentences == []

@@ -90,12 +90,14 @@ def extract(
     lines = [line for line in lines if line]
 
     found_title = _headline(title)
-    if lines and _reads_like_heading(lines[0]):
-        # The first line of posted text is the headline when it reads like one; it is not a
-        # sentence of the body either way.
+    # The first line of posted text is the headline when it reads like one; it is not a sentence
+    # of the body either way. Page furniture above it ("Advertisement") is no headline: the
+    # first line after it is looked at, and the furniture stays to be dropped (and counted).
+    first = next((i for i, line in enumerate(lines) if not _is_furniture(line)), None)
+    if first is not None and _reads_like_heading(lines[first]):
         if found_title is None:
-            found_title = _headline(lines[0])
-        lines = lines[1:]
+            found_title = _headline(lines[first])
+        lines = lines[:first] + lines[first + 1 :]
     if found_title is None:
         found_title = _headline(html_title)
 
