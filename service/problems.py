@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import StoryfoldError
+from core.records import DATE_TIME_PATTERN, HTTP_URL_PATTERN, ID_PATTERN, URL_PATTERN
 from core.storage import STORAGE_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
@@ -110,7 +111,23 @@ def _branch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return chosen or raw
 
 
+# What a pattern means, said in words: pydantic's message quotes the regular expression itself.
+_PATTERN_WORDS = {
+    HTTP_URL_PATTERN: "must be an absolute http(s) URL, its host in ASCII (IDN in punycode), "
+    "with no white space or control character",
+    URL_PATTERN: "must be an absolute http(s) URL, its host in ASCII (IDN in punycode)",
+    DATE_TIME_PATTERN: "must be an RFC 3339 date-time (like 2026-01-02T15:04:05Z) between the "
+    "years 1900 and 2200",
+    ID_PATTERN: "must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter "
+    "or digit",
+}
+
+
 def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        if pattern in _PATTERN_WORDS:
+            return _PATTERN_WORDS[pattern]
     if error.get("type") == "too_short" and not error.get("input"):
         # pydantic's "List should have at least 1 item after validation, not 0" for `[]`.
         return f"is empty: send at least {error.get('ctx', {}).get('min_length', 1)}"

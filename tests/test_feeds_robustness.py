@@ -156,6 +156,8 @@ def test_the_api_refuses_a_url_with_a_control_character_or_white_space(
             resp = client.post(path, json={"url": "http://127.0.0.1:9" + url, **extra})
             assert resp.status_code == 422, (path, resp.text)
             assert resp.json()["field"] == "body.url"
+            assert "no white space or control character" in resp.json()["detail"]  # in words,
+            assert "[A-Za-z" not in resp.json()["detail"]  # not the regular expression
 
 
 def test_a_poll_interval_is_at_most_30_days(
