@@ -87,6 +87,7 @@ def test_repair_merges_a_fragment_and_splits_an_intruder_keeping_every_id(
         assert client.get(f"/stories/{sid}").status_code == 200
     merged = client.get(f"/stories/{fragment}").json()
     assert merged["merged_into"] == seeds_story
+    assert (merged["articles"], merged["article_count"], merged["source_count"]) == ([], 0, 0)
     split = client.get(f"/stories/{split_id}").json()
     assert split["parent"] == seeds_story and split["article_count"] == 3
     survivor = client.get(f"/stories/{seeds_story}").json()

@@ -196,7 +196,9 @@ class RepairStore:
         for sid in {s for old, new, _ in moves.values() for s in (old, new)}:
             pipe.hincrby(self.keys.story(sid), "member_rev", 1)
         for old, survivor in merges.items():
-            pipe.hset(self.keys.story(old), "merged_into", survivor)
+            # Its articles went to the survivor: so do its counts (it reads as empty + merged_into).
+            pipe.hset(self.keys.story(old), mapping={
+                "merged_into": survivor, "article_count": 0, "source_count": 0})
             pipe.delete(self.keys.story_state(old))
         rebuilt: dict[str, float] = {}
         for sid, value in states.items():
