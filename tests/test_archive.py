@@ -296,3 +296,21 @@ def test_a_repair_whose_window_reaches_an_archived_story_leaves_it_and_runs(
     posted = client.post("/articles", json=news).json()["id"]
     make_worker("w2", **match, repair_every=1).run(burst=True)  # repairs: must not raise
     assert client.get(f"/articles/{posted}").json()["status"] == "processed"
+
+
+def test_a_story_brought_back_by_a_late_dated_article_goes_back_to_the_archive(
+    r: redis.Redis, cold: Settings
+) -> None:
+    """A feed item dated back in the archived story's days revives it; the cold pass's cursor
+    had gone past that time, so the story stayed in Redis for good."""
+    news, old, _ = old_story(r)
+    news.story("Ferry timetable cut", ["Harbor Times"], published=T0 + timedelta(days=2))
+    storage = storage_for(r, cold)
+    passes = ColdPass(storage, cold)
+    assert passes.run() == 2  # the cursor is now at the later of the two
+    assert storage.cold is not None
+    with storage.stories.locks.story(old):  # what a joining article does first
+        assert storage.cold.revive(old)
+    assert not r.hget(KEYS.story(old), "cold_at")
+    assert passes.run() == 1  # still quiet: archived again
+    assert r.hget(KEYS.story(old), "cold_at")

@@ -232,6 +232,9 @@ class ColdStore:
         pipe.execute()
         self.r.hdel(self.keys.story(story_id), "cold_at")
         self.r.zrem(self.keys.stories_cold, story_id)
+        # Looked at again by every pass while quiet: the pass's cursor went past its time, and an
+        # article dated back then (a late feed item) does not bring the story past the cursor.
+        self.defer(story_id)
         log.info("story.revived", story_id=story_id, articles=len(archive.articles))
         return True
 
