@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """sys.stderr as it is when a line is written, not when logging was configured: a command
+    run inside another process's stream capture (click's CliRunner, pytest) would otherwise keep
+    logging into a stream closed after it, and every later log line raised."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(json_logs: bool | None = None, level: str = "INFO") -> None:
@@ -24,6 +37,6 @@ def configure_logging(json_logs: bool | None = None, level: str = "INFO") -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
