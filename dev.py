@@ -6,7 +6,8 @@
     python3.11 dev.py setup   install only
 
 Installs are pinned by requirements.lock and skipped when nothing changed since the last one.
-Extra arguments after `test` go to pytest; after `demo`, to `storyfold serve`.
+Extra arguments after `test` go to pytest; after `demo`, to `storyfold serve`. Both run in the
+clone's root folder (paths in extra arguments are relative to it).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def main() -> None:
         sys.exit(__doc__)
     setup()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # From the clone's root, wherever it was started: `--seeds seeds`, ./data, .env and pytest's
+    # configuration are all relative to it.
+    os.chdir(ROOT)
     if command == "demo":
         args = ["serve", "--seeds", "seeds", *rest]
         os.execve(BIN / "storyfold", [str(BIN / "storyfold"), *args], env)

@@ -8,7 +8,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import structlog
@@ -16,6 +16,7 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 from rich.console import Console
+from rich.markup import escape
 
 from core.config import Settings
 from core.keys import Keys
@@ -24,7 +25,7 @@ from core.storage.connection import connect
 from core.storage.embedded import EmbeddedRedis
 from core.storage.liveness import Heartbeat
 from service.app import create_app
-from storyfold.client_commands import print_story
+from storyfold.client_commands import fail, print_story
 from storyfold.client_commands import register as register_client_commands
 from storyfold.compose import build_storage, build_worker
 from storyfold.embed_check import embed_check
@@ -91,11 +92,12 @@ def serve(
     port: PortOpt = None,
     data_dir: DataOpt = None,
     seeds: Annotated[
-        Path | None, typer.Option(help="Post these article files once the API is up")
+        Path | None, typer.Option(exists=True, help="Post these article files once the API is up")
     ] = None,
 ) -> None:
     """All in one: Redis (embedded unless STORYFOLD_REDIS_URL is set), the API and one worker."""
     settings = _settings(host, port, data_dir)
+    seed_items = _read_seeds(seeds) if seeds is not None else None  # before Redis and the model
     # SIGTERM/Ctrl-C: the API and the worker stop side by side, within seconds (storyfold.stopping).
     stopper = Stopper().install()
     stop = stopper.stop
@@ -131,13 +133,14 @@ def serve(
         stopper.follow(server)
         worker_thread = threading.Thread(target=work, name="worker", daemon=True)
         worker_thread.start()
-        base = f"http://{settings.host}:{settings.port}"
-        if seeds is not None:
-            threading.Thread(target=_demo, args=(server, ready, base, seeds), daemon=True).start()
+        base = _url(settings.host, settings.port)
+        if seed_items is not None:
+            # The demo posts like any client: with a key when the API wants one.
+            key = settings.api_keys[0] if settings.api_keys else None
+            demo = (server, ready, base, seed_items, key)
+            threading.Thread(target=_demo, args=demo, daemon=True).start()
         else:
-            console.print(
-                f"storyfold is serving on [bold]{base}[/] (API docs: {base}/docs); Ctrl-C stops"
-            )
+            _banner(base)
         try:
             server.run()
         except KeyboardInterrupt:
@@ -149,17 +152,60 @@ def serve(
     stopper.exit_now(0)  # not held up by background threads (storyfold.stopping)
 
 
-def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path) -> None:
+def _read_seeds(seeds: Path) -> list[tuple[str, Any]]:
+    """The seed articles, read before anything starts: a wrong path fails at once, not in a
+    thread after the model has loaded."""
+    try:
+        items = [x for f in iter_files([seeds]) for x in read_articles(f)]
+    except ValueError as exc:  # not an article file
+        fail(str(exc), 2)
+    if not items:
+        fail(f"{seeds}: no .txt, .json or .jsonl articles to seed", 2)
+    return items
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6: [::1]
+
+
+def _demo(
+    server: uvicorn.Server,
+    ready: threading.Event,
+    base: str,
+    items: list[tuple[str, Any]],
+    api_key: str | None,
+) -> None:
     while not server.started:
         time.sleep(0.05)
     console.print("loading the model…")
     ready.wait()
     if server.should_exit:
         return
+    # Bound to every interface: the demo's own requests go to the loopback one.
+    local = base.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+    try:
+        _seed(local, base, items, api_key)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:  # a thread: say it, go on
+        console.print(f"the demo did not finish: {exc!r}", style="red", markup=False)
+    _banner(base)
+
+
+def _banner(base: str) -> None:
+    shown = escape(base)  # an IPv6 [::1] is no markup tag
+    console.print(f"storyfold is serving on [bold]{shown}[/] (API docs: {shown}/docs); Ctrl-C stops")
+
+
+def _seed(local: str, base: str, items: list[tuple[str, Any]], api_key: str | None) -> None:
     started = time.monotonic()
-    with httpx.Client(base_url=base, timeout=30) as client:
-        items = [x for f in iter_files([seeds]) for x in read_articles(f)]
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=local, timeout=30, headers=headers) as client:
         report = post_all(client, items)
+        for where, why in report.rejected:
+            console.print(f"seed rejected {where}: {why}", style="red", markup=False)
+        if report.stopped:
+            stop = report.stopped
+            console.print(f"the demo stopped at {stop.where}: {stop.reason}", markup=False)
+            return
         state = wait_processed(client, report.ids, timeout_s=300)
         story_ids = sorted({s["story_id"] for s in state.values() if s.get("story_id")})
         console.print(
@@ -168,7 +214,6 @@ def _demo(server: uvicorn.Server, ready: threading.Event, base: str, seeds: Path
         )
         for sid in story_ids:
             print_story(client.get(f"/stories/{sid}").json(), base)
-    console.print(f"storyfold is serving on [bold]{base}[/] (API docs: {base}/docs); Ctrl-C stops")
 
 
 def api_app(settings: Settings | None = None) -> FastAPI:
@@ -283,7 +328,7 @@ def archive(data_dir: DataOpt = None) -> None:
 
     settings = _settings(data_dir=data_dir)
     if settings.archive is None:
-        out.print("no archive: set STORYFOLD_ARCHIVE_DIR (with an external Redis) to use one")
+        console.print("no archive: set STORYFOLD_ARCHIVE_DIR (with an external Redis) to use one")
         raise typer.Exit(1)
     with ExitStack() as stack:
         storage = build_storage(settings, _redis_url(settings, stack))

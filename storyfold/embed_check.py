@@ -15,15 +15,23 @@ from rich.console import Console
 MFLOP_PER_TOKEN = 21.0  # all-MiniLM-L6-v2: 2 x ~10.6 M weights in the six encoder layers
 
 out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, highlight=False)
 
 
 def _sentences(paths: list[Path]) -> list[str]:
-    from storyfold.ingest import iter_files, read_articles
+    from storyfold.ingest import Unreadable, iter_files, read_articles
     from workers.extract import extract
 
     found: list[str] = []
-    for file in iter_files(paths):
-        for _, item in read_articles(file):
+    try:
+        files = list(iter_files(paths))
+    except ValueError as exc:  # not an article file: before any model is loaded
+        err.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from exc
+    for file in files:
+        for where, item in read_articles(file):
+            if isinstance(item, Unreadable):
+                err.print(f"skipped {where}: {item.reason}", markup=False)
             if not isinstance(item, dict):
                 continue
             text, html, title = item.get("text"), item.get("html"), item.get("title")
@@ -39,7 +47,9 @@ def _sentences(paths: list[Path]) -> list[str]:
 def embed_check(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Article files or folders (.txt/.json/.jsonl) to take sentences from"),
+        typer.Argument(
+            exists=True, help="Article files or folders (.txt/.json/.jsonl) to take sentences from"
+        ),
     ] = None,
     repeat: Annotated[
         int, typer.Option(min=1, help="Without PATHS: how often to repeat the built-in sentences")
@@ -64,7 +74,7 @@ def embed_check(
     configure_logging(settings.log_json, level="WARNING")
     texts = _sentences(paths) if paths else list(CHECK_SENTENCES) * repeat
     if not texts:
-        out.print("no sentences found")
+        err.print("no sentences found", style="red")
         raise typer.Exit(1)
 
     started = time.perf_counter()

@@ -79,7 +79,8 @@ def test_reads_need_a_key_when_configured(locked: TestClient, settings: Settings
 def test_ingest_sends_the_key(keyed: TestClient) -> None:
     items = [("a.txt", ARTICLE)]
     refused = post_all(keyed, items)
-    assert not refused.ids and "API key" in refused.rejected[0][1]
+    assert not refused.ids and refused.stopped and "API key" in refused.stopped.reason
+    assert refused.unsent == 1  # stopped at once: nothing more is sent without a key
     keyed.headers.update(bearer("k-alpha"))
     assert len(post_all(keyed, items).accepted) == 1
 
