@@ -15,12 +15,12 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from workers.sources.answers import retry_after_s
 
 SUFFIXES = (".txt", ".json", ".jsonl")
 FINAL = ("processed", "failed")  # an article's states that no longer change
@@ -236,17 +236,7 @@ def _record(report: IngestReport, chunk: list[tuple[str, Any]], resp: httpx.Resp
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_s(value, time.time())  # the feed poller's reading of it
 
 
 def problem_detail(resp: httpx.Response) -> str:
