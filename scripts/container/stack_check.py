@@ -219,7 +219,8 @@ def same(api: Api, snap: Path) -> None:
 
 def future(api: Api, snap: Path) -> None:
     """One unrelated article dated 100 days after now: it opens a story of its own, and every
-    story before it is quiet for 100 days of story time (past STORYFOLD_HOT_DAYS)."""
+    story before it is quiet for a day of story time (a date is believed at most a day past
+    its arrival), past the check's STORYFOLD_HOT_DAYS of 0.5."""
     before = json.loads(snap.read_text())
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 100 * 86400))
     text = (
